@@ -1,0 +1,34 @@
+"""Train Lambda: started by the nightly EventBridge schedule; trains and publishes one version."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from genre_model.config import settings
+from genre_model.pipeline import run_training
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    """Raise on failure so Lambda's retries and the dead-letter queue apply."""
+    try:
+        outcome = run_training(settings(), progress=logger.info)
+    except Exception as exc:
+        metrics.add_metric(name="TrainingFailed", unit=MetricUnit.Count, value=1)
+        logger.error("Training failed", extra={"error": str(exc), "error_type": type(exc).__name__})
+        raise
+    summary = outcome.summary()
+    logger.info("Training report", extra={"report": outcome.report, "summary": summary})
+    metrics.add_metric(
+        name="ModelAccuracy", unit=MetricUnit.Percent, value=summary["accuracy"] * 100
+    )
+    metrics.add_metric(
+        name="BaselineAccuracy", unit=MetricUnit.Percent, value=summary["baseline_accuracy"] * 100
+    )
+    metrics.add_metric(name="ModelPromoted", unit=MetricUnit.Count, value=1)
+    return summary

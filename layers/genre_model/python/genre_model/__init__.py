@@ -1,0 +1,1 @@
+"""Music-genre prediction for Chinook music stores: training, artifacts and numpy inference."""

@@ -1,0 +1,5 @@
+import sys
+
+from genre_model.cli import main
+
+sys.exit(main())

@@ -1,0 +1,279 @@
+"""The predict API: Powertools resolver with pydantic validation, and ONE error shape.
+
+Every error a client can cause becomes ``{"status": "ERROR", "message", "errors": [{"field",
+"reason"}]}`` with a 4xx; what the resolver cannot see (body size, base64, UTF-8, content type)
+is checked by ``guard`` before routing. Nothing a client sends can produce a 5xx or a traceback.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from genre_model import service
+from genre_model.config import settings
+from genre_model.model_cache import ModelCache, ModelUnavailable
+from genre_model.schemas import (
+    ErrorResponse,
+    HealthResponse,
+    ModelSummary,
+    PredictRequest,
+    PredictResponse,
+)
+from genre_model.service import ApiError
+
+MAX_BODY_BYTES = 16 * 1024
+ROUTES = {
+    "/api/predict-genre": {"POST"},
+    "/api/health": {"GET"},
+    "/api/model": {"GET"},
+}
+MODEL_NOT_FOUND = "Genre model not found"
+
+logger = logging.getLogger(__name__)
+
+
+class _Integrity:
+    """Counts refused artifacts as a CloudWatch metric (Powertools Metrics shares one buffer)."""
+
+    def __call__(self, detail: str) -> None:
+        from aws_lambda_powertools import Metrics
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        Metrics().add_metric(name="ModelIntegrityFailure", unit=MetricUnit.Count, value=1)
+
+
+_cache: ModelCache | None = None
+
+
+def model_cache() -> ModelCache:
+    """The container's model cache, created on first use."""
+    global _cache
+    if _cache is None:
+        _cache = ModelCache(settings(), on_integrity_failure=_Integrity())
+    return _cache
+
+
+def reset() -> None:
+    """Forget the cached model and settings (tests)."""
+    global _cache
+    _cache = None
+    settings.cache_clear()
+
+
+def _strict_json(text: str) -> Any:
+    """json.loads that refuses duplicate keys and absurd nesting instead of guessing."""
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ApiError(400, "Request body has a duplicate key", [(key, "duplicate key")])
+            seen[key] = value
+        return seen
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates)
+    except RecursionError:
+        raise ApiError(400, "Request body is nested too deeply", [("body", "too deep")]) from None
+
+
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_strict_json)
+
+
+def _error_body(message: str, errors: list[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "status": "ERROR",
+        "message": message,
+        "errors": [{"field": f, "reason": r} for f, r in errors],
+    }
+
+
+def error(status: int, message: str, errors: list[tuple[str, str]] = ()) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=_error_body(message, errors),
+    )
+
+
+def _unavailable() -> ApiError:
+    return ApiError(
+        503, MODEL_NOT_FOUND, [("model", "no model is published or it cannot be loaded")]
+    )
+
+
+def _doc(model: type, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+@app.post(
+    "/api/predict-genre",
+    summary="Predict a customer's favourite genre",
+    responses={
+        200: _doc(PredictResponse, "Prediction"),
+        400: _doc(ErrorResponse, "Body is not a JSON object"),
+        404: _doc(ErrorResponse, "Unknown customer_id"),
+        413: _doc(ErrorResponse, "Body over 16 KiB"),
+        415: _doc(ErrorResponse, "Content-Type is not JSON"),
+        422: _doc(ErrorResponse, "Invalid field"),
+        503: _doc(ErrorResponse, MODEL_NOT_FOUND),
+    },
+)
+def predict_genre(request: Annotated[PredictRequest, Body()]) -> Response[PredictResponse]:
+    try:
+        model = model_cache().get()
+    except ModelUnavailable:
+        raise _unavailable() from None
+    body = service.predict(request, model)
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={"X-Model-Version": model.version},
+    )
+
+
+@app.get("/api/health", summary="Whether a model is loaded, and which")
+def health() -> HealthResponse:
+    try:
+        model = model_cache().get()
+    except ModelUnavailable:
+        return HealthResponse(model_loaded=False)
+    return HealthResponse(model_loaded=True, model_version=model.version)
+
+
+@app.get(
+    "/api/model",
+    summary="The published model: version, classes, features, metrics with the baseline",
+    responses={
+        200: _doc(ModelSummary, "Model summary"),
+        503: _doc(ErrorResponse, MODEL_NOT_FOUND),
+    },
+)
+def model_info() -> Response[ModelSummary]:
+    try:
+        model = model_cache().get()
+    except ModelUnavailable:
+        raise _unavailable() from None
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=service.model_summary(model),
+    )
+
+
+@app.exception_handler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    return error(exc.status, exc.message, exc.errors)
+
+
+_BODY_SHAPE_ERRORS = {"json_invalid", "model_attributes_type", "dict_type", "missing"}
+
+
+@app.exception_handler(RequestValidationError)
+def _validation_error(exc: RequestValidationError) -> Response:
+    problems = exc.errors()
+    for problem in problems:
+        loc = tuple(problem.get("loc", ()))
+        if problem.get("type") == "json_invalid":
+            return error(400, "Request body is not valid JSON", [("body", "invalid JSON")])
+        if loc in {("body",), ()} and problem.get("type") in _BODY_SHAPE_ERRORS:
+            return error(400, "Request body must be a JSON object", [("body", "not an object")])
+    details = []
+    for problem in problems:
+        loc = [str(p) for p in problem.get("loc", ()) if p != "body"]
+        kind = problem.get("type", "")
+        field = "customer_id" if kind == "customer_id_exclusive" else ".".join(loc) or "body"
+        reason = "unknown field" if kind == "extra_forbidden" else problem.get("msg", "invalid")
+        details.append((field, reason))
+    return error(422, "Invalid request", details)
+
+
+@app.not_found
+def _not_found(exc: NotFoundError) -> Response:
+    path = app.current_event.path
+    if path in ROUTES:
+        allowed = ", ".join(sorted(ROUTES[path]))
+        return error(405, f"Method not allowed; use {allowed}", [("method", f"allowed: {allowed}")])
+    return error(404, "Not found", [("path", "unknown route")])
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    logger.exception("Unhandled error")
+    return error(500, "Internal error", [])
+
+
+def _header(event: dict, name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _proxy_error(status: int, message: str, errors: list[tuple[str, str]]) -> dict:
+    """An API Gateway proxy response for errors found before routing."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps(_error_body(message, errors)),
+        "isBase64Encoded": False,
+    }
+
+
+def guard(event: dict) -> tuple[dict, dict | None]:
+    """Checks the resolver cannot do itself: size, base64, UTF-8, content type.
+
+    Returns the event to resolve (body decoded to text) or the error response to send.
+    """
+    body = event.get("body")
+    if body is None:
+        return event, None
+    too_large = (413, "Request body over 16 KiB", [("body", "too large")])
+    if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
+        return event, _proxy_error(*too_large)
+    base64_encoded = bool(event.get("isBase64Encoded"))
+    if base64_encoded:
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return event, _proxy_error(
+                400, "Request body is not valid base64", [("body", "invalid base64")]
+            )
+    else:
+        raw = body.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_BODY_BYTES:
+        return event, _proxy_error(*too_large)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return event, _proxy_error(
+            400, "Request body is not valid UTF-8", [("body", "invalid UTF-8")]
+        )
+    content_type = _header(event, "content-type")
+    if content_type and (event.get("httpMethod") or "").upper() == "POST":
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            return event, _proxy_error(
+                415, "Content-Type must be application/json", [("Content-Type", media or "empty")]
+            )
+    if base64_encoded:
+        event = {**event, "body": text, "isBase64Encoded": False}
+    return event, None
+
+
+def handle(event: dict, context: Any) -> dict:
+    """Guard, then route: what the Lambda handler and the local server both call."""
+    event, rejected = guard(event)
+    if rejected is not None:
+        return rejected
+    return app.resolve(event, context)

@@ -1,0 +1,358 @@
+"""Versioned model artifacts: immutable version folders, a manifest of hashes, a small pointer.
+
+Layout under a prefix (S3 ``s3://bucket/models/genre/`` or a local directory)::
+
+    <version>/model.joblib       scikit-learn pickle dict (the original system's keys)
+    <version>/predictor.joblib   numpy forest for the predict function
+    <version>/customers.joblib   per-customer feature snapshot (predict by customer_id)
+    <version>/metrics.json       the full training report
+    <version>/manifest.json      version, SHA-256 of every file, libraries, rows, metrics summary
+    latest.json                  pointer to the promoted version, written last
+
+A version is written completely before the pointer moves, and the pointer only moves when the
+promotion rules pass, so a failed or refused run never changes what predict serves.
+This module is on the predict path: it imports nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+POINTER = "latest.json"
+MANIFEST = "manifest.json"
+MODEL_FILE = "model.joblib"
+PREDICTOR_FILE = "predictor.joblib"
+CUSTOMERS_FILE = "customers.joblib"
+METRICS_FILE = "metrics.json"
+
+
+class ArtifactError(RuntimeError):
+    """An artifact is missing, unreadable or fails its integrity check."""
+
+
+class ArtifactNotFound(ArtifactError):
+    """The key does not exist in the store."""
+
+
+class PromotionRefused(RuntimeError):
+    """The new version was written but must not become latest; the message says why."""
+
+    def __init__(self, version: str, reason: str) -> None:
+        super().__init__(f"version {version} not promoted: {reason}")
+        self.version = version
+        self.reason = reason
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def new_version(now: datetime | None = None) -> str:
+    """A version name that sorts by creation time; the suffix keeps simultaneous runs apart."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(3)}"
+
+
+class Store(Protocol):
+    """Where artifacts live: an S3 bucket or a local directory."""
+
+    def get(self, key: str) -> bytes: ...
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def list_keys(self, prefix: str) -> list[str]: ...
+
+    def url(self, key: str) -> str: ...
+
+
+class S3Store:
+    """Artifacts in S3; every upload carries a SHA-256 checksum that S3 verifies."""
+
+    def __init__(self, bucket: str, client: Any | None = None) -> None:
+        self.bucket = bucket
+        if client is None:
+            import boto3  # imported on first use: it dominates cold-start import time
+
+            client = boto3.client("s3")
+        self.client = client
+
+    def _missing(self, exc: Exception) -> bool:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        return code in {"NoSuchKey", "404", "NotFound"}
+
+    def get(self, key: str) -> bytes:
+        return self.get_if_changed(key, None)[0] or b""
+
+    def get_if_changed(self, key: str, etag: str | None) -> tuple[bytes | None, str | None]:
+        """``(body, etag)``, or ``(None, etag)`` when the object still has ``etag`` (HTTP 304)."""
+        from botocore.exceptions import ClientError
+
+        kwargs = {"Bucket": self.bucket, "Key": key}
+        if etag:
+            kwargs["IfNoneMatch"] = etag
+        try:
+            response = self.client.get_object(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"304", "NotModified"}:
+                return None, etag
+            if self._missing(exc):
+                raise ArtifactNotFound(f"not found: {self.url(key)}") from None
+            raise
+        return response["Body"].read(), response.get("ETag")
+
+    def put(self, key: str, data: bytes) -> None:
+        content_type = "application/json" if key.endswith(".json") else "application/octet-stream"
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            ChecksumAlgorithm="SHA256",
+        )
+
+    def list_keys(self, prefix: str) -> list[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        return [
+            obj["Key"]
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+        ]
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+
+class DirStore:
+    """Artifacts in a local directory; each file is written to a temporary name then renamed."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            raise ArtifactNotFound(f"not found: {self.url(key)}") from None
+
+    def put(self, key: str, data: bytes) -> None:
+        atomic_write(self.root / key, data)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self.root / prefix
+        if not base.exists():
+            return []
+        return sorted(
+            str(p.relative_to(self.root)).replace(os.sep, "/")
+            for p in base.rglob("*")
+            if p.is_file()
+        )
+
+    def url(self, key: str) -> str:
+        return str(self.root / key)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the model is read by other users (containers)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(store: Store, key: str) -> dict:
+    try:
+        value = json.loads(store.get(key))
+    except ValueError:
+        raise ArtifactError(f"not valid JSON: {store.url(key)}") from None
+    if not isinstance(value, dict):
+        raise ArtifactError(f"not a JSON object: {store.url(key)}")
+    return value
+
+
+def to_json(value: Any) -> bytes:
+    return json.dumps(value, indent=2, sort_keys=True, allow_nan=False).encode()
+
+
+def verified(store: Store, key: str, manifest: Mapping[str, Any], name: str) -> bytes:
+    """The file's bytes, only if their SHA-256 equals the manifest's (checked before unpickling)."""
+    expected = manifest.get("files", {}).get(name, {}).get("sha256")
+    if not expected:
+        raise ArtifactError(f"manifest {manifest.get('version')} lists no hash for {name}")
+    data = store.get(key)
+    if sha256(data) != expected:
+        raise ArtifactError(f"SHA-256 mismatch for {store.url(key)}: refusing to load it")
+    return data
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str
+    created: str
+    accuracy: float | None
+    baseline_accuracy: float | None
+    labelled: int | None
+    latest: bool
+
+
+class Registry:
+    """The versions under one prefix of a store, and the pointer naming the promoted one."""
+
+    def __init__(self, store: Store, prefix: str) -> None:
+        self.store = store
+        self.prefix = prefix
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + "/".join(parts)
+
+    def pointer(self) -> dict | None:
+        try:
+            return read_json(self.store, self.key(POINTER))
+        except ArtifactNotFound:
+            return None
+
+    def manifest(self, version: str) -> dict:
+        manifest = read_json(self.store, self.key(version, MANIFEST))
+        if manifest.get("version") != version:
+            raise ArtifactError(f"manifest under {version} names version {manifest.get('version')}")
+        return manifest
+
+    def latest_manifest(self) -> dict | None:
+        pointer = self.pointer()
+        if pointer is None:
+            return None
+        version = pointer.get("version")
+        if not isinstance(version, str):
+            raise ArtifactError(f"{self.store.url(self.key(POINTER))} names no version")
+        return self.manifest(version)
+
+    def versions(self) -> list[VersionInfo]:
+        pointer = self.pointer() or {}
+        found = sorted(
+            {
+                k[len(self.prefix) :].split("/")[0]
+                for k in self.store.list_keys(self.prefix)
+                if k.endswith("/" + MANIFEST)
+            }
+        )
+        infos = []
+        for version in found:
+            manifest = self.manifest(version)
+            holdout = manifest.get("metrics", {}).get("holdout", {})
+            infos.append(
+                VersionInfo(
+                    version=version,
+                    created=manifest.get("created", ""),
+                    accuracy=holdout.get("model_accuracy"),
+                    baseline_accuracy=holdout.get("baseline_accuracy"),
+                    labelled=manifest.get("rows", {}).get("labelled"),
+                    latest=pointer.get("version") == version,
+                )
+            )
+        return infos
+
+    def write_version(self, version: str, files: Mapping[str, bytes], manifest: dict) -> dict:
+        """Upload every file, then the manifest holding their hashes; the pointer is untouched."""
+        manifest = {
+            **manifest,
+            "version": version,
+            "files": {name: {"sha256": sha256(d), "bytes": len(d)} for name, d in files.items()},
+        }
+        for name, data in files.items():
+            self.store.put(self.key(version, name), data)
+        self.store.put(self.key(version, MANIFEST), to_json(manifest))
+        return manifest
+
+    def check_promotion(self, manifest: Mapping[str, Any], min_customers: int) -> None:
+        """Raise ``PromotionRefused`` unless the new version may replace the current one."""
+        version = manifest["version"]
+        labelled = int(manifest["rows"]["labelled"])
+        if labelled < min_customers:
+            raise PromotionRefused(
+                version, f"{labelled} labelled customers, fewer than MIN_CUSTOMERS={min_customers}"
+            )
+        if len(manifest["classes"]) < 2:
+            raise PromotionRefused(version, "fewer than 2 genres to predict")
+        try:
+            current = self.latest_manifest()
+        except ArtifactError:
+            current = None  # a broken pointer must not block a good model from replacing it
+        if current is not None:
+            before = int(current.get("rows", {}).get("labelled", 0))
+            if labelled * 2 < before:
+                raise PromotionRefused(
+                    version,
+                    f"labelled customers shrank from {before} to {labelled} (more than half): "
+                    "is the database truncated or half-loaded?",
+                )
+
+    def promote(self, version: str) -> dict:
+        """Point latest.json at ``version`` after checking it is complete and intact."""
+        manifest = self.manifest(version)
+        for name in manifest.get("files", {}):
+            verified(self.store, self.key(version, name), manifest, name)
+        pointer = {
+            "version": version,
+            "manifest": self.key(version, MANIFEST),
+            "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self.store.put(self.key(POINTER), to_json(pointer))
+        return pointer
+
+
+def store_for(bucket: str | None, path: str | None) -> tuple[Store, str] | None:
+    """Decode where the model lives from ``MODEL_BUCKET`` or an ``s3://`` model path."""
+    if path and path.startswith("s3://"):
+        bucket_name, _, prefix = path[5:].partition("/")
+        prefix = prefix.strip("/")
+        return S3Store(bucket_name), f"{prefix}/" if prefix else ""
+    if bucket:
+        return S3Store(bucket), ""
+    return None
+
+
+class LocalModelPath:
+    """The spec's ``MODELO_GENERO_ENTRENADO`` file and its companions ``<stem>.<name>`` beside it.
+
+    Versions are kept under ``<stem>.versions/`` (a ``DirStore`` registry); promoting one copies
+    its files to the companion names, the pickle at exactly the configured path, manifest last.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.registry = Registry(DirStore(self.path.with_name(f"{self.path.stem}.versions")), "")
+
+    def companion(self, name: str) -> Path:
+        if name == MODEL_FILE:
+            return self.path
+        return self.path.with_name(f"{self.path.stem}.{name}")
+
+    def export(self, version: str) -> None:
+        manifest = self.registry.manifest(version)
+        for name in manifest["files"]:
+            data = verified(self.registry.store, self.registry.key(version, name), manifest, name)
+            atomic_write(self.companion(name), data)
+        atomic_write(self.companion(MANIFEST), to_json(manifest))
+
+    def store(self) -> tuple[Store, dict[str, str]]:
+        """A store over the companions and the key of each file name (for the predict loader)."""
+        return DirStore(self.path.parent), {
+            name: self.companion(name).name
+            for name in (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE, MODEL_FILE)
+        }

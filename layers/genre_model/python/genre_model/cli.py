@@ -1,0 +1,137 @@
+"""Command line: ``python -m genre_model train|versions|rollback|generate|serve``.
+
+Errors end the program with exit status 1 and one readable line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from genre_model.config import FEATURE_SETS, ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings()
+    if getattr(args, "feature_set", None):
+        settings = replace(settings, feature_set=args.feature_set)
+    if getattr(args, "model_path", None):
+        settings = replace(settings, model_path=args.model_path)
+    return settings
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from genre_model.pipeline import run_training
+    from genre_model.sources import source_from_url
+    from genre_model.training import format_report
+
+    settings = _settings(args)
+    source = source_from_url(args.db, settings.database) if args.db else None
+    outcome = run_training(settings, source=source, progress=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        print(json.dumps({"summary": outcome.summary(), "report": outcome.report}, indent=2))
+        return 0
+    print(format_report(outcome.report))
+    print(f"\nPublished version {outcome.version} -> {outcome.location} (promoted to latest)")
+    return 0
+
+
+def _registry(args: argparse.Namespace):
+    from genre_model.pipeline import target_registry
+
+    return target_registry(_settings(args))
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    registry, _ = _registry(args)
+    versions = registry.versions()
+    if not versions:
+        print(f"no versions under {registry.store.url(registry.prefix)}")
+        return 0
+    print(f"{'':2}{'version':<26}{'created':<27}{'accuracy':>9}{'baseline':>9}{'customers':>10}")
+    for v in versions:
+        acc = f"{v.accuracy:.3f}" if v.accuracy is not None else "-"
+        base = f"{v.baseline_accuracy:.3f}" if v.baseline_accuracy is not None else "-"
+        mark = "* " if v.latest else "  "
+        print(f"{mark}{v.version:<26}{v.created:<27}{acc:>9}{base:>9}{v.labelled or 0:>10}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    registry, local = _registry(args)
+    pointer = registry.promote(args.version)
+    if local is not None:
+        local.export(args.version)
+    print(f"latest -> {pointer['version']}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from genre_model.synthetic import generate_to_url
+
+    summary = generate_to_url(
+        args.target, customers=args.customers, seed=args.seed, naming=args.naming
+    )
+    print(summary)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from genre_model.server import serve
+
+    serve(host=args.host, port=args.port)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m genre_model", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train from MySQL or SQLite and publish a version")
+    t.add_argument("--db", help="mysql://user[:password]@host[:port]/db or a Chinook SQLite file")
+    t.add_argument("--feature-set", choices=FEATURE_SETS)
+    t.add_argument("--model-path", help="overrides MODELO_GENERO_ENTRENADO (path or s3:// URI)")
+    t.add_argument("--json", action="store_true", help="print the report as JSON")
+    t.set_defaults(func=cmd_train)
+
+    v = sub.add_parser("versions", help="list the published versions (* = latest)")
+    v.add_argument("--model-path")
+    v.set_defaults(func=cmd_versions)
+
+    r = sub.add_parser("rollback", help="point latest at an earlier version")
+    r.add_argument("version")
+    r.add_argument("--model-path")
+    r.set_defaults(func=cmd_rollback)
+
+    g = sub.add_parser("generate", help="write a synthetic Chinook store")
+    g.add_argument("target", help="SQLite file path or mysql://user@host[:port]/db")
+    g.add_argument("--customers", type=int, default=3000)
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--naming", choices=("snake_case", "PascalCase"), default="snake_case")
+    g.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("serve", help="local HTTP API calling the predict Lambda handler")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    from genre_model.artifacts import ArtifactError, PromotionRefused
+    from genre_model.sources import DataSourceError
+    from genre_model.training import TrainingError
+
+    try:
+        return args.func(args)
+    except (ConfigError, DataSourceError, TrainingError, ArtifactError, PromotionRefused) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,55 @@
+"""Export a fitted scikit-learn forest as plain arrays that ``inference.Predictor`` evaluates.
+
+All trees are concatenated into one node table; leaves point to themselves so a fixed number of
+vectorised steps (the deepest tree's depth) walks every tree at once. Leaf values are copied
+unchanged: ``DecisionTreeClassifier.predict_proba`` returns them as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+
+from genre_model.inference import FORMAT, pack_arrays
+
+
+def export_forest(
+    model: RandomForestClassifier,
+    feature_columns: Sequence[str],
+    countries: Sequence[str] = (),
+) -> dict:
+    """The predictor payload: classes, feature names and the forest's node table."""
+    features, thresholds, lefts, rights, values, roots = [], [], [], [], [], []
+    offset, depth = 0, 0
+    for estimator in model.estimators_:
+        tree = estimator.tree_
+        n = tree.node_count
+        index = np.arange(n, dtype=np.int64) + offset
+        leaf = tree.children_left == -1
+        lefts.append(np.where(leaf, index, tree.children_left + offset))
+        rights.append(np.where(leaf, index, tree.children_right + offset))
+        features.append(np.where(leaf, 0, tree.feature).astype(np.int64))
+        thresholds.append(np.where(leaf, 0.0, tree.threshold))
+        values.append(tree.value[:, 0, :])
+        roots.append(offset)
+        depth = max(depth, int(tree.max_depth))
+        offset += n
+    return {
+        "format": FORMAT,
+        "classes": [str(c) for c in model.classes_],
+        "feature_columns": list(feature_columns),
+        "countries": list(countries),
+        "depth": depth,
+        "arrays": pack_arrays(
+            {
+                "feature": np.concatenate(features),
+                "threshold": np.concatenate(thresholds).astype(np.float64),
+                "left": np.concatenate(lefts).astype(np.int64),
+                "right": np.concatenate(rights).astype(np.int64),
+                "value": np.ascontiguousarray(np.concatenate(values), dtype=np.float64),
+                "roots": np.asarray(roots, dtype=np.int64),
+            }
+        ),
+    }

@@ -1,0 +1,212 @@
+"""The training run end to end: read Chinook, label, fit, evaluate, write a version, promote it.
+
+Shared by the train Lambda and the CLI so both behave identically.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import joblib
+import numpy as np
+
+from genre_model.artifacts import (
+    CUSTOMERS_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PREDICTOR_FILE,
+    ArtifactError,
+    LocalModelPath,
+    Registry,
+    new_version,
+    store_for,
+    to_json,
+)
+from genre_model.config import ConfigError, Settings
+from genre_model.features import Dataset, build_dataset
+from genre_model.forest import export_forest
+from genre_model.inference import pack_arrays
+from genre_model.sources import ChinookSource, open_source
+from genre_model.training import TrainingResult, train
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainOutcome:
+    version: str
+    location: str
+    promoted: bool
+    report: dict[str, Any]
+    manifest: dict[str, Any]
+    reason: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        holdout = self.report["holdout"]
+        return {
+            "version": self.version,
+            "location": self.location,
+            "promoted": self.promoted,
+            "reason": self.reason,
+            "accuracy": holdout["model"]["accuracy"],
+            "baseline_accuracy": holdout["baseline"]["accuracy"],
+            "beats_baseline": self.report["beats_baseline"],
+            "labelled_customers": self.report["customers"]["labelled"],
+            "seconds": self.timings,
+        }
+
+
+def _joblib_bytes(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(value, buffer)
+    return buffer.getvalue()
+
+
+def customer_snapshot(dataset: Dataset) -> dict[str, Any]:
+    """Every customer's features, so predict can answer for a ``customer_id``."""
+    frame = dataset.summaries.sort_index()
+    columns = [c for c in dataset.feature_columns if c != "country_code"]
+    return {
+        "feature_columns": columns,
+        "countries": frame["country"].astype(str).tolist(),
+        "arrays": pack_arrays(
+            {
+                "customer_id": frame.index.to_numpy(dtype=np.int64),
+                "features": np.ascontiguousarray(frame[columns].to_numpy(dtype=np.float64)),
+            }
+        ),
+    }
+
+
+def artifact_files(result: TrainingResult, dataset: Dataset, version: str) -> dict[str, bytes]:
+    model = result.model
+    return {
+        MODEL_FILE: _joblib_bytes(
+            {
+                "model": model,
+                "feature_columns": list(dataset.feature_columns),
+                "genre_classes": [str(c) for c in model.classes_],
+                "countries": list(dataset.countries),
+                "version": version,
+                "metrics": result.report,
+            }
+        ),
+        PREDICTOR_FILE: _joblib_bytes(
+            export_forest(model, dataset.feature_columns, dataset.countries)
+        ),
+        CUSTOMERS_FILE: _joblib_bytes(customer_snapshot(dataset)),
+        METRICS_FILE: to_json(result.report),
+    }
+
+
+def manifest_fields(
+    result: TrainingResult, dataset: Dataset, settings: Settings, source: str
+) -> dict:
+    import pandas as pd
+    import sklearn
+
+    report = result.report
+    holdout, cv = report["holdout"], report["cross_validation"]
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": source,
+        "feature_set": settings.feature_set,
+        "feature_columns": list(dataset.feature_columns),
+        "classes": report["classes"],
+        "countries": list(dataset.countries),
+        "rows": {
+            "customers_read": report["customers"]["read"],
+            "labelled": report["customers"]["labelled"],
+            "train": report["customers"]["train"],
+            "test": report["customers"]["test"],
+            "snapshot_customers": len(dataset.summaries),
+        },
+        "libraries": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "joblib": joblib.__version__,
+        },
+        "metrics": {
+            "holdout": {
+                "model_accuracy": holdout["model"]["accuracy"],
+                "model_macro_f1": holdout["model"]["macro_f1"],
+                "baseline_accuracy": holdout["baseline"]["accuracy"],
+                "baseline_macro_f1": holdout["baseline"]["macro_f1"],
+                "baseline_genre": holdout["baseline_genre"],
+            },
+            "cross_validation": {
+                "folds": cv["folds"],
+                "model_accuracy": cv["model"]["accuracy"]["mean"],
+                "baseline_accuracy": cv["baseline"]["accuracy"]["mean"],
+            },
+            "beats_baseline": report["beats_baseline"],
+            "verdict": report["verdict"],
+        },
+    }
+
+
+def target_registry(settings: Settings) -> tuple[Registry, LocalModelPath | None]:
+    """Where this run publishes: the local spec path, an ``s3://`` path, or the bucket."""
+    path = settings.model_path
+    if path and not path.startswith("s3://"):
+        local = LocalModelPath(path)
+        return local.registry, local
+    located = store_for(settings.model_bucket, path)
+    if located is None:
+        raise ConfigError("set MODEL_BUCKET or MODELO_GENERO_ENTRENADO to say where the model goes")
+    store, prefix = located
+    return Registry(store, prefix or settings.model_prefix), None
+
+
+def run_training(
+    settings: Settings,
+    source: ChinookSource | None = None,
+    registry: tuple[Registry, LocalModelPath | None] | None = None,
+    progress: Callable[[str], None] = logger.info,
+) -> TrainOutcome:
+    """Train and publish one version; raises ``PromotionRefused`` after writing a refused one."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal started
+        now = time.perf_counter()
+        timings[name] = round(now - started, 3)
+        started = now
+
+    source = source or open_source(settings.database)
+    registry_, local = registry or target_registry(settings)
+    progress(f"Reading customer summaries from {source.description}")
+    dataset = build_dataset(source.customer_summaries(), settings.feature_set)
+    phase("query_and_features")
+    progress(f"Training on {len(dataset.customers)} labelled customers")
+    result = train(dataset, settings.forest)
+    phase("fit_and_evaluate")
+    version = new_version()
+    files = artifact_files(result, dataset, version)
+    phase("export")
+    manifest = registry_.write_version(
+        version, files, manifest_fields(result, dataset, settings, source.description)
+    )
+    location = registry_.store.url(registry_.key(version))
+    registry_.check_promotion(manifest, settings.min_customers)
+    try:
+        registry_.promote(version)
+        if local is not None:
+            local.export(version)
+    except ArtifactError as exc:  # written but not intact: never point at it
+        raise ArtifactError(f"version {version} failed verification: {exc}") from None
+    phase("upload_and_promote")
+    if local is not None:
+        location = str(local.path)
+    return TrainOutcome(version, location, True, result.report, manifest, timings=timings)

@@ -1,0 +1,119 @@
+"""The predict API's request and response models (they also generate the OpenAPI document).
+
+Strict on purpose: numbers must be finite JSON numbers (no booleans, no numeric strings, no
+NaN/Infinity), ``total_tracks_bought`` a whole number, unknown fields are rejected so a typo
+never predicts silently on defaults, and an explicit ``null`` is rejected (defaults apply only
+when a field is absent).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+# Larger values overflow float32, the precision the forest compares in.
+MAX_FEATURE_VALUE = 3.4e38
+FEATURE_FIELDS = ("total_spent", "total_tracks_bought", "genre_spending_ratio", "country")
+
+_STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class PredictRequest(BaseModel):
+    """A customer profile, or a known ``customer_id`` whose stored profile is used."""
+
+    model_config = ConfigDict(
+        **_STRICT,
+        json_schema_extra={
+            "examples": [
+                {"total_spent": 45.5, "total_tracks_bought": 15, "genre_spending_ratio": 0.6}
+            ]
+        },
+    )
+
+    total_spent: float = Field(
+        0.0, ge=0, le=MAX_FEATURE_VALUE, description="Total amount spent by the customer"
+    )
+    total_tracks_bought: int = Field(
+        0, ge=0, le=10**15, description="Total tracks purchased (a whole number)"
+    )
+    genre_spending_ratio: float = Field(
+        0.0, ge=0, le=1, description="Share of spending on the preferred genre (0.0-1.0)"
+    )
+    country: str = Field(
+        None,  # type: ignore[assignment]  # absent -> None; an explicit null is rejected
+        min_length=1,
+        max_length=64,
+        description="Customer's country; only for models trained with the location features",
+    )
+    customer_id: int = Field(
+        None,  # type: ignore[assignment]  # absent -> None; an explicit null is rejected
+        ge=1,
+        le=2**63 - 1,
+        description="Predict for a known customer from the training snapshot, instead of features",
+    )
+
+    @model_validator(mode="after")
+    def _customer_or_features(self) -> PredictRequest:
+        if self.customer_id is not None:
+            given = sorted(set(FEATURE_FIELDS) & self.model_fields_set)
+            if given:
+                raise PydanticCustomError(
+                    "customer_id_exclusive",
+                    "customer_id cannot be combined with {fields}",
+                    {"fields": ", ".join(given)},
+                )
+        return self
+
+
+class Prediction(BaseModel):
+    genre: str
+    confidence: float = Field(description="Probability of the predicted genre")
+    all_probabilities: dict[str, float] = Field(
+        description="Every genre the model knows, highest first"
+    )
+
+
+class CustomerProfile(BaseModel):
+    total_spent: float
+    total_tracks_bought: int
+    genre_spending_ratio: float
+    customer_id: int | None = None
+    country: str | None = None
+    country_encoding: Literal["known", "unknown"] | None = Field(
+        None, description="Whether the country was seen in training or got the default encoding"
+    )
+
+
+class PredictResponse(BaseModel):
+    status: Literal["OK"] = "OK"
+    prediction: Prediction
+    customer_profile: CustomerProfile
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorResponse(BaseModel):
+    status: Literal["ERROR"] = "ERROR"
+    message: str
+    errors: list[ErrorDetail] = []
+
+
+class HealthResponse(BaseModel):
+    status: Literal["OK"] = "OK"
+    model_loaded: bool
+    model_version: str | None = None
+
+
+class ModelSummary(BaseModel):
+    version: str
+    created: str
+    classes: list[str]
+    feature_set: str
+    feature_columns: list[str]
+    rows: dict[str, int]
+    metrics: dict

@@ -1,0 +1,92 @@
+"""Turn a validated request into the spec's answer, using the cached model."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from genre_model.model_cache import LoadedModel
+from genre_model.schemas import PredictRequest
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a message for the client and the fields at fault."""
+
+    def __init__(self, status: int, message: str, errors: list[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = list(errors)
+
+
+def _features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
+    """Feature row in the model's column order, and the profile echoed back to the client."""
+    if request.customer_id is not None:
+        found = model.customers().lookup(request.customer_id)
+        if found is None:
+            raise ApiError(
+                404,
+                f"Customer {request.customer_id} not found in model {model.version}",
+                [("customer_id", "unknown customer")],
+            )
+        values, country = found
+        profile: dict[str, Any] = {
+            "total_spent": float(values[0]),
+            "total_tracks_bought": int(values[1]),
+            "genre_spending_ratio": float(values[2]),
+            "customer_id": request.customer_id,
+        }
+    else:
+        country = request.country
+        profile = {
+            "total_spent": request.total_spent,
+            "total_tracks_bought": request.total_tracks_bought,
+            "genre_spending_ratio": request.genre_spending_ratio,
+        }
+    predictor = model.predictor
+    row = [profile["total_spent"], profile["total_tracks_bought"], profile["genre_spending_ratio"]]
+    if "country_code" in predictor.feature_columns:
+        code = predictor.countries.get(country, 0) if country else 0
+        if country and code == 0:
+            logger.warning("Unknown country %r: using the default encoding", country)
+        row.append(code)
+        profile["country"] = country
+        profile["country_encoding"] = "known" if code else "unknown"
+    elif request.country is not None:
+        raise ApiError(
+            422,
+            f"Model {model.version} was not trained with location features",
+            [("country", "not used by this model; omit it")],
+        )
+    return row, profile
+
+
+def predict(request: PredictRequest, model: LoadedModel) -> dict[str, Any]:
+    """The spec's response: genre, its confidence, every genre's probability (highest first)."""
+    row, profile = _features(request, model)
+    probabilities = model.predictor.predict_one(row).tolist()
+    ranked = sorted(zip(model.predictor.classes, probabilities, strict=True), key=lambda kv: -kv[1])
+    return {
+        "status": "OK",
+        "prediction": {
+            "genre": ranked[0][0],
+            "confidence": ranked[0][1],
+            "all_probabilities": dict(ranked),
+        },
+        "customer_profile": profile,
+    }
+
+
+def model_summary(model: LoadedModel) -> dict[str, Any]:
+    m = model.manifest
+    return {
+        "version": m["version"],
+        "created": m.get("created", ""),
+        "classes": m.get("classes", []),
+        "feature_set": m.get("feature_set", "spec"),
+        "feature_columns": m.get("feature_columns", []),
+        "rows": m.get("rows", {}),
+        "metrics": m.get("metrics", {}),
+    }
