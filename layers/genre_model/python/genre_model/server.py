@@ -1,0 +1,144 @@
+"""Local HTTP server: each request becomes an API Gateway proxy event for the SAME Lambda handler.
+
+So the spec's curl and Python examples work verbatim on http://127.0.0.1:8000, against S3 (moto or
+real) or a local ``MODELO_GENERO_ENTRENADO`` file, with exactly the behaviour deployed code has.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
+
+MAX_READ_BYTES = 1024 * 1024  # beyond this the server answers 413 itself, without reading
+Handler = Callable[[dict, object], dict]
+
+
+def find_handler(path: str | Path | None = None) -> Handler:
+    """``functions/predict/app.py:lambda_handler`` from the working tree (or ``path``)."""
+    candidates = (
+        [Path(path)]
+        if path
+        else [
+            Path.cwd() / "functions" / "predict" / "app.py",
+            Path(__file__).resolve().parents[4] / "functions" / "predict" / "app.py",
+        ]
+    )
+    for candidate in candidates:
+        if candidate.is_file():
+            spec = importlib.util.spec_from_file_location("predict_app", candidate)
+            if spec is None or spec.loader is None:
+                continue
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module.lambda_handler
+    raise FileNotFoundError("functions/predict/app.py not found; run from the repository root")
+
+
+def to_event(method: str, target: str, headers: dict[str, str], body: bytes | None) -> dict:
+    """An API Gateway REST (v1) proxy event, as API Gateway builds it."""
+    url = urlsplit(target)
+    query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+    text: str | None = None
+    encoded = False
+    if body:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode("ascii"), True
+    return {
+        "resource": url.path,
+        "path": url.path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": (
+            {k: v for k, v in parse_qs(url.query).items()} if query else None
+        ),
+        "pathParameters": None,
+        "stageVariables": None,
+        "body": text,
+        "isBase64Encoded": encoded,
+        "requestContext": {
+            "resourcePath": url.path,
+            "httpMethod": method,
+            "path": url.path,
+            "stage": "local",
+            "requestId": str(uuid.uuid4()),
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+    }
+
+
+def _context() -> SimpleNamespace:
+    return SimpleNamespace(
+        function_name="PredictFunction",
+        function_version="$LATEST",
+        invoked_function_arn="arn:aws:lambda:local:000000000000:function:PredictFunction",
+        memory_limit_in_mb=512,
+        aws_request_id=str(uuid.uuid4()),
+        log_group_name="local",
+        log_stream_name="local",
+        get_remaining_time_in_millis=lambda: 30_000,
+    )
+
+
+def make_server(host: str, port: int, handler: Handler) -> ThreadingHTTPServer:
+    class ProxyHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "genre-model-local"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_READ_BYTES:
+                self._send(413, [("Content-Type", "application/json")], json.dumps({
+                    "status": "ERROR", "message": "Request body over 16 KiB",
+                    "errors": [{"field": "body", "reason": "too large"}],
+                }).encode())  # fmt: skip
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else None
+            event = to_event(self.command, self.path, dict(self.headers.items()), body)
+            result = handler(event, _context())
+            payload = result.get("body") or ""
+            data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+            headers = [(k, str(v)) for k, v in (result.get("headers") or {}).items()]
+            for key, values in (result.get("multiValueHeaders") or {}).items():
+                headers += [(key, str(v)) for v in values]
+            self._send(int(result.get("statusCode", 200)), headers, data)
+
+        def _send(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers:
+                if key.lower() != "content-length":
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+    return ThreadingHTTPServer((host, port), ProxyHandler)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, handler_path: str | None = None) -> None:
+    server = make_server(host, port, find_handler(handler_path))
+    print(f"Serving the predict Lambda on http://{host}:{port} (Ctrl-C stops)", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
