@@ -36,7 +36,7 @@ def unpack_arrays(
 
 
 def load_payload(data: bytes) -> dict:
-    """Unpickle an artifact whose SHA-256 the caller checked against the manifest (a pickle is code)."""
+    """Unpickle an artifact the caller checked against the manifest SHA-256 (a pickle is code)."""
     payload = pickle.loads(data)  # noqa: S301 - only ever called on hash-verified bytes
     if not isinstance(payload, dict):
         raise PredictorError("artifact payload is not a dict")

@@ -60,9 +60,7 @@ def to_event(method: str, target: str, headers: dict[str, str], body: bytes | No
         "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": (
-            {k: v for k, v in parse_qs(url.query).items()} if query else None
-        ),
+        "multiValueQueryStringParameters": (parse_qs(url.query) if query else None),
         "pathParameters": None,
         "stageVariables": None,
         "body": text,
@@ -125,9 +123,9 @@ def make_server(host: str, port: int, handler: Handler) -> ThreadingHTTPServer:
             if self.command != "HEAD":
                 self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
     return ThreadingHTTPServer((host, port), ProxyHandler)
