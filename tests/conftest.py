@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHINOOK = (ROOT.parent / "shared" / "chinook").resolve()
+
+def _chinook_dir() -> Path:
+    """../shared/chinook beside the checkout; CHINOOK_DIR overrides (a clone elsewhere)."""
+    for candidate in (os.environ.get("CHINOOK_DIR"), ROOT.parent / "shared" / "chinook"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate).resolve()
+    return Path("/work/shared/chinook")
+
+
+CHINOOK = _chinook_dir()
 EVENTS = ROOT / "events"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import ValidationError
 
 from genre_model import service
 from genre_model.config import settings
@@ -31,8 +32,9 @@ from genre_model.schemas import (
 from genre_model.service import ApiError
 
 MAX_BODY_BYTES = 16 * 1024
+PREDICT_PATH = "/api/predict-genre"
 ROUTES = {
-    "/api/predict-genre": {"POST"},
+    PREDICT_PATH: {"POST"},
     "/api/health": {"GET"},
     "/api/model": {"GET"},
 }
@@ -116,7 +118,7 @@ def _doc(model: type, description: str) -> dict[str, Any]:
 
 
 @app.post(
-    "/api/predict-genre",
+    PREDICT_PATH,
     summary="Predict a customer's favourite genre",
     responses={
         200: _doc(PredictResponse, "Prediction"),
@@ -129,17 +131,21 @@ def _doc(model: type, description: str) -> dict[str, Any]:
     },
 )
 def predict_genre(request: Annotated[PredictRequest, Body()]) -> Response[dict[str, Any]]:
-    try:
-        model = model_cache().get()
-    except ModelUnavailable:
-        raise _unavailable() from None
-    body = service.predict(request, model)
+    body, version = _predict(request)
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
         body=body,
-        headers={"X-Model-Version": model.version},
+        headers={"X-Model-Version": version},
     )
+
+
+def _predict(request: PredictRequest) -> tuple[dict[str, Any], str]:
+    try:
+        model = model_cache().get()
+    except ModelUnavailable:
+        raise _unavailable() from None
+    return service.predict(request, model), model.version
 
 
 @app.get("/api/health", summary="Whether a model is loaded, and which")
@@ -176,18 +182,17 @@ def _api_error(exc: ApiError) -> Response:
     return error(exc.status, exc.message, exc.errors)
 
 
-_BODY_SHAPE_ERRORS = {"json_invalid", "model_attributes_type", "dict_type", "missing"}
+_BODY_SHAPE_ERRORS = {"json_invalid", "model_attributes_type", "model_type", "dict_type", "missing"}
 
 
-@app.exception_handler(RequestValidationError)
-def _validation_error(exc: RequestValidationError) -> Response:
-    problems = exc.errors()
+def validation_failure(problems: list[dict[str, Any]]) -> ApiError:
+    """pydantic errors as ours: 400 when the body is not a JSON object, else 422 per field."""
     for problem in problems:
         loc = tuple(problem.get("loc", ()))
         if problem.get("type") == "json_invalid":
-            return error(400, "Request body is not valid JSON", [("body", "invalid JSON")])
+            return ApiError(400, "Request body is not valid JSON", [("body", "invalid JSON")])
         if loc in {("body",), ()} and problem.get("type") in _BODY_SHAPE_ERRORS:
-            return error(400, "Request body must be a JSON object", [("body", "not an object")])
+            return ApiError(400, "Request body must be a JSON object", [("body", "not an object")])
     details = []
     for problem in problems:
         loc = [str(p) for p in problem.get("loc", ()) if p != "body"]
@@ -195,7 +200,12 @@ def _validation_error(exc: RequestValidationError) -> Response:
         field = "customer_id" if kind == "customer_id_exclusive" else ".".join(loc) or "body"
         reason = "unknown field" if kind == "extra_forbidden" else problem.get("msg", "invalid")
         details.append((field, reason))
-    return error(422, "Invalid request", details)
+    return ApiError(422, "Invalid request", details)
+
+
+@app.exception_handler(RequestValidationError)
+def _validation_error(exc: RequestValidationError) -> Response:
+    return _api_error(validation_failure(list(exc.errors())))
 
 
 @app.not_found
@@ -220,14 +230,18 @@ def _header(event: dict, name: str) -> str | None:
     return None
 
 
-def _proxy_error(status: int, message: str, errors: list[tuple[str, str]]) -> dict:
-    """An API Gateway proxy response for errors found before routing."""
+def _proxy(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict:
+    """An API Gateway proxy response, for answers given without the router."""
     return {
         "statusCode": status,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
-        "body": json.dumps(_error_body(message, errors)),
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **(headers or {})},
+        "body": json.dumps(body, separators=(",", ":")),
         "isBase64Encoded": False,
     }
+
+
+def _proxy_error(status: int, message: str, errors: list[tuple[str, str]]) -> dict:
+    return _proxy(status, _error_body(message, errors))
 
 
 def guard(event: dict) -> tuple[dict, dict | None]:
@@ -280,9 +294,31 @@ def openapi_document() -> str:
     )
 
 
+def predict_event(event: dict) -> dict:
+    """POST /api/predict-genre without the router: same model, same validation, same errors.
+
+    The hot path. Powertools' routing, validation middleware and response encoder cost about
+    150 µs per request here; this does the same work (strict JSON, ``PredictRequest``,
+    ``validation_failure``) in a fraction of that. Everything else goes through ``app``.
+    """
+    try:
+        request = PredictRequest.model_validate(_strict_json(event.get("body") or ""))
+        body, version = _predict(request)
+    except json.JSONDecodeError:
+        return _proxy_error(400, "Request body is not valid JSON", [("body", "invalid JSON")])
+    except ValidationError as exc:
+        failure = validation_failure(exc.errors())
+        return _proxy_error(failure.status, failure.message, failure.errors)
+    except ApiError as exc:
+        return _proxy_error(exc.status, exc.message, exc.errors)
+    return _proxy(200, body, {"X-Model-Version": version})
+
+
 def handle(event: dict, context: Any) -> dict:
-    """Guard, then route: what the Lambda handler and the local server both call."""
+    """Guard, then answer: what the Lambda handler and the local server both call."""
     event, rejected = guard(event)
     if rejected is not None:
         return rejected
+    if event.get("path") == PREDICT_PATH and event.get("httpMethod") == "POST":
+        return predict_event(event)
     return app.resolve(event, context)

@@ -54,24 +54,22 @@ class Predictor:
         self.feature_columns: tuple[str, ...] = tuple(payload["feature_columns"])
         self.countries: dict[str, int] = {c: i for i, c in enumerate(payload["countries"], 1)}
         self.depth = int(payload["depth"])
-        self._feature = arrays["feature"]
-        self._threshold = arrays["threshold"]
-        self._left = arrays["left"]
-        self._right = arrays["right"]
+        # "Slot" layout: slot 2*i+0/1 of node i leads to its left/right child's slot, so one
+        # step is ``slot = child[slot + (x[feature[slot]] > threshold[slot])]``: the fewest
+        # numpy calls per tree level, which is what a one-row prediction costs.
+        self._feature = np.repeat(arrays["feature"], 2)
+        self._threshold = np.repeat(arrays["threshold"], 2)
+        child = np.empty(2 * len(arrays["left"]), dtype=np.int64)
+        child[0::2] = 2 * arrays["left"]
+        child[1::2] = 2 * arrays["right"]
+        self._child = child
         self._value = arrays["value"]
-        self._roots = arrays["roots"]
+        self._roots = 2 * arrays["roots"]
         self.n_trees = len(self._roots)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Predictor:
         return cls(load_payload(data))
-
-    def _leaves(self, x: np.ndarray, node: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
-        feature, threshold, left, right = self._feature, self._threshold, self._left, self._right
-        for _ in range(self.depth):
-            go_left = x[rows, feature[node]] <= threshold[node]
-            node = np.where(go_left, left[node], right[node])
-        return node
 
     def predict_proba(self, X: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
         """Class probabilities for each row of ``X`` (columns in ``feature_columns`` order)."""
@@ -79,13 +77,18 @@ class Predictor:
         if x.ndim != 2 or x.shape[1] != len(self.feature_columns):
             raise PredictorError(f"expected rows of {len(self.feature_columns)} features")
         rows = np.arange(len(x))[:, None]
-        node = np.broadcast_to(self._roots, (len(x), self.n_trees))
-        leaves = self._leaves(x, node, rows)
-        per_tree = self._value[leaves]  # (rows, trees, classes)
+        slot = np.broadcast_to(self._roots, (len(x), self.n_trees))
+        feature, threshold, child = self._feature, self._threshold, self._child
+        for _ in range(self.depth):  # leaves loop on themselves
+            slot = child[slot + (x[rows, feature[slot]] > threshold[slot])]
+        per_tree = self._value[slot >> 1]  # (rows, trees, classes)
         return np.add.accumulate(per_tree, axis=1)[:, -1, :] / self.n_trees
 
     def predict_one(self, features: Sequence[float]) -> np.ndarray:
         """Probabilities for one customer: the API's hot path, without batch bookkeeping."""
-        x = np.asarray(features, dtype=np.float32).astype(np.float64)[None, :]
-        leaves = self._leaves(x, self._roots, 0)
-        return np.add.accumulate(self._value[leaves], axis=0)[-1] / self.n_trees
+        x = np.asarray(features, dtype=np.float32).astype(np.float64)
+        slot = self._roots
+        feature, threshold, child = self._feature, self._threshold, self._child
+        for _ in range(self.depth):
+            slot = child[slot + (x[feature[slot]] > threshold[slot])]
+        return np.add.accumulate(self._value[slot >> 1], axis=0)[-1] / self.n_trees
