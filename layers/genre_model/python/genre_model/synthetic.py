@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,8 +253,27 @@ def _ddl(naming: str, table: str) -> list[str]:
     return statements
 
 
-def write_sqlite(store: Store, path: str | Path, naming: str = "snake_case") -> Path:
-    """Write the store to a new SQLite file (replacing one already there)."""
+def _chunks(rows: Iterator[tuple], size: int = 50_000) -> Iterator[list[tuple]]:
+    chunk: list[tuple] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def write_sqlite(
+    store: Store,
+    path: str | Path,
+    naming: str = "snake_case",
+    progress: Callable[[int], object] | None = None,
+) -> Path:
+    """Write the store to a new SQLite file (replacing one already there).
+
+    ``progress`` is called with the number of rows written after each chunk.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -265,7 +284,11 @@ def write_sqlite(store: Store, path: str | Path, naming: str = "snake_case") -> 
             for statement in _ddl(naming, table):
                 conn.execute(statement)
             marks = ", ".join("?" * len(columns))
-            conn.executemany(f"INSERT INTO {name} VALUES ({marks})", store.rows(table))  # noqa: S608
+            sql = f"INSERT INTO {name} VALUES ({marks})"  # noqa: S608 - fixed identifiers
+            for chunk in _chunks(store.rows(table)):
+                conn.executemany(sql, chunk)
+                if progress:
+                    progress(len(chunk))
         conn.commit()
     tmp.replace(path)
     return path
