@@ -34,8 +34,11 @@ test: install ## Lint, then every test suite (the command CI runs)
 demo: install ## Synthetic store -> training report -> local API on :8000 (DB=..., DEMO_STORE=s3, DEMO_ONCE=1)
 	DEMO_ONCE=$(DEMO_ONCE) DEMO_STORE=$(DEMO_STORE) DB="$(DB)" $(PY) scripts/demo.py
 
-serve: install ## Local API on 127.0.0.1:8000 calling the predict Lambda handler (HOST=, PORT=)
-	$(PY) -m genre_model serve --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8000)
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 8000
+
+serve: install ## Local API on 127.0.0.1:8000 calling the predict Lambda handler (SERVE_HOST=, SERVE_PORT=)
+	$(PY) -m genre_model serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
 openapi: install ## Regenerate docs/openapi.json from the resolver
 	$(PY) -c "from genre_model.api import openapi_document; print(openapi_document())" > docs/openapi.json
