@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def _chinook_dir() -> Path:
     """../shared/chinook beside the checkout; CHINOOK_DIR overrides (a clone elsewhere)."""
     for candidate in (os.environ.get("CHINOOK_DIR"), ROOT.parent / "shared" / "chinook"):

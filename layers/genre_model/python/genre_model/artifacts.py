@@ -11,6 +11,10 @@ Layout under a prefix (S3 ``s3://bucket/models/genre/`` or a local directory)::
 
 A version is written completely before the pointer moves, and the pointer only moves when the
 promotion rules pass, so a failed or refused run never changes what predict serves.
+The pointer is replaced with a compare-and-swap: S3 conditional writes (``IfMatch`` on the ETag
+the promotion check read, ``IfNoneMatch="*"`` when there was none), a lock file around
+read-compare-replace in a local directory. Two runs promoting at the same moment therefore
+cannot lose each other's promotion check: the loser re-reads the pointer, re-checks, retries.
 This module is on the predict path: it imports nothing heavy at module level.
 """
 
@@ -21,6 +25,7 @@ import json
 import os
 import secrets
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +46,10 @@ class ArtifactError(RuntimeError):
 
 class ArtifactNotFound(ArtifactError):
     """The key does not exist in the store."""
+
+
+class PointerConflict(ArtifactError):
+    """The pointer changed between reading and replacing it (another run promoted meanwhile)."""
 
 
 class PromotionRefused(RuntimeError):
@@ -84,6 +93,7 @@ class S3Store:
 
             client = boto3.client("s3")
         self.client = client
+        self._condition = threading.local()  # put_if's IfMatch/IfNoneMatch for put
 
     def _missing(self, exc: Exception) -> bool:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
@@ -117,7 +127,35 @@ class S3Store:
             Body=data,
             ContentType=content_type,
             ChecksumAlgorithm="SHA256",
+            **(getattr(self._condition, "value", None) or {}),
         )
+
+    def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
+        """``(body, etag)``, or ``(None, None)`` when the object does not exist."""
+        try:
+            return self.get_if_changed(key, None)
+        except ArtifactNotFound:
+            return None, None
+
+    def put_if(self, key: str, data: bytes, expected: str | None) -> None:
+        """Write only if the object still has ETag ``expected`` (``None``: only if absent).
+
+        S3 conditional writes: ``IfMatch``/``IfNoneMatch="*"`` on PutObject. A 412 (or the 409
+        S3 answers to a concurrent conditional write) raises ``PointerConflict``.
+        """
+        from botocore.exceptions import ClientError
+
+        self._condition.value = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
+        try:
+            self.put(key, data)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            conflicts = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+            if code in conflicts or (expected is not None and self._missing(exc)):
+                raise PointerConflict(f"{self.url(key)} changed while promoting") from None
+            raise
+        finally:
+            self._condition.value = None
 
     def list_keys(self, prefix: str) -> list[str]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -145,6 +183,34 @@ class DirStore:
 
     def put(self, key: str, data: bytes) -> None:
         atomic_write(self.root / key, data)
+
+    def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
+        """``(body, sha256)``, or ``(None, None)`` when the file does not exist."""
+        try:
+            data = (self.root / key).read_bytes()
+        except FileNotFoundError:
+            return None, None
+        return data, sha256(data)
+
+    def put_if(self, key: str, data: bytes, expected: str | None) -> None:
+        """Replace the file only if its SHA-256 is still ``expected`` (``None``: only if absent).
+
+        Read-compare-replace runs under an exclusive ``flock`` on ``.<name>.lock`` beside it, so
+        concurrent writers (threads or processes) are serialised; the lock dies with its holder.
+        """
+        import fcntl
+
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = self.get_tagged(key)[1]
+            if current != expected:
+                raise PointerConflict(f"{self.url(key)} changed while promoting")
+            self.put(key, data)
+        finally:
+            os.close(lock)  # releases the flock
 
     def list_keys(self, prefix: str) -> list[str]:
         base = self.root / prefix
@@ -214,9 +280,13 @@ class VersionInfo:
 class Registry:
     """The versions under one prefix of a store, and the pointer naming the promoted one."""
 
+    MAX_PROMOTION_ATTEMPTS = 5
+
     def __init__(self, store: Store, prefix: str) -> None:
         self.store = store
         self.prefix = prefix
+        # version -> (min_customers, pointer tag) of its last passed promotion check
+        self._checked: dict[str, tuple[int, str | None]] = {}
 
     def key(self, *parts: str) -> str:
         return self.prefix + "/".join(parts)
@@ -279,8 +349,35 @@ class Registry:
         self.store.put(self.key(version, MANIFEST), to_json(manifest))
         return manifest
 
+    def _pointer_tagged(self) -> tuple[dict | None, str | None]:
+        """The manifest the pointer names (None when absent or broken) and the pointer's tag."""
+        if not hasattr(self.store, "get_tagged"):
+            try:
+                return self.latest_manifest(), None
+            except ArtifactError:
+                return None, None
+        data, tag = self.store.get_tagged(self.key(POINTER))
+        if data is None:
+            return None, None
+        try:
+            version = json.loads(data)["version"]
+            return self.manifest(str(version)), tag
+        except (ValueError, TypeError, KeyError, ArtifactError):
+            return None, tag  # a broken pointer must not block a good model from replacing it
+
     def check_promotion(self, manifest: Mapping[str, Any], min_customers: int) -> None:
-        """Raise ``PromotionRefused`` unless the new version may replace the current one."""
+        """Raise ``PromotionRefused`` unless the new version may replace the current one.
+
+        The pointer's tag seen here is remembered: ``promote`` replaces the pointer only if it
+        is unchanged, and re-checks against the new current version when it is not.
+        """
+        current, tag = self._pointer_tagged()
+        self._check(manifest, min_customers, current)
+        self._checked[str(manifest["version"])] = (min_customers, tag)
+
+    def _check(
+        self, manifest: Mapping[str, Any], min_customers: int, current: Mapping[str, Any] | None
+    ) -> None:
         version = manifest["version"]
         labelled = int(manifest["rows"]["labelled"])
         if labelled < min_customers:
@@ -289,11 +386,7 @@ class Registry:
             )
         if len(manifest["classes"]) < 2:
             raise PromotionRefused(version, "fewer than 2 genres to predict")
-        try:
-            current = self.latest_manifest()
-        except ArtifactError:
-            current = None  # a broken pointer must not block a good model from replacing it
-        if current is not None:
+        if current is not None and current.get("version") != version:
             before = int(current.get("rows", {}).get("labelled", 0))
             if labelled * 2 < before:
                 raise PromotionRefused(
@@ -303,17 +396,41 @@ class Registry:
                 )
 
     def promote(self, version: str) -> dict:
-        """Point latest.json at ``version`` after checking it is complete and intact."""
+        """Point latest.json at ``version`` after checking it is complete and intact.
+
+        Compare-and-swap: the pointer is replaced only if it is still the one the promotion
+        check saw (or, for a rollback, the one read just before). When another run moved it
+        meanwhile, the check is run again against that run's version before retrying.
+        """
         manifest = self.manifest(version)
         for name in manifest.get("files", {}):
             verified(self.store, self.key(version, name), manifest, name)
-        pointer = {
-            "version": version,
-            "manifest": self.key(version, MANIFEST),
-            "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        self.store.put(self.key(POINTER), to_json(pointer))
-        return pointer
+        checked = self._checked.pop(version, None)
+        conditional = hasattr(self.store, "put_if") and hasattr(self.store, "get_tagged")
+        if checked is None and conditional:
+            checked_min, tag = None, self.store.get_tagged(self.key(POINTER))[1]
+        else:
+            checked_min, tag = checked or (None, None)
+        for _attempt in range(self.MAX_PROMOTION_ATTEMPTS):
+            pointer = {
+                "version": version,
+                "manifest": self.key(version, MANIFEST),
+                "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            if not conditional:
+                self.store.put(self.key(POINTER), to_json(pointer))
+                return pointer
+            try:
+                self.store.put_if(self.key(POINTER), to_json(pointer), tag)
+            except PointerConflict:
+                current, tag = self._pointer_tagged()
+                if checked_min is not None:
+                    self._check(manifest, checked_min, current)
+                continue
+            return pointer
+        raise PointerConflict(
+            f"{self.store.url(self.key(POINTER))} kept changing: {version} not promoted"
+        )
 
 
 def store_for(bucket: str | None, path: str | None) -> tuple[Store, str] | None:

@@ -31,7 +31,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     source = source_from_url(args.db, settings.database) if args.db else None
-    outcome = run_training(settings, source=source, progress=lambda m: print(m, file=sys.stderr))
+    outcome = run_training(settings, source=source)
     if args.json:
         print(json.dumps({"summary": outcome.summary(), "report": outcome.report}, indent=2))
         return 0
@@ -89,6 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m genre_model", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train from MySQL or SQLite and publish a version")
@@ -123,7 +124,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
     from genre_model.artifacts import ArtifactError, PromotionRefused
     from genre_model.sources import DataSourceError
     from genre_model.training import TrainingError

@@ -140,6 +140,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         n_jobs = int(n_jobs_raw) if n_jobs_raw else None
     except ValueError:
         raise ConfigError(f"RF_N_JOBS must be an integer, got {n_jobs_raw!r}") from None
+    if n_jobs == 0:
+        raise ConfigError("RF_N_JOBS must be a non-zero integer (-1: all cores), got 0")
     return Settings(
         model_bucket=_text(env, "MODEL_BUCKET"),
         model_prefix=_prefix(env.get("MODEL_PREFIX", DEFAULT_MODEL_PREFIX)),

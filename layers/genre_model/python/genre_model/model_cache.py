@@ -105,6 +105,7 @@ class Location:
         return cls(store, lambda v: _version_keys(f"{prefix}{v}/"), pointer=f"{prefix}{POINTER}")
 
     def load(self, current: LoadedModel | None) -> LoadedModel | None:
+        etag: str | None = None
         if self.pointer_key is None:
             keys = self._keys("")
             manifest = read_json(self.store, keys[MANIFEST])
@@ -125,14 +126,15 @@ class Location:
             manifest = read_json(self.store, keys[MANIFEST])
             if manifest.get("version") != version:
                 raise ArtifactError(f"manifest for {version} names {manifest.get('version')}")
-            self._etag = etag
         if current is not None and current.manifest == manifest:
+            self._etag = etag
             return None
         data = verified(self.store, keys[PREDICTOR_FILE], manifest, PREDICTOR_FILE)
         try:
             predictor = Predictor.from_bytes(data)
         except (PredictorError, ValueError, KeyError, TypeError) as exc:
             raise ArtifactError(f"predictor of {manifest.get('version')} unusable: {exc}") from None
+        self._etag = etag  # remembered only once its version loaded: a failed load is retried
         return LoadedModel(predictor, manifest, self.store, keys)
 
     def _pointer(self) -> tuple[bytes | None, str | None]:

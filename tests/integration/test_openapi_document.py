@@ -1,0 +1,57 @@
+"""The committed OpenAPI document is the one the API generates."""
+
+from __future__ import annotations
+
+import json
+
+from predict_fixtures import OPENAPI, reset_api
+
+FIXTURES = (reset_api,)
+REGENERATE = (
+    '.venv/bin/python -c "from genre_model.api import openapi_document; '
+    'print(openapi_document())" > docs/openapi.json'
+)
+
+
+def generated() -> dict:
+    from genre_model.api import openapi_document
+
+    return json.loads(openapi_document())
+
+
+def test_committed_openapi_matches_the_code():
+    committed = json.loads(OPENAPI.read_text())
+    assert generated() == committed, f"docs/openapi.json is stale; regenerate with: {REGENERATE}"
+
+
+def test_openapi_documents_every_route_and_status():
+    paths = generated()["paths"]
+    assert set(paths) == {"/api/predict-genre", "/api/health", "/api/model"}
+    assert set(paths["/api/predict-genre"]) == {"post"}
+    responses = set(paths["/api/predict-genre"]["post"]["responses"])
+    assert {"200", "400", "404", "413", "415", "422", "503"} <= responses
+    assert "503" in paths["/api/model"]["get"]["responses"]
+
+
+def test_openapi_request_schema_is_strict():
+    schemas = generated()["components"]["schemas"]
+    request = schemas["PredictRequest"]
+    assert request.get("additionalProperties") is False
+    assert set(request["properties"]) == {
+        "total_spent",
+        "total_tracks_bought",
+        "genre_spending_ratio",
+        "country",
+        "customer_id",
+    }
+    assert not request.get("required")
+    ratio = request["properties"]["genre_spending_ratio"]
+    assert (ratio["minimum"], ratio["maximum"]) == (0, 1)
+    assert request["properties"]["total_tracks_bought"]["type"] == "integer"
+    assert request["examples"][0] == {
+        "total_spent": 45.5,
+        "total_tracks_bought": 15,
+        "genre_spending_ratio": 0.6,
+    }
+    error = schemas["ErrorResponse"]
+    assert set(error["properties"]) == {"status", "message", "errors"}

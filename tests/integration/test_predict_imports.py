@@ -1,0 +1,67 @@
+"""The predict import path never loads scikit-learn, pandas or scipy (they are not in its layer)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from predict_fixtures import EVENTS, LAYER, ROOT, local_model, predict_sqlite, spec_model
+
+FIXTURES = (local_model, predict_sqlite, spec_model)
+HEAVY = ("sklearn", "pandas", "scipy")
+
+SCRIPT = """
+import importlib.util, json, sys, types
+sys.path.insert(0, {layer!r})
+spec = importlib.util.spec_from_file_location("predict_app", {app!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+context = types.SimpleNamespace(
+    function_name="PredictFunction", function_version="$LATEST", memory_limit_in_mb=512,
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:PredictFunction",
+    aws_request_id="req-1", log_group_name="g", log_stream_name="s",
+    get_remaining_time_in_millis=lambda: 30000,
+)
+with open({event!r}) as fh:
+    result = module.lambda_handler(json.load(fh), context)
+heavy = sorted(n for n in sys.modules if n.split(".")[0] in {heavy!r})
+import genre_model
+print("RESULT " + json.dumps({{
+    "status": result["statusCode"], "body": json.loads(result["body"]), "heavy": heavy,
+    "package": genre_model.__file__,
+}}))
+"""
+
+
+def test_predict_serves_without_sklearn_pandas_or_scipy(local_model, tmp_path):
+    script = SCRIPT.format(
+        layer=str(LAYER),
+        app=str(ROOT / "functions" / "predict" / "app.py"),
+        event=str(EVENTS / "predict-genre.json"),
+        heavy=HEAVY,
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL", "AWS_", "PYTHON"))}
+    env.update(
+        MODELO_GENERO_ENTRENADO=str(local_model.path),
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_METRICS_NAMESPACE="GenreModelTests",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    assert result["status"] == 200, result
+    assert result["body"]["status"] == "OK"
+    assert result["body"]["prediction"]["genre"] in local_model.classes
+    assert result["package"].startswith(str(LAYER))
+    assert result["heavy"] == [], f"predict imported {result['heavy']}"

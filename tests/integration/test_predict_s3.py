@@ -1,0 +1,339 @@
+"""Predict against moto S3: one load per container, refresh, integrity, outages, health/model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from predict_fixtures import (
+    BUCKET,
+    PREFIX,
+    SPEC_INPUT,
+    assert_error,
+    assert_prediction,
+    free_port,
+    genre_logs,
+    get_object_keys,
+    invoke,
+    load_event,
+    make_event,
+    predict_handler,
+    predict_sqlite,
+    publish,
+    reset_api,
+    s3,
+    spec_model,
+    spec_model_v2,
+    tampered,
+)
+
+FIXTURES = (genre_logs, predict_handler, predict_sqlite, reset_api, s3, spec_model, spec_model_v2)
+ROW = [
+    SPEC_INPUT["total_spent"],
+    SPEC_INPUT["total_tracks_bought"],
+    SPEC_INPUT["genre_spending_ratio"],
+]
+PREDICTOR = "predictor.joblib"
+
+
+def predict(handler: Any) -> Any:
+    return invoke(handler, load_event("predict-genre.json"))
+
+
+def served_version(answer: Any) -> str:
+    assert answer.status == 200, answer.raw
+    return answer.headers["x-model-version"]
+
+
+# --------------------------------------------------------------------------- load once
+
+
+def test_s3_model_answers_the_spec_with_sklearn_probabilities(predict_handler, s3, spec_model):
+    publish(s3, spec_model)
+    answer = predict(predict_handler)
+    assert_prediction(answer, spec_model, ROW, SPEC_INPUT)
+    assert served_version(answer) == spec_model.version
+
+
+def test_many_requests_load_the_predictor_exactly_once(predict_handler, s3, spec_model):
+    publish(s3, spec_model)
+    keys = get_object_keys()
+    answers = [predict(predict_handler) for _ in range(25)]
+    assert {served_version(a) for a in answers} == {spec_model.version}
+    assert len({json.dumps(a.body, sort_keys=True) for a in answers}) == 1
+    version = f"{PREFIX}{spec_model.version}/"
+    assert keys.count(f"{version}{PREDICTOR}") == 1
+    assert keys == [f"{PREFIX}latest.json", f"{version}manifest.json", f"{version}{PREDICTOR}"]
+
+
+def test_refresh_checks_only_the_pointer_while_unchanged(
+    predict_handler, s3, spec_model, monkeypatch
+):
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
+    publish(s3, spec_model)
+    keys = get_object_keys()
+    for _ in range(5):
+        assert served_version(predict(predict_handler)) == spec_model.version
+    assert keys.count(f"{PREFIX}{spec_model.version}/{PREDICTOR}") == 1
+    assert keys.count(f"{PREFIX}latest.json") == 5  # conditional GETs answered 304
+
+
+def test_customer_snapshot_is_loaded_once_and_only_when_asked(predict_handler, s3, spec_model):
+    publish(s3, spec_model)
+    keys = get_object_keys()
+    predict(predict_handler)
+    customers = f"{PREFIX}{spec_model.version}/customers.joblib"
+    assert customers not in keys
+    for customer in (1, 2, 3):
+        answer = invoke(predict_handler, make_event({"customer_id": customer}))
+        assert answer.status == 200, answer.raw
+        assert answer.body["customer_profile"]["customer_id"] == customer
+    assert keys.count(customers) == 1
+
+
+# --------------------------------------------------------------------------- refresh
+
+
+def test_new_version_is_picked_up_on_refresh(
+    predict_handler, s3, spec_model, spec_model_v2, monkeypatch
+):
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
+    publish(s3, spec_model)
+    assert served_version(predict(predict_handler)) == spec_model.version
+    publish(s3, spec_model_v2)
+    answer = predict(predict_handler)
+    assert served_version(answer) == spec_model_v2.version
+    assert_prediction(answer, spec_model_v2, ROW, SPEC_INPUT)
+
+
+def test_new_version_waits_for_the_refresh_interval(predict_handler, s3, spec_model, spec_model_v2):
+    publish(s3, spec_model)  # default MODEL_REFRESH_SECONDS=300
+    assert served_version(predict(predict_handler)) == spec_model.version
+    publish(s3, spec_model_v2)
+    assert served_version(predict(predict_handler)) == spec_model.version
+
+
+def test_written_but_unpromoted_version_is_not_served(
+    predict_handler, s3, spec_model, spec_model_v2, monkeypatch
+):
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
+    publish(s3, spec_model)
+    publish(s3, spec_model_v2, promote=False)
+    assert served_version(predict(predict_handler)) == spec_model.version
+    assert served_version(predict(predict_handler)) == spec_model.version
+
+
+# --------------------------------------------------------------------------- integrity
+
+
+def test_tampered_predictor_with_nothing_cached_is_503(
+    predict_handler, s3, spec_model, genre_logs, capsys
+):
+    original = spec_model.files()[PREDICTOR]
+    publish(s3, spec_model, replace={PREDICTOR: tampered(original)})
+    body = assert_error(predict(predict_handler), 503, "model")
+    assert body["message"] == "Genre model not found"
+    assert "SHA-256 mismatch" in genre_logs.text
+    assert "ModelIntegrityFailure" in capsys.readouterr().out  # the EMF metric was flushed
+    health = invoke(predict_handler, load_event("health.json"))
+    assert health.body["model_loaded"] is False
+
+
+def test_tampered_new_version_keeps_the_cached_one(
+    predict_handler, s3, spec_model, spec_model_v2, monkeypatch, genre_logs
+):
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
+    publish(s3, spec_model)
+    assert served_version(predict(predict_handler)) == spec_model.version
+    original = spec_model_v2.files()[PREDICTOR]
+    publish(s3, spec_model_v2, replace={PREDICTOR: tampered(original)})
+    answer = predict(predict_handler)
+    assert served_version(answer) == spec_model.version
+    assert_prediction(answer, spec_model, ROW, SPEC_INPUT)
+    assert "SHA-256 mismatch" in genre_logs.text
+    assert "serving cached version" in genre_logs.text
+
+
+def test_tampering_the_cached_version_in_place_changes_nothing(
+    predict_handler, s3, spec_model, monkeypatch
+):
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
+    publish(s3, spec_model)
+    before = predict(predict_handler)
+    key = f"{PREFIX}{spec_model.version}/{PREDICTOR}"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=tampered(spec_model.files()[PREDICTOR]))
+    after = predict(predict_handler)
+    assert after.body == before.body
+    assert served_version(after) == spec_model.version
+
+
+def test_repaired_predictor_is_loaded_after_a_refused_cold_start(predict_handler, s3, spec_model):
+    """A refused load must not be remembered as "pointer seen": fixing the file recovers.
+
+    Fails today: ``Location.load`` stores the pointer ETag before the predictor is verified, so
+    the next conditional GET answers 304 and, with nothing cached, ``json.loads(b"")`` fails:
+    the container answers 503 until someone rewrites latest.json.
+    """
+    original = spec_model.files()[PREDICTOR]
+    publish(s3, spec_model, replace={PREDICTOR: tampered(original)})
+    assert_error(predict(predict_handler), 503, "model")
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{spec_model.version}/{PREDICTOR}", Body=original)
+    answer = predict(predict_handler)
+    assert served_version(answer) == spec_model.version
+
+
+def test_transient_failure_while_loading_a_new_version_is_retried(
+    predict_handler, s3, spec_model, spec_model_v2, monkeypatch
+):
+    """A network blip reading predictor.joblib must not pin the old version for good.
+
+    Fails today for the same reason: the new pointer's ETag is remembered although the load
+    failed, so every later refresh gets 304 and returns "unchanged".
+    """
+    from botocore.exceptions import EndpointConnectionError
+
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
+    publish(s3, spec_model)
+    assert served_version(predict(predict_handler)) == spec_model.version
+    publish(s3, spec_model_v2)
+    failures = []
+
+    def blip(params: dict, **_: Any) -> None:
+        if params["Key"].endswith(f"{spec_model_v2.version}/{PREDICTOR}") and not failures:
+            failures.append(params["Key"])
+            raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
+
+    from genre_model import api
+
+    client = api.model_cache()._location.store.client  # the client predict already holds
+    client.meta.events.register("before-parameter-build.s3.GetObject", blip)
+    assert served_version(predict(predict_handler)) == spec_model.version  # blip: keep v1
+    assert failures
+    assert served_version(predict(predict_handler)) == spec_model_v2.version
+
+
+# --------------------------------------------------------------------------- 503 and health
+
+
+def test_nothing_published_is_503(predict_handler, s3):
+    body = assert_error(predict(predict_handler), 503, "model")
+    assert body["message"] == "Genre model not found"
+    info = invoke(predict_handler, load_event("model-info.json"))
+    assert_error(info, 503, "model")
+    health = invoke(predict_handler, load_event("health.json"))
+    assert health.status == 200
+    assert health.body == {"status": "OK", "model_loaded": False, "model_version": None}
+
+
+def test_published_after_a_503_is_served_on_the_next_request(predict_handler, s3, spec_model):
+    assert_error(predict(predict_handler), 503, "model")
+    publish(s3, spec_model)
+    assert_prediction(predict(predict_handler), spec_model, ROW, SPEC_INPUT)
+
+
+def test_health_and_model_info(predict_handler, s3, spec_model):
+    publish(s3, spec_model)
+    health = invoke(predict_handler, load_event("health.json"))
+    assert health.status == 200
+    assert health.body == {
+        "status": "OK",
+        "model_loaded": True,
+        "model_version": spec_model.version,
+    }
+    info = invoke(predict_handler, load_event("model-info.json"))
+    assert info.status == 200, info.raw
+    assert info.body["version"] == spec_model.version
+    assert info.body["classes"] == spec_model.classes
+    assert info.body["feature_set"] == "spec"
+    assert info.body["feature_columns"] == [
+        "total_spent",
+        "total_tracks_bought",
+        "genre_spending_ratio",
+    ]
+    holdout = info.body["metrics"]["holdout"]
+    assert 0 < holdout["baseline_accuracy"] < holdout["model_accuracy"] <= 1
+    assert holdout["baseline_genre"] in spec_model.classes
+    assert info.body["metrics"] == spec_model.manifest["metrics"]
+    assert info.body["rows"]["labelled"] == spec_model.manifest["rows"]["labelled"]
+
+
+def test_model_prefix_is_honoured(predict_handler, s3, spec_model, monkeypatch):
+    monkeypatch.setenv("MODEL_PREFIX", "elsewhere/genre")
+    publish(s3, spec_model)  # under the default prefix: not where predict looks
+    assert_error(predict(predict_handler), 503, "model")
+    publish(s3, spec_model, prefix="elsewhere/genre/")
+    assert served_version(predict(predict_handler)) == spec_model.version
+
+
+@pytest.mark.parametrize("kind", ["prefix", "version"])
+def test_s3_model_path(predict_handler, s3, spec_model, monkeypatch, kind):
+    publish(s3, spec_model, prefix="custom/")
+    path = f"s3://{BUCKET}/custom/" + (f"{spec_model.version}/" if kind == "version" else "")
+    monkeypatch.delenv("MODEL_BUCKET")
+    monkeypatch.setenv("MODELO_GENERO_ENTRENADO", path)
+    assert_prediction(predict(predict_handler), spec_model, ROW, SPEC_INPUT)
+
+
+# --------------------------------------------------------------------------- real endpoint outages
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """AWS_ENDPOINT_URL on a free localhost port where a moto server can be started and stopped."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("MODEL_BUCKET", BUCKET)
+    boto3.setup_default_session()
+    state: dict[str, Any] = {"url": url, "server": None}
+
+    def start() -> Any:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        state["server"] = server
+        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        return client
+
+    def stop() -> None:
+        if state["server"] is not None:
+            state["server"].stop()
+            state["server"] = None
+
+    state["start"], state["stop"] = start, stop
+    try:
+        yield state
+    finally:
+        stop()
+        boto3.DEFAULT_SESSION = None
+
+
+def test_s3_unreachable_at_cold_start_is_503_then_recovers(predict_handler, endpoint, spec_model):
+    body = assert_error(predict(predict_handler), 503, "model")
+    assert body["message"] == "Genre model not found"
+    client = endpoint["start"]()
+    publish(client, spec_model)
+    assert_prediction(predict(predict_handler), spec_model, ROW, SPEC_INPUT)
+
+
+def test_s3_unreachable_after_load_keeps_serving(
+    predict_handler, endpoint, spec_model, monkeypatch, genre_logs
+):
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
+    publish(endpoint["start"](), spec_model)
+    first = predict(predict_handler)
+    assert_prediction(first, spec_model, ROW, SPEC_INPUT)
+    endpoint["stop"]()
+    for _ in range(3):
+        answer = predict(predict_handler)
+        assert answer.body == first.body
+        assert served_version(answer) == spec_model.version
+    assert "Model refresh failed; serving cached version" in genre_logs.text
+    health = invoke(predict_handler, load_event("health.json"))
+    assert health.body["model_loaded"] is True

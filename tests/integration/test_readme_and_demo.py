@@ -1,0 +1,129 @@
+"""The README is a contract: its commands exist, its configuration table is complete, and the
+quick start really works from a fresh copy of the repository."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from genre_model import config
+from genre_model.cli import parser
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+
+
+def _section(title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", README, re.S | re.M)
+    assert match, f"README has no '## {title}' section"
+    return match.group(1)
+
+
+def _commands(section: str) -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    return [
+        line.split("#")[0].strip()
+        for block in blocks
+        for line in block.splitlines()
+        if line.strip()
+    ]
+
+
+def _make_targets() -> set[str]:
+    out = subprocess.run(
+        ["make", "-pRrq", "-f", "Makefile"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout
+    return set(re.findall(r"^([a-zA-Z][\w-]*):", out, re.M))
+
+
+@pytest.mark.parametrize("title", ["Quick start", "Local development"])
+def test_every_readme_command_exists(title: str) -> None:
+    targets = _make_targets()
+    cli_commands = set(parser()._subparsers._group_actions[0].choices)
+    commands = _commands(_section(title))
+    assert commands, f"no commands found in '{title}'"
+    for command in commands:
+        words = command.split()
+        if words[0] == "make":
+            target = next(w for w in words[1:] if "=" not in w)
+            assert target in targets, f"README '{title}': make target {target!r} does not exist"
+        elif words[:3] == ["python", "-m", "genre_model"]:
+            assert words[3] in cli_commands, f"README '{title}': CLI command {words[3]!r} missing"
+        else:
+            pytest.fail(f"README '{title}' shows a command this test cannot check: {command}")
+
+
+def test_readme_cli_examples_are_real_subcommands() -> None:
+    cli_commands = set(parser()._subparsers._group_actions[0].choices)
+    shown = re.findall(r"python -m genre_model (\w+)", README)
+    assert shown
+    assert set(shown) <= cli_commands
+
+
+def test_configuration_table_lists_every_setting_read() -> None:
+    source = (ROOT / "layers/genre_model/python/genre_model/config.py").read_text()
+    read = set(re.findall(r'env(?:\.get)?\(\s*"([A-Z_]+)"', source))
+    read |= set(re.findall(r'_(?:int|required_int|text)\(env, "([A-Z_]+)"', source))
+    assert read == set(config.VARIABLES), "config.VARIABLES must name exactly what config.py reads"
+    table = set(re.findall(r"^\| `([A-Z_]+)` \|", _section("Configuration"), re.M))
+    missing = set(config.VARIABLES) - table
+    assert not missing, f"README configuration table lacks {sorted(missing)}"
+
+
+def test_template_parameters_are_documented() -> None:
+    template = (ROOT / "template.yaml").read_text()
+    block = template.split("\nParameters:\n", 1)[1].split("\nConditions:\n", 1)[0]
+    parameters = set(re.findall(r"^  ([A-Za-z0-9]+):\s*$", block, re.M))
+    documented = set(re.findall(r"`([A-Z][A-Za-z0-9]+)`", _section("Configuration")))
+    missing = parameters - documented
+    assert not missing, f"README lacks template parameters {sorted(missing)}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_make_demo_from_a_fresh_copy(tmp_path: Path) -> None:
+    """Quick start as a newcomer runs it: fresh copy, fresh venv, `make demo DEMO_ONCE=1`."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    copy = tmp_path / "repo"
+    for name in files:
+        source = ROOT / name
+        if source.is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+    port = _free_port()
+    result = subprocess.run(
+        ["make", "demo", "DEMO_ONCE=1", f"DEMO_PORT={port}", "DEMO_CUSTOMERS=1500",
+         f"PYTHON={sys.executable}"],
+        cwd=copy, capture_output=True, text=True, timeout=1200, check=False,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home())},
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert (copy / ".venv" / "bin" / "python").exists(), "make demo did not create the venv"
+    assert "baseline" in output
+    answer = output[output.rindex('{\n  "status": "OK"') :]
+    import json
+
+    body = json.loads(answer[: answer.index("\n}\n") + 2])
+    assert body["customer_profile"] == {
+        "total_spent": 45.5,
+        "total_tracks_bought": 15,
+        "genre_spending_ratio": 0.6,
+    }
+    probabilities = body["prediction"]["all_probabilities"]
+    assert body["prediction"]["genre"] == max(probabilities, key=probabilities.get)
+    assert (copy / "var/demo/training-report.png").stat().st_size > 10_000

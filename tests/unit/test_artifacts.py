@@ -1,0 +1,127 @@
+"""Artifact registry on a local directory: manifest hashes, promotion rules, integrity checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from genre_model.artifacts import (
+    ArtifactError,
+    ArtifactNotFound,
+    DirStore,
+    LocalModelPath,
+    PromotionRefused,
+    Registry,
+    S3Store,
+    new_version,
+    store_for,
+)
+
+FILES = {"model.joblib": b"model-bytes", "predictor.joblib": b"predictor", "metrics.json": b"{}"}
+
+
+def manifest_fields(labelled: int, classes: tuple[str, ...] = ("Jazz", "Rock")) -> dict:
+    return {"rows": {"labelled": labelled}, "classes": list(classes), "created": "now"}
+
+
+def test_version_names_sort_by_time() -> None:
+    from datetime import UTC, datetime
+
+    early = new_version(datetime(2026, 1, 1, 2, 0, 0, tzinfo=UTC))
+    late = new_version(datetime(2026, 1, 1, 2, 0, 1, tzinfo=UTC))
+    assert early.startswith("20260101T020000Z-")
+    assert early < late
+    assert new_version() != new_version()
+
+
+def test_write_version_hashes_and_pointer_rules(tmp_path: Path) -> None:
+    registry = Registry(DirStore(tmp_path), "models/genre/")
+    manifest = registry.write_version("v1", FILES, manifest_fields(100))
+    for name, data in FILES.items():
+        assert manifest["files"][name]["sha256"] == hashlib.sha256(data).hexdigest()
+        assert (tmp_path / "models/genre/v1" / name).read_bytes() == data
+    stored = json.loads((tmp_path / "models/genre/v1/manifest.json").read_text())
+    assert stored == manifest
+    assert registry.pointer() is None  # writing a version never moves the pointer
+
+    registry.check_promotion(manifest, min_customers=10)
+    registry.promote("v1")
+    assert registry.pointer()["version"] == "v1"
+
+    with pytest.raises(PromotionRefused, match="MIN_CUSTOMERS=10") as low:
+        registry.check_promotion(registry.write_version("v2", FILES, manifest_fields(9)), 10)
+    assert low.value.version == "v2"
+    with pytest.raises(PromotionRefused, match="shrank from 100 to 49"):
+        registry.check_promotion(registry.write_version("v3", FILES, manifest_fields(49)), 10)
+    registry.check_promotion(registry.write_version("v4", FILES, manifest_fields(50)), 10)
+    with pytest.raises(PromotionRefused, match="2 genres"):
+        registry.check_promotion(
+            registry.write_version("v5", FILES, manifest_fields(99, ("R",))), 1
+        )
+    assert [v.version for v in registry.versions()] == ["v1", "v2", "v3", "v4", "v5"]
+    assert [v.latest for v in registry.versions()] == [True, False, False, False, False]
+
+
+def test_tampered_or_missing_file_blocks_promotion(tmp_path: Path) -> None:
+    registry = Registry(DirStore(tmp_path), "")
+    registry.write_version("v1", FILES, manifest_fields(10))
+    registry.promote("v1")
+    registry.write_version("v2", FILES, manifest_fields(10))
+    pointer = (tmp_path / "latest.json").read_bytes()
+    (tmp_path / "v2/model.joblib").write_bytes(b"model-bytez")
+    with pytest.raises(ArtifactError, match="SHA-256 mismatch"):
+        registry.promote("v2")
+    (tmp_path / "v2/model.joblib").unlink()
+    with pytest.raises(ArtifactNotFound):
+        registry.promote("v2")
+    assert (tmp_path / "latest.json").read_bytes() == pointer
+
+
+def test_manifest_must_name_its_own_version(tmp_path: Path) -> None:
+    registry = Registry(DirStore(tmp_path), "")
+    registry.write_version("v1", FILES, manifest_fields(10))
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2/manifest.json").write_bytes((tmp_path / "v1/manifest.json").read_bytes())
+    with pytest.raises(ArtifactError, match="names version v1"):
+        registry.promote("v2")
+
+
+def test_broken_pointer_does_not_block_a_good_model(tmp_path: Path) -> None:
+    registry = Registry(DirStore(tmp_path), "")
+    (tmp_path / "latest.json").write_text("not json")
+    manifest = registry.write_version("v1", FILES, manifest_fields(10))
+    registry.check_promotion(manifest, 1)
+    registry.promote("v1")
+    assert registry.pointer()["version"] == "v1"
+
+
+def test_local_model_path_companions(tmp_path: Path) -> None:
+    local = LocalModelPath(tmp_path / "modelo.pkl")
+    assert local.companion("model.joblib") == tmp_path / "modelo.pkl"
+    assert local.companion("predictor.joblib") == tmp_path / "modelo.predictor.joblib"
+    local.registry.write_version("v1", FILES, manifest_fields(10))
+    local.registry.promote("v1")
+    local.export("v1")
+    assert (tmp_path / "modelo.pkl").read_bytes() == FILES["model.joblib"]
+    assert (tmp_path / "modelo.metrics.json").read_bytes() == FILES["metrics.json"]
+    assert json.loads((tmp_path / "modelo.manifest.json").read_text())["version"] == "v1"
+    assert (tmp_path / "modelo.versions/v1/manifest.json").is_file()
+    mode = stat.S_IMODE((tmp_path / "modelo.pkl").stat().st_mode)
+    assert mode & 0o044 == 0o044  # readable by other users (containers)
+    assert not list(tmp_path.glob(".modelo*"))  # no temporary files left behind
+
+
+def test_store_for() -> None:
+    assert store_for(None, None) is None
+    assert store_for(None, "/tmp/modelo.pkl") is None
+    store, prefix = store_for(None, "s3://bucket-a/some/prefix/")
+    assert isinstance(store, S3Store)
+    assert (store.bucket, prefix) == ("bucket-a", "some/prefix/")
+    store, prefix = store_for("bucket-b", None)
+    assert (store.bucket, prefix) == ("bucket-b", "")
+    store, prefix = store_for("bucket-b", "s3://bucket-c")
+    assert (store.bucket, prefix) == ("bucket-c", "")

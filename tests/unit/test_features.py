@@ -1,0 +1,82 @@
+"""Features and labels from customer summaries."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from genre_model.features import (
+    LOCATION_FEATURES,
+    SPEC_FEATURES,
+    build_dataset,
+)
+from genre_model.sources import CustomerRow
+
+ROWS = [
+    #           id  country   genre     cents tracks genre_cents
+    CustomerRow(1, "USA", "Rock", 1000, 10, 500),
+    CustomerRow(2, "Brazil", "Rock", 396, 4, 396),
+    CustomerRow(3, "USA", "Jazz", 2574, 26, 99),
+    CustomerRow(4, None, "Jazz", 199, 1, 199),
+    CustomerRow(5, "Chile", "Opera", 990, 10, 990),  # only Opera fan: dropped
+    CustomerRow(6, "Canada", "Rock", 0, 2, 0),  # free tracks only
+]
+
+
+def test_spec_features_and_labels() -> None:
+    ds = build_dataset(ROWS)
+    assert ds.feature_columns == SPEC_FEATURES
+    frame = ds.customers
+    assert list(frame.index) == [1, 2, 3, 4, 6]
+    assert frame.loc[1, "total_spent"] == 10.0
+    assert frame.loc[3, "total_spent"] == 25.74
+    assert frame.loc[3, "total_tracks_bought"] == 26
+    assert frame.loc[1, "genre_spending_ratio"] == 0.5
+    assert frame.loc[2, "genre_spending_ratio"] == 1.0
+    assert frame.loc[3, "genre_spending_ratio"] == 99 / 2574
+    assert frame.loc[6, "genre_spending_ratio"] == 0.0  # 0/0 is 0, not NaN
+    assert not np.isnan(ds.X).any()
+    assert ds.X.shape == (5, 3)
+    assert ds.X.dtype == np.float64
+    assert list(ds.y) == ["Rock", "Rock", "Jazz", "Jazz", "Rock"]
+    assert ds.X[2].tolist() == [25.74, 26.0, 99 / 2574]
+
+
+def test_rare_genres_dropped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="genre_model.features"):
+        ds = build_dataset(ROWS)
+    assert ds.dropped_genres == {"Opera": 1}
+    assert ds.customers_read == 6
+    assert "Opera" not in set(ds.y)
+    records = [r for r in caplog.records if r.name == "genre_model.features"]
+    assert len(records) == 1
+    assert records[0].levelno == logging.WARNING
+    assert "Opera (1)" in records[0].getMessage()
+    assert "Rock" not in records[0].getMessage()
+    # the predict snapshot still has every customer read, the dropped one included
+    assert list(ds.summaries.index) == [1, 2, 3, 4, 5, 6]
+    assert ds.summaries.loc[5, "total_spent"] == 9.9
+
+
+def test_nothing_dropped_nothing_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="genre_model.features"):
+        ds = build_dataset([r for r in ROWS if r.genre != "Opera"])
+    assert ds.dropped_genres == {}
+    assert not [r for r in caplog.records if r.name == "genre_model.features"]
+
+
+def test_location_feature_with_unknown_bucket() -> None:
+    ds = build_dataset(ROWS, feature_set="location")
+    assert ds.feature_columns == LOCATION_FEATURES
+    # Countries of the labelled customers only (Chile's fan was dropped), sorted; codes from 1.
+    assert ds.countries == ("Brazil", "Canada", "USA")
+    codes = ds.customers["country_code"]
+    assert codes.loc[1] == 3  # USA
+    assert codes.loc[2] == 1  # Brazil
+    assert codes.loc[6] == 2  # Canada
+    assert codes.loc[4] == 0  # missing country -> unknown bucket 0
+    assert ds.customers.loc[4, "country"] == "Unknown"
+    assert ds.X.shape == (5, 4)
+    assert ds.X[:, 3].tolist() == [3.0, 1.0, 3.0, 0.0, 2.0]

@@ -1,0 +1,146 @@
+"""Forest export + numpy inference: equal to scikit-learn's predict_proba, bit for bit."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+
+from genre_model.artifacts import MODEL_FILE, PREDICTOR_FILE
+from genre_model.config import ForestSettings
+from genre_model.features import Dataset, build_dataset
+from genre_model.forest import export_forest
+from genre_model.inference import FORMAT, Predictor, PredictorError
+from genre_model.pipeline import artifact_files
+from genre_model.sources import SQLiteSource
+from genre_model.synthetic import generate, write_sqlite
+from genre_model.training import make_forest, train
+
+F32_MAX = float(np.finfo(np.float32).max)  # ~3.4e38
+
+# scikit-learn's finiteness check sums float32 inputs near 3e38, which overflows harmlessly.
+pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in reduce:RuntimeWarning")
+
+
+def dataset(tmp_path_factory: pytest.TempPathFactory, feature_set: str) -> Dataset:
+    path = write_sqlite(generate(1500, seed=11), tmp_path_factory.mktemp("f") / "s.sqlite")
+    return build_dataset(SQLiteSource(path).customer_summaries(), feature_set)
+
+
+@pytest.fixture(scope="module", params=["spec", "location"])
+def fitted(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Dataset, RandomForestClassifier]:
+    ds = dataset(tmp_path_factory, request.param)
+    forest = ForestSettings()  # the default, published forest: 100 trees, depth 10
+    assert forest.n_estimators == 100
+    return ds, make_forest(forest).fit(ds.X, ds.y)
+
+
+def hard_inputs(
+    model: RandomForestClassifier, data: np.ndarray, n_random: int = 6000
+) -> np.ndarray:
+    """Random rows around the data plus rows sitting exactly on (and next to) split thresholds."""
+    rng = np.random.default_rng(123)
+    n_features = data.shape[1]
+    lo, hi = data.min(axis=0), data.max(axis=0)
+    random_rows = rng.uniform(lo - 1, hi + 1, size=(n_random, n_features))
+    samples = [random_rows, data]
+    thresholds: list[tuple[int, float]] = []
+    for est in model.estimators_:
+        tree = est.tree_
+        split = tree.children_left != -1
+        thresholds += zip(tree.feature[split].tolist(), tree.threshold[split].tolist(), strict=True)
+    picks = rng.choice(len(thresholds), size=min(len(thresholds), 2500), replace=False)
+    base = data[rng.integers(0, len(data), size=len(picks))].copy()
+    on, below, above, as32 = base.copy(), base.copy(), base.copy(), base.copy()
+    for row, i in enumerate(picks):
+        feature, threshold = thresholds[i]
+        on[row, feature] = threshold
+        t32 = np.float32(threshold)
+        as32[row, feature] = float(t32)
+        below[row, feature] = float(np.nextafter(t32, np.float32(-np.inf)))
+        above[row, feature] = float(np.nextafter(t32, np.float32(np.inf)))
+    samples += [on, below, above, as32]
+    extremes = [0.0, -0.0, 1e-45, F32_MAX, 3e38, -3e38, 1e30, 1e10, -1.0, 0.5]
+    special = rng.choice(extremes, size=(1000, n_features))
+    samples += [special, np.zeros((10, n_features)), np.full((10, n_features), 3e38)]
+    return np.vstack(samples)
+
+
+def test_threshold_rows_really_sit_on_thresholds(fitted) -> None:
+    ds, model = fitted
+    tree = model.estimators_[0].tree_
+    split = tree.children_left != -1
+    rows = hard_inputs(model, ds.X)
+    values = set(rows[:, tree.feature[split][0]].tolist())
+    assert tree.threshold[split][0] in values
+
+
+def test_predict_proba_is_exact(fitted) -> None:
+    ds, model = fitted
+    predictor = Predictor(export_forest(model, ds.feature_columns, ds.countries))
+    X = hard_inputs(model, ds.X)
+    assert len(X) >= 10_000
+    assert np.abs(X).max() >= 3e38
+    assert (X == 0).any()
+    expected = model.predict_proba(X)
+    got = predictor.predict_proba(X)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() == 0
+    assert np.array_equal(got, expected)
+    assert predictor.classes == tuple(str(c) for c in model.classes_)
+    assert predictor.n_trees == 100
+
+
+def test_predict_one_is_exact(fitted) -> None:
+    ds, model = fitted
+    predictor = Predictor(export_forest(model, ds.feature_columns, ds.countries))
+    X = hard_inputs(model, ds.X)
+    expected = model.predict_proba(X)
+    worst = 0.0
+    for x, want in zip(X, expected, strict=True):
+        got = predictor.predict_one(x)
+        worst = max(worst, float(np.abs(got - want).max()))
+    assert worst == 0
+
+
+def test_list_input_and_wrong_width(fitted) -> None:
+    ds, model = fitted
+    predictor = Predictor(export_forest(model, ds.feature_columns, ds.countries))
+    row = ds.X[0].tolist()
+    assert np.array_equal(predictor.predict_proba([row]), model.predict_proba([row]))
+    with pytest.raises(PredictorError, match="features"):
+        predictor.predict_proba([[*row, 1.0]])
+
+
+def test_payload_is_plain_pickle_of_builtins(fitted) -> None:
+    ds, model = fitted
+    payload = export_forest(model, ds.feature_columns, ds.countries)
+    assert payload["format"] == FORMAT
+    assert payload["feature_columns"] == list(ds.feature_columns)
+    assert payload["countries"] == list(ds.countries)
+    assert payload["depth"] == max(e.tree_.max_depth for e in model.estimators_)
+    restored = Predictor.from_bytes(pickle.dumps(payload))
+    assert np.array_equal(restored.predict_proba(ds.X), model.predict_proba(ds.X))
+    with pytest.raises(PredictorError, match="format"):
+        Predictor({**payload, "format": "other/9"})
+
+
+def test_model_joblib_and_predictor_joblib(tmp_path_factory: pytest.TempPathFactory) -> None:
+    ds = dataset(tmp_path_factory, "spec")
+    result = train(ds, ForestSettings(n_estimators=10))
+    files = artifact_files(result, ds, "20260101T000000Z-abcdef")
+    saved = joblib.load(io.BytesIO(files[MODEL_FILE]))
+    assert {"model", "feature_columns", "genre_classes"} <= set(saved)
+    model = saved["model"]
+    assert saved["feature_columns"] == list(ds.feature_columns)
+    assert saved["genre_classes"] == list(model.classes_)
+    assert saved["version"] == "20260101T000000Z-abcdef"
+    assert np.array_equal(model.predict_proba(ds.X), result.model.predict_proba(ds.X))
+    predictor = Predictor(joblib.load(io.BytesIO(files[PREDICTOR_FILE])))
+    assert np.array_equal(predictor.predict_proba(ds.X), model.predict_proba(ds.X))

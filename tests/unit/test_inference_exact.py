@@ -1,0 +1,68 @@
+"""The numpy predictor equals scikit-learn's predict_proba bit for bit, on the trained model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from predict_fixtures import TrainedModel, location_model, predict_sqlite, spec_model
+
+from genre_model.inference import Predictor, PredictorError
+
+FIXTURES = (location_model, predict_sqlite, spec_model)
+
+
+def predictor_of(model: TrainedModel) -> Predictor:
+    return Predictor.from_bytes(model.files()["predictor.joblib"])
+
+
+def rows_for(model: TrainedModel, n: int = 300) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    width = len(model.manifest["feature_columns"])
+    rows = np.column_stack(
+        [
+            rng.uniform(0, 200, n),
+            rng.integers(0, 120, n).astype(float),
+            rng.uniform(0, 1, n),
+            *([rng.integers(0, len(model.manifest["countries"]) + 1, n)] if width == 4 else []),
+        ]
+    )
+    # Values exactly on the split thresholds: where a float32/float64 slip would show.
+    trees = model.estimator.estimators_
+    on_threshold = []
+    for tree in trees[:5]:
+        for feature, threshold in zip(tree.tree_.feature, tree.tree_.threshold, strict=True):
+            if feature >= 0:
+                row = rows[len(on_threshold) % n].copy()
+                row[feature] = threshold
+                on_threshold.append(row)
+    return np.vstack([rows, *on_threshold])
+
+
+@pytest.mark.parametrize("name", ["spec_model", "location_model"])
+def test_predict_proba_is_exact(name, request):
+    model = request.getfixturevalue(name)
+    predictor = predictor_of(model)
+    assert predictor.classes == tuple(model.classes)
+    rows = rows_for(model)
+    ours = predictor.predict_proba(rows)
+    theirs = model.estimator.predict_proba(rows)
+    assert ours.shape == theirs.shape
+    assert np.array_equal(ours, theirs)
+
+
+def test_predict_one_equals_the_batch(spec_model):
+    predictor = predictor_of(spec_model)
+    rows = rows_for(spec_model, 50)
+    batch = predictor.predict_proba(rows)
+    for row, expected in zip(rows, batch, strict=True):
+        assert np.array_equal(predictor.predict_one(row.tolist()), expected)
+
+
+def test_wrong_width_is_refused(spec_model):
+    with pytest.raises(PredictorError):
+        predictor_of(spec_model).predict_proba([[1.0, 2.0]])
+
+
+def test_unknown_format_is_refused():
+    with pytest.raises(PredictorError, match="format"):
+        Predictor({"format": "something-else/9"})

@@ -1,0 +1,100 @@
+"""ModelCache with an injected clock over a local MODELO_GENERO_ENTRENADO path."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from predict_fixtures import TrainedModel, predict_sqlite, reset_api, spec_model, spec_model_v2
+
+from genre_model.config import Settings
+from genre_model.model_cache import ModelCache, ModelUnavailable
+
+FIXTURES = (predict_sqlite, reset_api, spec_model, spec_model_v2)
+COMPANIONS = ("manifest.json", "predictor.joblib", "customers.joblib")
+
+
+def install(model: TrainedModel, target: Path) -> None:
+    """Copy a model's spec-path companions to ``target`` (what ``LocalModelPath.export`` writes)."""
+    shutil.copyfile(model.path, target)
+    for name in COMPANIONS:
+        source = model.path.with_name(f"{model.path.stem}.{name}")
+        shutil.copyfile(source, target.with_name(f"{target.stem}.{name}"))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def target(tmp_path: Path, spec_model: TrainedModel) -> Path:
+    path = tmp_path / "modelo_genero_entrenado.pkl"
+    install(spec_model, path)
+    return path
+
+
+def test_new_version_only_after_the_interval(target, spec_model, spec_model_v2):
+    clock = Clock()
+    cache = ModelCache(Settings(model_path=str(target), model_refresh_seconds=300), clock=clock)
+    first = cache.get()
+    assert first.version == spec_model.version
+    install(spec_model_v2, target)
+    clock.now += 299.9
+    assert cache.get() is first
+    clock.now += 0.1
+    second = cache.get()
+    assert second.version == spec_model_v2.version
+    assert second.predictor.classes == tuple(spec_model_v2.classes)
+
+
+def test_unchanged_manifest_keeps_the_same_object(target):
+    clock = Clock()
+    cache = ModelCache(Settings(model_path=str(target), model_refresh_seconds=0), clock=clock)
+    first = cache.get()
+    for _ in range(3):
+        clock.now += 1
+        assert cache.get() is first
+
+
+def test_tampered_predictor_is_refused_and_reported(target, tmp_path):
+    predictor = target.with_name(f"{target.stem}.predictor.joblib")
+    data = bytearray(predictor.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    predictor.write_bytes(bytes(data))
+    reports: list[str] = []
+    cache = ModelCache(
+        Settings(model_path=str(target)), clock=Clock(), on_integrity_failure=reports.append
+    )
+    with pytest.raises(ModelUnavailable, match="SHA-256"):
+        cache.get()
+    assert len(reports) == 1
+    assert cache.model is None
+
+
+def test_failure_after_load_keeps_serving(target):
+    clock = Clock()
+    cache = ModelCache(Settings(model_path=str(target), model_refresh_seconds=10), clock=clock)
+    first = cache.get()
+    target.with_name(f"{target.stem}.manifest.json").unlink()
+    clock.now += 10
+    assert cache.get() is first
+    clock.now += 10
+    assert cache.get() is first
+
+
+def test_no_location_is_unavailable_and_retried(tmp_path, spec_model):
+    cache = ModelCache(Settings(model_path=str(tmp_path / "m.pkl")), clock=Clock())
+    with pytest.raises(ModelUnavailable):
+        cache.get()
+    install(spec_model, tmp_path / "m.pkl")
+    assert cache.get().version == spec_model.version
+
+
+def test_nothing_configured_is_unavailable():
+    with pytest.raises(ModelUnavailable, match="MODEL_BUCKET"):
+        ModelCache(Settings()).get()

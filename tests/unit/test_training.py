@@ -1,0 +1,171 @@
+"""Training on synthetic data: planted signal beats the baseline; no signal is reported honestly."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genre_model.config import ForestSettings
+from genre_model.features import Dataset, build_dataset
+from genre_model.sources import CustomerRow, SQLiteSource
+from genre_model.synthetic import generate, write_sqlite
+from genre_model.training import TrainingError, check_trainable, format_report, train
+
+FAST = ForestSettings(n_estimators=30)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    path = write_sqlite(generate(2000, seed=42), tmp_path_factory.mktemp("syn") / "s.sqlite")
+    return build_dataset(SQLiteSource(path).customer_summaries())
+
+
+@pytest.fixture(scope="module")
+def planted_report(planted: Dataset) -> dict:
+    return train(planted, FAST).report
+
+
+def random_label_rows(n: int = 300, seed: int = 0) -> list[CustomerRow]:
+    """Features drawn independently of the label: there is nothing to learn."""
+    rng = np.random.default_rng(seed)
+    genres = rng.choice(["Rock", "Jazz", "Metal"], size=n, p=[0.6, 0.2, 0.2])
+    rows = []
+    for i, genre in enumerate(genres):
+        total = int(rng.integers(100, 5000))
+        rows.append(
+            CustomerRow(i + 1, "USA", str(genre), total, int(rng.integers(1, 50)), 0)._replace(
+                genre_cents=int(rng.integers(0, total))
+            )
+        )
+    return rows
+
+
+def test_planted_signal_beats_baseline_clearly(planted: Dataset, planted_report: dict) -> None:
+    h = planted_report["holdout"]
+    assert h["model"]["accuracy"] - h["baseline"]["accuracy"] >= 0.15
+    assert planted_report["beats_baseline"] is True
+    assert "beats the majority-class baseline by" in planted_report["verdict"][0]
+    assert "NOT" not in planted_report["verdict"][0]
+    cv = planted_report["cross_validation"]
+    assert cv["model"]["accuracy"]["mean"] - cv["baseline"]["accuracy"]["mean"] >= 0.15
+
+
+def test_report_baseline_is_the_majority_genre(planted: Dataset, planted_report: dict) -> None:
+    counts = planted.customers["genre"].value_counts()
+    majority = counts.idxmax()
+    h = planted_report["holdout"]
+    assert h["baseline_genre"] == majority
+    # A stratified split keeps class shares, so the baseline scores the majority's share.
+    n_test = planted_report["customers"]["test"]
+    share = counts.max() / counts.sum()
+    assert abs(h["baseline"]["accuracy"] - share) <= 1.5 / n_test
+    assert set(h["baseline"]) == {"accuracy", "macro_f1"}
+
+
+def test_report_counts_and_folds(planted: Dataset, planted_report: dict) -> None:
+    counts = planted.customers["genre"].value_counts()
+    c = planted_report["customers"]
+    assert c["read"] == 2000
+    assert c["labelled"] == len(planted.customers)
+    assert c["test"] == math.ceil(c["labelled"] * 0.2)
+    assert c["train"] + c["test"] == c["labelled"]
+    assert planted_report["cross_validation"]["folds"] == min(5, int(counts.min()))
+    assert planted_report["classes"] == sorted(counts.index)
+    assert planted_report["class_counts"] == {str(k): int(v) for k, v in counts.items()}
+    cm = planted_report["holdout"]["confusion_matrix"]
+    assert np.asarray(cm["matrix"]).sum() == c["test"]
+    importances = planted_report["feature_importances"]
+    assert list(importances) == list(planted.feature_columns)
+    assert sum(importances.values()) == pytest.approx(1.0)
+    text = format_report(planted_report)
+    assert "baseline" in text
+    assert planted_report["verdict"][0] in text
+
+
+def test_folds_follow_the_smallest_genre() -> None:
+    rows = random_label_rows(60, seed=1)
+    rows += [CustomerRow(1000 + i, "USA", "Opera", 500 + i, 5, 400) for i in range(3)]
+    ds = build_dataset(rows)
+    assert ds.customers["genre"].value_counts().min() == 3
+    report = train(ds, ForestSettings(n_estimators=5)).report
+    assert report["cross_validation"]["folds"] == 3
+    assert "3-fold cross-validation" in report["verdict"][1]
+
+
+def test_no_signal_does_not_beat_baseline() -> None:
+    report = train(build_dataset(random_label_rows()), FAST).report
+    h = report["holdout"]
+    assert h["model"]["accuracy"] <= h["baseline"]["accuracy"]
+    assert report["beats_baseline"] is False
+    assert "does NOT beat the majority-class baseline" in report["verdict"][0]
+    cv = report["cross_validation"]
+    if cv["model"]["accuracy"]["mean"] <= cv["baseline"]["accuracy"]["mean"]:
+        assert "does NOT beat" in report["verdict"][1]
+    assert "does NOT beat" in format_report(report)
+
+
+def test_final_model_refit_on_everybody(planted: Dataset) -> None:
+    result = train(planted, ForestSettings(n_estimators=3))
+    # the published forest saw every labelled customer, not only the 80 % split
+    assert result.model.n_features_in_ == 3
+    assert list(result.model.classes_) == sorted(set(planted.y))
+    # bootstrap draws as many samples as the fit set holds: all labelled customers
+    for tree in result.model.estimators_:
+        assert tree.tree_.weighted_n_node_samples[0] == len(planted.customers)
+    assert sum(result.report["class_counts"].values()) == len(planted.customers)
+
+
+def test_one_genre_is_not_trainable() -> None:
+    rows = [CustomerRow(i, "USA", "Rock", 100 * i, i, 50 * i) for i in range(1, 30)]
+    rows.append(CustomerRow(99, "USA", "Jazz", 100, 1, 100))  # dropped: only one fan
+    ds = build_dataset(rows)
+    with pytest.raises(TrainingError, match="at least 2 genres"):
+        check_trainable(ds)
+    with pytest.raises(TrainingError):
+        train(ds, FAST)
+
+
+def test_too_few_customers_for_a_stratified_split() -> None:
+    frame = pd.DataFrame(
+        {
+            "total_spent": [1.0, 2.0, 3.0],
+            "total_tracks_bought": [1, 2, 3],
+            "genre_spending_ratio": [1.0, 0.5, 0.3],
+            "country": ["USA"] * 3,
+            "genre": ["Rock", "Jazz", "Metal"],
+        },
+        index=pd.Index([1, 2, 3], name="customer_id"),
+    )
+    ds = Dataset(
+        customers=frame,
+        feature_columns=("total_spent", "total_tracks_bought", "genre_spending_ratio"),
+        countries=(),
+        dropped_genres={},
+        customers_read=3,
+        summaries=frame,
+    )
+    with pytest.raises(TrainingError, match="too few customers"):
+        check_trainable(ds)
+
+
+def test_smallest_trainable_dataset() -> None:
+    rows = [
+        CustomerRow(1, "USA", "Rock", 100, 1, 100),
+        CustomerRow(2, "USA", "Rock", 200, 2, 200),
+        CustomerRow(3, "USA", "Jazz", 300, 3, 100),
+        CustomerRow(4, "USA", "Jazz", 400, 4, 100),
+    ]
+    ds = build_dataset(rows)
+    assert check_trainable(ds) == (4, 2)
+    report = train(ds, ForestSettings(n_estimators=3)).report
+    assert report["customers"]["test"] == 2
+    assert report["cross_validation"]["folds"] == 2
+
+
+def test_report_is_json_serialisable(planted_report: dict) -> None:
+    from genre_model.artifacts import to_json
+
+    assert to_json(planted_report)  # strict JSON: no NaN, no numpy types
