@@ -46,8 +46,8 @@ def put_order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     order: list[str] = []
     original = S3Store.put
 
-    def recording_put(self: S3Store, key: str, data: bytes) -> None:
-        original(self, key, data)
+    def recording_put(self: S3Store, key: str, data: bytes, **condition: str) -> None:
+        original(self, key, data, **condition)
         order.append(key)
 
     monkeypatch.setattr(S3Store, "put", recording_put)

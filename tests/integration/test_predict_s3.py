@@ -172,9 +172,8 @@ def test_tampering_the_cached_version_in_place_changes_nothing(
 def test_repaired_predictor_is_loaded_after_a_refused_cold_start(predict_handler, s3, spec_model):
     """A refused load must not be remembered as "pointer seen": fixing the file recovers.
 
-    Fails today: ``Location.load`` stores the pointer ETag before the predictor is verified, so
-    the next conditional GET answers 304 and, with nothing cached, ``json.loads(b"")`` fails:
-    the container answers 503 until someone rewrites latest.json.
+    (``Location.load`` once stored the pointer ETag before the predictor was verified, so the
+    next conditional GET answered 304 and the container stayed at 503.)
     """
     original = spec_model.files()[PREDICTOR]
     publish(s3, spec_model, replace={PREDICTOR: tampered(original)})
@@ -189,8 +188,7 @@ def test_transient_failure_while_loading_a_new_version_is_retried(
 ):
     """A network blip reading predictor.joblib must not pin the old version for good.
 
-    Fails today for the same reason: the new pointer's ETag is remembered although the load
-    failed, so every later refresh gets 304 and returns "unchanged".
+    (Same past bug: the new pointer's ETag was remembered although the load failed.)
     """
     from botocore.exceptions import EndpointConnectionError
 

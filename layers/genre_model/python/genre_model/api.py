@@ -86,6 +86,12 @@ def _strict_json(text: str) -> Any:
         return json.loads(text, object_pairs_hook=no_duplicates)
     except RecursionError:
         raise ApiError(400, "Request body is nested too deeply", [("body", "too deep")]) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # e.g. an integer beyond Python's 4,300-digit conversion limit
+        raise ApiError(
+            400, "Request body has a number too long", [("body", "number too long")]
+        ) from None
 
 
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_strict_json)

@@ -25,7 +25,6 @@ import json
 import os
 import secrets
 import tempfile
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,6 +81,15 @@ class Store(Protocol):
 
     def url(self, key: str) -> str: ...
 
+    def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
+        """``(body, tag)``, the tag changing whenever the object does; (None, None) if absent."""
+        ...
+
+    def put_if(self, key: str, data: bytes, expected: str | None) -> None:
+        """Write only if the object's tag is still ``expected`` (None: only if absent), else
+        raise ``PointerConflict``."""
+        ...
+
 
 class S3Store:
     """Artifacts in S3; every upload carries a SHA-256 checksum that S3 verifies."""
@@ -93,7 +101,6 @@ class S3Store:
 
             client = boto3.client("s3")
         self.client = client
-        self._condition = threading.local()  # put_if's IfMatch/IfNoneMatch for put
 
     def _missing(self, exc: Exception) -> bool:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
@@ -119,7 +126,7 @@ class S3Store:
             raise
         return response["Body"].read(), response.get("ETag")
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, **condition: str) -> None:
         content_type = "application/json" if key.endswith(".json") else "application/octet-stream"
         self.client.put_object(
             Bucket=self.bucket,
@@ -127,7 +134,7 @@ class S3Store:
             Body=data,
             ContentType=content_type,
             ChecksumAlgorithm="SHA256",
-            **(getattr(self._condition, "value", None) or {}),
+            **condition,
         )
 
     def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
@@ -145,17 +152,15 @@ class S3Store:
         """
         from botocore.exceptions import ClientError
 
-        self._condition.value = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
+        condition = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
         try:
-            self.put(key, data)
+            self.put(key, data, **condition)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             conflicts = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
             if code in conflicts or (expected is not None and self._missing(exc)):
                 raise PointerConflict(f"{self.url(key)} changed while promoting") from None
             raise
-        finally:
-            self._condition.value = None
 
     def list_keys(self, prefix: str) -> list[str]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -351,11 +356,6 @@ class Registry:
 
     def _pointer_tagged(self) -> tuple[dict | None, str | None]:
         """The manifest the pointer names (None when absent or broken) and the pointer's tag."""
-        if not hasattr(self.store, "get_tagged"):
-            try:
-                return self.latest_manifest(), None
-            except ArtifactError:
-                return None, None
         data, tag = self.store.get_tagged(self.key(POINTER))
         if data is None:
             return None, None
@@ -406,20 +406,16 @@ class Registry:
         for name in manifest.get("files", {}):
             verified(self.store, self.key(version, name), manifest, name)
         checked = self._checked.pop(version, None)
-        conditional = hasattr(self.store, "put_if") and hasattr(self.store, "get_tagged")
-        if checked is None and conditional:
+        if checked is None:  # a rollback: no rule to re-check, only the pointer read now
             checked_min, tag = None, self.store.get_tagged(self.key(POINTER))[1]
         else:
-            checked_min, tag = checked or (None, None)
+            checked_min, tag = checked
         for _attempt in range(self.MAX_PROMOTION_ATTEMPTS):
             pointer = {
                 "version": version,
-                "manifest": self.key(version, MANIFEST),
+                "manifest_key": self.key(version, MANIFEST),
                 "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
-            if not conditional:
-                self.store.put(self.key(POINTER), to_json(pointer))
-                return pointer
             try:
                 self.store.put_if(self.key(POINTER), to_json(pointer), tag)
             except PointerConflict:

@@ -85,7 +85,6 @@ class Location:
         self._keys = keys
         self.pointer_key = pointer
         self._etag: str | None = None
-        self._manifest_key: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Location:

@@ -95,13 +95,14 @@ def make_server(host: str, port: int, handler: Handler) -> ThreadingHTTPServer:
         server_version = "genre-model-local"
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            declared = self.headers.get("Content-Length")
+            raw_length = "0" if declared is None else declared.strip()
+            if not raw_length.isdigit():
+                self._refuse(400, "Invalid Content-Length", "Content-Length", "not a whole number")
+                return
+            length = int(raw_length)
             if length > MAX_READ_BYTES:
-                self._send(413, [("Content-Type", "application/json")], json.dumps({
-                    "status": "ERROR", "message": "Request body over 16 KiB",
-                    "errors": [{"field": "body", "reason": "too large"}],
-                }).encode())  # fmt: skip
-                self.close_connection = True
+                self._refuse(413, "Request body over 16 KiB", "body", "too large")
                 return
             body = self.rfile.read(length) if length else None
             event = to_event(self.command, self.path, dict(self.headers.items()), body)
@@ -113,6 +114,22 @@ def make_server(host: str, port: int, handler: Handler) -> ThreadingHTTPServer:
                 headers += [(key, str(v)) for v in values]
             self._send(int(result.get("statusCode", 200)), headers, data)
 
+        def _refuse(self, status: int, message: str, field: str, reason: str) -> None:
+            """Answer without reading the body, in the API's error shape, and hang up."""
+            body = {
+                "status": "ERROR",
+                "message": message,
+                "errors": [{"field": field, "reason": reason}],
+            }
+            self._send(status, [("Content-Type", "application/json")], json.dumps(body).encode())
+            self.close_connection = True
+
+        def __getattr__(self, name: str) -> Callable[[], None]:
+            """Any other method (TRACE, CONNECT, ...) goes to the handler too: a JSON 405/404."""
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
+
         def _send(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
             self.send_response(status)
             for key, value in headers:
@@ -122,8 +139,6 @@ def make_server(host: str, port: int, handler: Handler) -> ThreadingHTTPServer:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
         def log_message(self, format: str, *args: object) -> None:
             sys.stderr.write(f"{self.address_string()} {format % args}\n")

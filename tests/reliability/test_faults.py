@@ -1,0 +1,533 @@
+"""Faults, each a test, each ending with no data lost (what predict serves, what latest.json says).
+
+Predict: S3 down at cold start / after caching, tampered or truncated artifacts, a pointer naming a
+missing version or holding garbage. Train: database down, wrong password, secret missing; empty,
+one-genre, too-small and half-loaded databases; two trainings at once (S3 conditional writes);
+a Lambda timeout in the middle of the upload.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from predict_fixtures import (
+    BUCKET,
+    PREFIX,
+    SPEC_INPUT,
+    assert_error,
+    assert_prediction,
+    free_port,
+    invoke,
+    load_event,
+    publish,
+    root_conftest,
+    tampered,
+)
+
+ROW = [SPEC_INPUT[k] for k in ("total_spent", "total_tracks_bought", "genre_spending_ratio")]
+PREDICTOR = "predictor.joblib"
+POINTER = PREFIX + "latest.json"
+EVENT = json.loads(
+    (Path(__file__).resolve().parents[2] / "events/scheduled-event.json").read_text()
+)
+
+
+def predict(handler: Any) -> Any:
+    return invoke(handler, load_event("predict-genre.json"))
+
+
+def version_of(answer: Any) -> str:
+    assert answer.status == 200, answer.raw
+    return answer.headers["x-model-version"]
+
+
+# =========================================================================== predict side
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """A moto server on a free loopback port that a test can start and stop (S3 up/down)."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("MODEL_BUCKET", BUCKET)
+    boto3.setup_default_session()
+    state: dict[str, Any] = {"server": None}
+
+    def start(create: bool = True) -> Any:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        state["server"] = server
+        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        if create:
+            client.create_bucket(Bucket=BUCKET)
+        return client
+
+    def stop() -> None:
+        if state["server"] is not None:
+            state["server"].stop()
+            state["server"] = None
+
+    state["start"], state["stop"] = start, stop
+    try:
+        yield state
+    finally:
+        stop()
+        boto3.DEFAULT_SESSION = None
+
+
+def test_s3_unreachable_at_cold_start_is_503_and_recovers(predict_handler, endpoint, spec_model):
+    for _ in range(2):
+        body = assert_error(predict(predict_handler), 503, "model")
+        assert body["message"] == "Genre model not found"
+    publish(endpoint["start"](), spec_model)
+    assert_prediction(predict(predict_handler), spec_model, ROW, SPEC_INPUT)
+
+
+def test_s3_unreachable_after_caching_keeps_serving(
+    predict_handler, endpoint, spec_model, monkeypatch
+):
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
+    publish(endpoint["start"](), spec_model)
+    first = predict(predict_handler)
+    endpoint["stop"]()
+    for _ in range(3):
+        answer = predict(predict_handler)
+        assert (answer.status, answer.raw) == (200, first.raw)
+    endpoint["start"](create=False)  # S3 back (same in-process moto state): still the same
+    assert predict(predict_handler).raw == first.raw
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(tampered, id="tampered"),
+        pytest.param(lambda b: b[: len(b) // 2], id="truncated"),
+        pytest.param(lambda b: b"", id="empty"),
+        pytest.param(lambda b: b"cos\nsystem\n(S'echo pwned'\ntR.", id="hostile-pickle"),
+    ],
+)
+def test_damaged_new_artifact_is_refused_previous_kept(
+    damage, predict_handler, s3, spec_model, spec_model_v2, monkeypatch, genre_logs
+):
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
+    publish(s3, spec_model)
+    before = predict(predict_handler)
+    original = spec_model_v2.files()[PREDICTOR]
+    publish(s3, spec_model_v2, replace={PREDICTOR: damage(original)})
+    for _ in range(2):
+        answer = predict(predict_handler)
+        assert (answer.status, answer.raw) == (200, before.raw)
+        assert version_of(answer) == spec_model.version
+    assert "SHA-256 mismatch" in genre_logs.text  # refused before unpickling
+
+
+@pytest.mark.parametrize(
+    "pointer",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"not json", id="not-json"),
+        pytest.param(b"[]", id="array"),
+        pytest.param(b'{"version": 5}', id="version-not-string"),
+        pytest.param(b'{"version": ""}', id="version-empty"),
+        pytest.param(b'{"version": "20990101T000000Z-000000"}', id="missing-version"),
+        pytest.param(b'{"version": "../../etc"}', id="path-trick"),
+        pytest.param(b"\xff\xfe\x00", id="binary"),
+    ],
+)
+def test_bad_pointer_is_refused_previous_kept(
+    pointer, predict_handler, s3, spec_model, monkeypatch
+):
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
+    publish(s3, spec_model)
+    before = predict(predict_handler)
+    s3.put_object(Bucket=BUCKET, Key=POINTER, Body=pointer)
+    for _ in range(2):
+        answer = predict(predict_handler)
+        assert (answer.status, answer.raw) == (200, before.raw)
+
+
+@pytest.mark.parametrize("pointer", [b"not json", b'{"version": "20990101T000000Z-000000"}'])
+def test_bad_pointer_at_cold_start_is_503_not_500(pointer, predict_handler, s3):
+    s3.put_object(Bucket=BUCKET, Key=POINTER, Body=pointer)
+    assert_error(predict(predict_handler), 503, "model")
+
+
+# =========================================================================== train side
+
+
+def log_records(text: str) -> list[dict]:
+    records = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "level" in value:
+            records.append(value)
+    return records
+
+
+class Ctx:
+    function_name = "TrainFunction"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:TrainFunction"
+    aws_request_id = "7e3f8a1c-0000-4000-8000-000000000001"
+
+
+@pytest.fixture
+def train(monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config):
+    """The train handler, loaded in the test body (its logger binds to capsys's stdout)."""
+    monkeypatch.setenv("RF_N_ESTIMATORS", "10")
+    monkeypatch.setenv("MODEL_BUCKET", BUCKET)
+
+    def load() -> Any:
+        # a new service name is a new Powertools logger, bound to the current sys.stdout
+        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"genre-train-{secrets.token_hex(4)}")
+        return root_conftest(pytestconfig).load_handler("train")
+
+    return load
+
+
+@pytest.fixture
+def bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield client
+
+
+def snapshot(client: Any) -> tuple[bytes | None, str | None, list[str]]:
+    """latest.json's bytes and ETag, and every object version in the bucket."""
+    try:
+        obj = client.get_object(Bucket=BUCKET, Key=POINTER)
+        pointer, etag = obj["Body"].read(), obj["ETag"]
+    except client.exceptions.NoSuchKey:
+        pointer, etag = None, None
+    versions = client.list_object_versions(Bucket=BUCKET).get("Versions", [])
+    return pointer, etag, sorted(f"{v['Key']}@{v['VersionId']}" for v in versions)
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> dict:
+    out = capsys.readouterr()
+    errors = [r for r in log_records(out.out + out.err) if r["level"] == "ERROR"]
+    assert len(errors) == 1, errors
+    assert "Traceback" not in errors[0].get("error", "")
+    assert "\n" not in errors[0]["error"]
+    return errors[0]
+
+
+@pytest.fixture
+def published(train, bucket, monkeypatch, synthetic_copy) -> dict:
+    """A first good model trained and promoted from 300 synthetic customers."""
+    monkeypatch.setenv("CHINOOK_SQLITE_PATH", str(synthetic_copy()))
+    return train().lambda_handler(EVENT, Ctx())
+
+
+@pytest.fixture
+def synthetic_copy(synthetic_sqlite: Path, tmp_path: Path):
+    def copy(name: str = "store.sqlite") -> Path:
+        target = tmp_path / name
+        shutil.copy(synthetic_sqlite, target)
+        return target
+
+    return copy
+
+
+@pytest.fixture(scope="module")
+def synthetic_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from genre_model.synthetic import generate, write_sqlite
+
+    return write_sqlite(generate(300, seed=42), tmp_path_factory.mktemp("faults") / "s.sqlite")
+
+
+def _sql(path: Path, *statements: str) -> Path:
+    with sqlite3.connect(path) as conn:
+        for statement in statements:
+            conn.execute(statement)
+    return path
+
+
+def test_database_down_fails_with_one_line_nothing_published(train, bucket, monkeypatch, capsys):
+    monkeypatch.setenv("DB_HOST", "127.0.0.1")
+    monkeypatch.setenv("DB_PORT", str(free_port()))  # nothing listens there
+    monkeypatch.setenv("DB_CONNECT_TIMEOUT", "2")
+    with pytest.raises(Exception, match="MySQL error"):
+        train().lambda_handler(EVENT, Ctx())
+    assert one_error_line(capsys)["error_type"] == "DataSourceError"
+    assert snapshot(bucket) == (None, None, [])
+
+
+def test_wrong_password_fails_with_one_line_nothing_published(
+    train, bucket, monkeypatch, capsys, mysql_chinook
+):
+    password = "Wr0ng-" + secrets.token_hex(6)
+    monkeypatch.setenv("DB_USER", "root")
+    monkeypatch.setenv("DB_PASSWORD", password)
+    monkeypatch.setenv("DB_NAME", mysql_chinook)
+    with pytest.raises(Exception, match="Access denied") as info:
+        train().lambda_handler(EVENT, Ctx())
+    error = one_error_line(capsys)
+    assert error["error_type"] == "DataSourceError"
+    assert password not in json.dumps(error)
+    assert password not in str(info.value)
+    assert snapshot(bucket) == (None, None, [])
+
+
+def test_secret_missing_fails_with_one_line_nothing_published(train, bucket, monkeypatch, capsys):
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:chinook-db-AbCdEf"
+    monkeypatch.setenv("DB_SECRET_ARN", arn)
+    with pytest.raises(Exception, match="cannot read database secret"):
+        train().lambda_handler(EVENT, Ctx())
+    error = one_error_line(capsys)
+    assert arn in error["error"]
+    assert snapshot(bucket) == (None, None, [])
+
+
+@pytest.mark.parametrize(
+    ("name", "statements", "error"),
+    [
+        ("empty", ["DELETE FROM invoice_line"], "TrainingError"),
+        ("one-genre", ["UPDATE track SET genre_id = 1"], "TrainingError"),
+        (
+            "too-few-customers",
+            [
+                "DELETE FROM invoice WHERE customer_id > 8",
+                "DELETE FROM invoice_line WHERE invoice_id NOT IN (SELECT invoice_id FROM invoice)",
+            ],
+            None,
+        ),
+        (
+            "half-loaded",
+            [
+                "DELETE FROM invoice WHERE customer_id > 120",
+                "DELETE FROM invoice_line WHERE invoice_id NOT IN (SELECT invoice_id FROM invoice)",
+            ],
+            "PromotionRefused",
+        ),
+    ],
+)
+def test_bad_data_refuses_promotion_pointer_byte_identical(
+    name, statements, error, published, train, bucket, monkeypatch, capsys, synthetic_copy
+):
+    before = snapshot(bucket)
+    assert json.loads(before[0])["version"] == published["version"]
+    capsys.readouterr()
+    monkeypatch.setenv(
+        "CHINOOK_SQLITE_PATH", str(_sql(synthetic_copy(f"{name}.sqlite"), *statements))
+    )
+    from genre_model.artifacts import PromotionRefused
+    from genre_model.config import settings
+    from genre_model.training import TrainingError
+
+    settings.cache_clear()  # the first run cached the settings with the good database
+
+    with pytest.raises((TrainingError, PromotionRefused)) as info:
+        train().lambda_handler(EVENT, Ctx())
+    record = one_error_line(capsys)
+    if error:
+        assert record["error_type"] == error
+    assert "\n" not in str(info.value)
+    after = snapshot(bucket)
+    assert after[:2] == before[:2]  # same bytes, same ETag: the pointer was never rewritten
+    assert [k for k in after[2] if k.startswith(POINTER)] == [
+        k for k in before[2] if k.startswith(POINTER)
+    ]
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def _complete(client: Any, version: str) -> bool:
+    """Every file the version's manifest lists is there with its SHA-256."""
+    import hashlib
+
+    base = f"{PREFIX}{version}/"
+    manifest = json.loads(
+        client.get_object(Bucket=BUCKET, Key=base + "manifest.json")["Body"].read()
+    )
+    for name, entry in manifest["files"].items():
+        data = client.get_object(Bucket=BUCKET, Key=base + name)["Body"].read()
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            return False
+    return manifest["version"] == version
+
+
+def test_two_trainings_at_the_same_moment(bucket, monkeypatch, synthetic_copy):
+    """Both versions complete; the pointer names a complete one; every promote used IfMatch."""
+    from genre_model.artifacts import Registry
+    from genre_model.config import load_settings
+    from genre_model.pipeline import run_training
+
+    settings = load_settings(
+        {
+            "MODEL_BUCKET": BUCKET,
+            "CHINOOK_SQLITE_PATH": str(synthetic_copy()),
+            "RF_N_ESTIMATORS": "10",
+        }
+    )
+    run_training(settings)  # a pointer exists: the racers must both compare against it
+    barrier = threading.Barrier(2, timeout=60)
+    original = Registry.promote
+    conditions: list[dict] = []
+
+    def record(params: dict, **_: Any) -> None:
+        if params["Key"] == POINTER:
+            conditions.append({k: v for k, v in params.items() if k.startswith("If")})
+
+    def racing_promote(self: Registry, version: str) -> dict:
+        barrier.wait()  # both runs checked promotion against the same pointer; now both write
+        return original(self, version)
+
+    monkeypatch.setattr(Registry, "promote", racing_promote)
+    boto3.setup_default_session()
+    boto3._get_default_session().events.register("before-parameter-build.s3.PutObject", record)
+    outcomes: list[Any] = []
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcomes.append(run_training(settings))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    boto3.DEFAULT_SESSION = None
+    assert not failures, failures
+    versions = {o.version for o in outcomes}
+    assert len(versions) == 2
+    assert all(_complete(bucket, v) for v in versions)
+    pointer = json.loads(bucket.get_object(Bucket=BUCKET, Key=POINTER)["Body"].read())
+    assert pointer["version"] in versions
+    assert _complete(bucket, pointer["version"])
+    assert len(conditions) >= 2
+    assert all(set(c) == {"IfMatch"} for c in conditions), conditions
+
+
+def _manifest(labelled: int) -> dict:
+    return {
+        "rows": {"labelled": labelled},
+        "classes": ["Rock", "Jazz"],
+        "created": "2026-01-01T00:00:00+00:00",
+    }
+
+
+FILES = {"model.joblib": b"m", "predictor.joblib": b"p"}
+
+
+@pytest.mark.parametrize("store_kind", ["s3", "dir"])
+def test_interleaved_promotion_rechecks_against_the_winner(store_kind, bucket, tmp_path):
+    """A checks, B checks and promotes, A promotes: A's write is refused (412 / lock compare),
+    A re-reads the pointer and re-runs its check against B, instead of blindly overwriting."""
+    from genre_model.artifacts import DirStore, PromotionRefused, Registry, S3Store
+
+    def registry() -> Registry:
+        if store_kind == "s3":
+            return Registry(S3Store(BUCKET, boto3.client("s3", region_name="us-east-1")), PREFIX)
+        return Registry(DirStore(tmp_path), PREFIX)
+
+    base = registry()
+    base.check_promotion(base.write_version("v0", FILES, _manifest(100)), 10)
+    base.promote("v0")
+    a, b = registry(), registry()
+    a.check_promotion(a.write_version("va", FILES, _manifest(60)), 10)  # fine against v0 (100)
+    b.check_promotion(b.write_version("vb", FILES, _manifest(1000)), 10)
+    b.promote("vb")
+    with pytest.raises(PromotionRefused, match="shrank from 1000 to 60"):
+        a.promote("va")  # re-checked against vb, not the v0 it saw
+    assert base.pointer()["version"] == "vb"
+    # and a check that still passes after the conflict is retried and wins
+    c = registry()
+    c.check_promotion(c.write_version("vc", FILES, _manifest(900)), 10)
+    d = registry()
+    d.check_promotion(d.write_version("vd", FILES, _manifest(950)), 10)
+    d.promote("vd")
+    c.promote("vc")
+    assert base.pointer()["version"] == "vc"
+
+
+def test_conditional_write_is_refused_by_s3_when_the_pointer_moved(bucket):
+    """moto 5.2.5 honours PutObject IfMatch / IfNoneMatch (as S3 does since 2024)."""
+    from genre_model.artifacts import PointerConflict, S3Store
+
+    store = S3Store(BUCKET, boto3.client("s3", region_name="us-east-1"))
+    store.put_if(POINTER, b'{"version": "a"}', None)
+    with pytest.raises(PointerConflict):
+        store.put_if(POINTER, b'{"version": "b"}', None)  # IfNoneMatch="*": already exists
+    _, etag = store.get_tagged(POINTER)
+    store.put(POINTER, b'{"version": "c"}')
+    with pytest.raises(PointerConflict):
+        store.put_if(POINTER, b'{"version": "d"}', etag)  # IfMatch on a stale ETag
+    assert store.get(POINTER) == b'{"version": "c"}'
+
+
+# --------------------------------------------------------------------------- Lambda timeout
+
+
+class LambdaTimeout(BaseException):
+    """What the runtime does at the deadline: the process stops wherever it is."""
+
+
+@pytest.mark.parametrize("killed_at", ["predictor.joblib", "manifest.json", "latest.json"])
+def test_lambda_timeout_mid_upload_publishes_nothing_half_done(
+    killed_at, bucket, monkeypatch, synthetic_copy, predict_handler
+):
+    from genre_model.artifacts import Registry, S3Store
+    from genre_model.config import load_settings
+    from genre_model.pipeline import run_training
+
+    settings = load_settings(
+        {
+            "MODEL_BUCKET": BUCKET,
+            "CHINOOK_SQLITE_PATH": str(synthetic_copy()),
+            "RF_N_ESTIMATORS": "10",
+        }
+    )
+    first = run_training(settings).version
+    monkeypatch.setenv("MODEL_BUCKET", BUCKET)
+    served = predict(predict_handler)
+    assert version_of(served) == first
+    before = snapshot(bucket)
+
+    def die(params: dict, **_: Any) -> None:
+        if params["Key"].endswith(killed_at):
+            raise LambdaTimeout
+
+    boto3.setup_default_session()
+    boto3._get_default_session().events.register("before-parameter-build.s3.PutObject", die)
+    with pytest.raises(LambdaTimeout):
+        run_training(settings)
+    boto3.DEFAULT_SESSION = None
+    assert snapshot(bucket)[:2] == before[:2]  # latest.json untouched
+    registry = Registry(S3Store(BUCKET, bucket), PREFIX)
+    listed = [v.version for v in registry.versions()]
+    if killed_at == "latest.json":
+        assert len(listed) == 2  # complete but never promoted: listed, not latest
+    else:
+        assert listed == [first]  # no manifest, so not a version at all
+    assert [v.version for v in registry.versions() if v.latest] == [first]
+    from genre_model import api
+
+    api.reset()  # a fresh container still gets the promoted version
+    assert predict(predict_handler).raw == served.raw
+    # and the next run succeeds and is promoted
+    assert run_training(settings).promoted
