@@ -92,6 +92,9 @@ def _context() -> SimpleNamespace:
 def make_server(host: str, port: int, handler: Handler) -> ThreadingHTTPServer:
     class ProxyHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in two writes; with Nagle on, keep-alive clients wait ~40 ms
+        # for a delayed ACK on every request.
+        disable_nagle_algorithm = True
         server_version = "genre-model-local"
 
         def _serve(self) -> None:
