@@ -23,6 +23,10 @@ from typing import Any, NamedTuple, Protocol
 from genre_model.config import DatabaseSettings
 
 FETCH_CHUNK = 20_000
+# Per-session cap for MySQL's in-memory temporary tables (GROUP BY and window functions). The
+# server default (16 MiB) spills a million customers' per-genre groups to an on-disk table, which
+# made the aggregation 3-6x slower; the table only grows to what the query needs.
+MYSQL_TMP_TABLE_BYTES = 1024 * 1024 * 1024
 
 
 class DataSourceError(RuntimeError):
@@ -112,16 +116,22 @@ def detect_naming(tables: Sequence[str]) -> Naming:
     raise DataSourceError(f"no Chinook schema found, missing tables ({missing})")
 
 
-def customer_summary_sql(n: Naming) -> str:
-    """The aggregate query for naming ``n`` (identifiers come from the fixed namings above)."""
+def customer_summary_sql(n: Naming, mysql: bool = False) -> str:
+    """The aggregate query for naming ``n`` (identifiers come from the fixed namings above).
+
+    ``mysql``: join with ``STRAIGHT_JOIN`` so MySQL/MariaDB scans ``invoice_line`` once in primary
+    key order and looks invoices and tracks up by primary key. Left alone, the optimiser starts
+    from ``track`` and reaches every line through the track index: one random read per line.
+    """
+    join = "STRAIGHT_JOIN" if mysql else "JOIN"
     return f"""
 WITH spend AS (
     SELECT i.{n.customer_id} AS customer_id, t.{n.genre_id} AS genre_id,
            SUM(ROUND(il.{n.unit_price} * 100) * il.{n.quantity}) AS cents,
            SUM(il.{n.quantity}) AS tracks
     FROM {n.invoice_line} il
-    JOIN {n.invoice} i ON i.{n.invoice_id} = il.{n.invoice_id}
-    JOIN {n.track} t ON t.{n.track_id} = il.{n.track_id}
+    {join} {n.invoice} i ON i.{n.invoice_id} = il.{n.invoice_id}
+    {join} {n.track} t ON t.{n.track_id} = il.{n.track_id}
     WHERE t.{n.genre_id} IS NOT NULL
     GROUP BY i.{n.customer_id}, t.{n.genre_id}
 ), ranked AS (
@@ -269,7 +279,11 @@ class MySQLSource:
                     (c.database,),
                 )
                 naming = detect_naming([r[0] for r in cursor.fetchall()])
-                cursor.execute(customer_summary_sql(naming))
+                cursor.execute(
+                    "SET SESSION tmp_table_size = %s, max_heap_table_size = %s",
+                    (MYSQL_TMP_TABLE_BYTES, MYSQL_TMP_TABLE_BYTES),
+                )
+                cursor.execute(customer_summary_sql(naming, mysql=True))
                 while chunk := cursor.fetchmany(FETCH_CHUNK):
                     yield from _rows(iter(chunk))
         except pymysql.MySQLError as exc:

@@ -9,7 +9,6 @@ genre, album, artist, media_type), in either naming. Development and test data o
 
 from __future__ import annotations
 
-import csv
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -294,27 +293,58 @@ def write_sqlite(
     return path
 
 
+def _write_csv(store: Store, table: str, path: Path, chunk_rows: int = 1_000_000) -> None:
+    """One table as the CSV ``LOAD DATA`` reads, written column-wise by pandas in chunks.
+
+    No Python tuple per row: at a million customers (20 M invoice lines) building rows one by
+    one costs minutes and gigabytes. Money columns are written with two decimals (exact cents).
+    """
+    import pandas as pd
+
+    columns = store.tables[table]
+    n = store.count(table)
+    with path.open("w", newline="") as fh:
+        for start in range(0, n, chunk_rows):
+            stop = min(start + chunk_rows, n)
+            frame = pd.DataFrame(
+                {i: column[start:stop] for i, column in enumerate(columns)}, copy=False
+            )
+            frame.to_csv(
+                fh,
+                header=False,
+                index=False,
+                na_rep="\\N",
+                float_format="%.2f",
+                lineterminator="\n",
+            )
+
+
 def write_mysql(store: Store, conn, database: str, naming: str = "snake_case") -> None:
-    """(Re)create ``database`` and bulk-load the store with LOAD DATA LOCAL INFILE."""
+    """(Re)create ``database`` and bulk-load the store with LOAD DATA LOCAL INFILE.
+
+    Each table is loaded with only its primary key; the secondary indexes the aggregation joins
+    on are built afterwards (one sorted build instead of 20 M random index inserts).
+    """
     with conn.cursor() as cursor, tempfile.TemporaryDirectory() as tmp:
         cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
         cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
         cursor.execute(f"USE `{database}`")
+        cursor.execute("SET SESSION unique_checks = 0, foreign_key_checks = 0")
         for table in TABLES[naming]:
             name, _ = TABLES[naming][table]
-            for statement in _ddl(naming, table):
-                cursor.execute(statement)
+            create, *indexes = _ddl(naming, table)
+            cursor.execute(create)
             csv_path = Path(tmp) / f"{name}.csv"
-            with csv_path.open("w", newline="") as fh:
-                writer = csv.writer(fh, lineterminator="\n")
-                writer.writerows(
-                    ("\\N" if v is None else v for v in row) for row in store.rows(table)
-                )
+            _write_csv(store, table, csv_path)
             cursor.execute(
                 f"LOAD DATA LOCAL INFILE %s INTO TABLE {name} "
                 "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\n'",
                 (str(csv_path),),
             )
+            csv_path.unlink()
+            for statement in indexes:
+                cursor.execute(statement)
+        cursor.execute("SET SESSION unique_checks = 1, foreign_key_checks = 1")
     conn.commit()
 
 

@@ -1,0 +1,87 @@
+"""One cold start, run as a fresh interpreter: import the predict function, answer one request.
+
+argv[1] = "ours": the shipped flow (numpy predictor from S3, verified, loaded, predict_one).
+argv[1] = "sklearn": the same flow, but the model answering is the scikit-learn estimator:
+model.joblib is downloaded and verified against the manifest in the same way, unpickled (which
+imports scikit-learn), and ``predict_proba`` answers. Prints one JSON line with the wall-clock
+time at which the first answer existed, the status and what was imported before the request.
+"""
+
+import time
+
+import_started = time.time()
+
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+variant = sys.argv[1]
+
+APP = os.environ.get("BENCH_PREDICT_APP") or ROOT / "functions/predict/app.py"
+spec = importlib.util.spec_from_file_location("predict_app", APP)
+app = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(app)
+init_done = time.time()
+HEAVY = ("boto3", "botocore", "aws_xray_sdk", "sklearn", "scipy", "pandas", "pydantic", "numpy")
+at_init = sorted(m for m in HEAVY if m in sys.modules)
+
+if variant == "sklearn":
+    import io
+
+    from genre_model import artifacts, model_cache
+
+    class SklearnPredictor:
+        def __init__(self, payload: dict) -> None:
+            self.estimator = payload["model"]
+            self.estimator.n_jobs = None
+            self.classes = tuple(payload["genre_classes"])
+            self.feature_columns = tuple(payload["feature_columns"])
+            self.countries = {c: i for i, c in enumerate(payload["countries"], 1)}
+
+        @classmethod
+        def from_bytes(cls, data: bytes) -> "SklearnPredictor":
+            import joblib  # the original system's loader; unpickling imports scikit-learn
+            import numpy as np
+
+            cls.np = np
+            return cls(joblib.load(io.BytesIO(data)))
+
+        def predict_one(self, features):
+            return self.estimator.predict_proba(self.np.asarray([features], dtype=float))[0]
+
+    # Same download + SHA-256 check + load, of the scikit-learn pickle instead of the predictor.
+    model_cache.PREDICTOR_FILE = artifacts.MODEL_FILE
+    model_cache.Predictor = SklearnPredictor
+
+event = json.loads(Path(sys.argv[2]).read_text())
+context = SimpleNamespace(
+    function_name="PredictFunction",
+    function_version="$LATEST",
+    invoked_function_arn="arn:aws:lambda:us-east-1:000000000000:function:PredictFunction",
+    memory_limit_in_mb=512,
+    aws_request_id="cold",
+    log_group_name="bench",
+    log_stream_name="bench",
+    get_remaining_time_in_millis=lambda: 30_000,
+)
+request_started = time.time()
+response = app.lambda_handler(event, context)
+answered = time.time()
+print(
+    json.dumps(
+        {
+            "answered": answered,
+            "import_started": import_started,
+            "init_done": init_done,
+            "request_started": request_started,
+            "status": response["statusCode"],
+            "body": response["body"],
+            "imported_at_init": at_init,
+            "modules_after_request": len(sys.modules),
+        }
+    )
+)

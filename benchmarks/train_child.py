@@ -1,0 +1,103 @@
+"""One training run on a MariaDB database, in a fresh process (so its peak RSS is its own).
+
+Runs ``pipeline.run_training`` exactly as the train Lambda does (MySQL source, moto S3 bucket),
+with the source and the fits wrapped by timers so the report can split its phases:
+SQL aggregation (query + fetch), features, hold-out fit, CV, final fit, the rest of the
+evaluation, export (pickles), upload + verification + promotion. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import defaultdict
+
+from benchmarks.common import peak_rss_mib
+from genre_model import training
+from genre_model.config import load_settings
+from genre_model.pipeline import run_training
+from genre_model.sources import open_source
+
+
+def main(database: str, bucket: str) -> dict:
+    import os
+
+    settings = load_settings(
+        {
+            "DB_NAME": database,
+            "MODEL_BUCKET": bucket,
+            "RF_N_JOBS": os.environ.get("RF_N_JOBS", "-1"),
+            "MIN_CUSTOMERS": "1",
+        }
+    )
+    spent: dict[str, float] = defaultdict(float)
+    source = open_source(settings.database)
+
+    class TimedSource:
+        description = source.description
+
+        def customer_summaries(self):
+            started = time.perf_counter()
+            rows = list(source.customer_summaries())
+            spent["sql_aggregation"] += time.perf_counter() - started
+            return rows
+
+    fit = training.RandomForestClassifier.fit
+    cross_validate = training.cross_validate
+    in_cv = [False]
+
+    def timed_fit(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return fit(self, *args, **kwargs)
+        finally:
+            if not in_cv[0]:
+                spent["fits"] += time.perf_counter() - started
+                spent["fit_count"] += 1
+
+    def timed_cv(*args, **kwargs):
+        started = time.perf_counter()
+        in_cv[0] = True
+        try:
+            return cross_validate(*args, **kwargs)
+        finally:
+            in_cv[0] = False
+            spent["cross_validation"] += time.perf_counter() - started
+
+    training.RandomForestClassifier.fit = timed_fit
+    training.cross_validate = timed_cv
+    outcome = run_training(settings, source=TimedSource(), progress=lambda _m: None)
+    t = outcome.timings
+    report = outcome.report
+    phases = {
+        "sql_aggregation": spent["sql_aggregation"],
+        "features": t["query_and_features"] - spent["sql_aggregation"],
+        "fit (hold-out + final forest)": spent["fits"],
+        "cross_validation": spent["cross_validation"],
+        "other evaluation (predict, metrics)": t["fit_and_evaluate"]
+        - spent["fits"]
+        - spent["cross_validation"],
+        "export": t["export"],
+        "upload_verify_promote": t["upload_and_promote"],
+    }
+    return {
+        "phases_s": phases,
+        "total_s": sum(t.values()),
+        "peak_rss_mib": peak_rss_mib(),
+        "report_customers": report["customers"],
+        "cross_validation": {
+            k: report["cross_validation"][k] for k in ("folds", "customers", "subsample")
+        },
+        "holdout_accuracy": report["holdout"]["model"]["accuracy"],
+        "baseline_accuracy": report["holdout"]["baseline"]["accuracy"],
+        "cv_accuracy": report["cross_validation"]["model"]["accuracy"]["mean"],
+        "cv_baseline_accuracy": report["cross_validation"]["baseline"]["accuracy"]["mean"],
+        "n_jobs": settings.forest.n_jobs,
+        "fits_timed": int(spent["fit_count"]),
+        "version": outcome.version,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1], sys.argv[2])))

@@ -1,0 +1,248 @@
+"""Issue 1: warm prediction through the whole predict Lambda handler, model cached.
+
+Three variants answer through the SAME handler (functions/predict/app.py ``lambda_handler``:
+Powertools decorators, ``api.handle``, guard, strict JSON, pydantic validation, response JSON).
+Only the object answering ``predict_one`` differs:
+
+- ours: the numpy forest (``inference.Predictor``) the predict function ships;
+- sklearn cached: the scikit-learn estimator, unpickled once, ``predict_proba`` per request;
+- sklearn per request (the original system): ``joblib.load`` of the pickle and ``predict_proba``
+  on every request.
+
+Rounds interleave the variants so drift on a shared machine hits all of them; each ratio is the
+median over rounds of (baseline median latency / our median latency) measured in that round.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import importlib.util
+import json
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from benchmarks.common import HANDLER_ENV, PREDICT_APP, api_event, bodies, median, percentile
+
+
+def _context() -> SimpleNamespace:
+    return SimpleNamespace(
+        function_name="PredictFunction",
+        function_version="$LATEST",
+        invoked_function_arn="arn:aws:lambda:us-east-1:000000000000:function:PredictFunction",
+        memory_limit_in_mb=512,
+        aws_request_id="bench",
+        log_group_name="bench",
+        log_stream_name="bench",
+        get_remaining_time_in_millis=lambda: 30_000,
+    )
+
+
+class SklearnCached:
+    """The scikit-learn estimator behind the predictor's interface (loaded once)."""
+
+    def __init__(self, ours, estimator) -> None:
+        self.classes = ours.classes
+        self.feature_columns = ours.feature_columns
+        self.countries = ours.countries
+        self.estimator = estimator
+
+    def predict_one(self, features) -> np.ndarray:
+        return self.estimator.predict_proba(np.asarray([features], dtype=np.float64))[0]
+
+
+class SklearnPerRequest(SklearnCached):
+    """The original system: unpickle the model file, then predict_proba, on every request."""
+
+    def __init__(self, ours, path: Path) -> None:
+        super().__init__(ours, None)
+        self.path = path
+
+    def predict_one(self, features) -> np.ndarray:
+        import joblib
+
+        estimator = joblib.load(self.path)["model"]
+        return estimator.predict_proba(np.asarray([features], dtype=np.float64))[0]
+
+
+def load_handler():
+    path = os.environ.get("BENCH_PREDICT_APP") or PREDICT_APP  # measure a proposed handler
+    spec = importlib.util.spec_from_file_location("predict_app_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler
+
+
+def _time_calls(fn, args_list: list, repeat: int) -> list[float]:
+    """Latency in µs of each call, cycling through ``args_list``."""
+    out = []
+    n = len(args_list)
+    clock = time.perf_counter_ns
+    for i in range(repeat):
+        args = args_list[i % n]
+        t0 = clock()
+        fn(*args)
+        out.append((clock() - t0) / 1000)
+    return out
+
+
+def run(model_path: Path, smoke: bool = False) -> dict:
+    os.environ.update(HANDLER_ENV)
+    os.environ["MODELO_GENERO_ENTRENADO"] = str(model_path)
+    os.environ["MODEL_REFRESH_SECONDS"] = "300"
+    import joblib
+
+    from genre_model import api
+
+    api.reset()
+    handler = load_handler()
+    context = _context()
+    payloads = bodies(64 if smoke else 512)
+    events = [(api_event(b), context) for b in payloads]
+    first = handler(*events[0])
+    assert first["statusCode"] == 200, first
+    model = api.model_cache().get()
+    ours = model.predictor
+    cached = SklearnCached(ours, joblib.load(model_path)["model"])
+    cached.estimator.n_jobs = None  # one row: no thread pool (its default) in the baseline
+    per_request = SklearnPerRequest(ours, model_path)
+
+    # --- identical probabilities, through the handler, for every body
+    def answers(predictor, events_) -> list[dict]:
+        model.predictor = predictor
+        return [json.loads(handler(*e)["body"])["prediction"]["all_probabilities"] for e in events_]
+
+    a_ours = answers(ours, events)
+    a_cached = answers(cached, events)
+    a_orig = answers(per_request, events[: 8 if smoke else 32])
+    delta_cached = max(abs(a[k] - b[k]) for a, b in zip(a_ours, a_cached, strict=True) for k in a)
+    delta_orig = max(abs(a[k] - b[k]) for a, b in zip(a_ours, a_orig, strict=False) for k in b)
+    model.predictor = ours
+
+    # --- latency, interleaved rounds
+    rounds = 2 if smoke else 5
+    n_ours, n_cached, n_orig = (300, 30, 5) if smoke else (6000, 300, 20)
+    samples = {"ours": [], "sklearn_cached": [], "sklearn_per_request": []}
+    ratios_cached, ratios_orig = [], []
+    for _ in range(rounds):
+        model.predictor = ours
+        s_ours = _time_calls(handler, events, n_ours)
+        model.predictor = cached
+        s_cached = _time_calls(handler, events, n_cached)
+        model.predictor = per_request
+        s_orig = _time_calls(handler, events, n_orig)
+        model.predictor = ours
+        samples["ours"] += s_ours
+        samples["sklearn_cached"] += s_cached
+        samples["sklearn_per_request"] += s_orig
+        ratios_cached.append(median(s_cached) / median(s_ours))
+        ratios_orig.append(median(s_orig) / median(s_ours))
+
+    # --- where a warm request spends its time: component timings in the same process
+    n = 500 if smoke else 20000
+    row = [45.5, 15, 0.6]
+    body = payloads[0]
+    from genre_model.schemas import PredictRequest
+
+    parsed = api._strict_json(body)
+    request = PredictRequest.model_validate(parsed)
+    from genre_model import service
+
+    response_body = service.predict(request, model)
+    components = {
+        "lambda_handler (whole)": _time_calls(handler, events, n),
+        "api.handle (no Powertools decorators)": _time_calls(api.handle, events, n),
+        "api.guard": _time_calls(api.guard, [(e[0],) for e in events], n),
+        "json parse (_strict_json)": _time_calls(api._strict_json, [(body,)], n),
+        "pydantic PredictRequest.model_validate": _time_calls(
+            PredictRequest.model_validate, [(parsed,)], n
+        ),
+        "service.predict (features + predict_one + ranking)": _time_calls(
+            service.predict, [(request, model)], n
+        ),
+        "Predictor.predict_one": _time_calls(ours.predict_one, [(row,)], n),
+        "json dumps (_proxy)": _time_calls(
+            api._proxy, [(200, response_body, {"X-Model-Version": "v"})], n
+        ),
+        "sklearn predict_proba, 1 row (cached)": _time_calls(
+            cached.predict_one, [(row,)], max(20, n // 50)
+        ),
+    }
+    component_p50 = {k: median(v) for k, v in components.items()}
+
+    profile = profile_handler(handler, events, 2000 if smoke else 20000)
+    s = samples["ours"]
+    return {
+        "variants": {
+            name: {
+                "n": len(v),
+                "p50_us": median(v),
+                "p99_us": percentile(v, 99),
+                "mean_us": sum(v) / len(v),
+            }
+            for name, v in samples.items()
+        },
+        "ratio_vs_sklearn_cached": median(ratios_cached),
+        "ratio_vs_sklearn_cached_rounds": ratios_cached,
+        "ratio_vs_original": median(ratios_orig),
+        "ratio_vs_original_rounds": ratios_orig,
+        "max_abs_delta_vs_sklearn_cached": delta_cached,
+        "max_abs_delta_vs_original": delta_orig,
+        "compared_bodies": {"sklearn_cached": len(a_cached), "original": len(a_orig)},
+        "p50_us": median(s),
+        "p99_us": percentile(s, 99),
+        "components_p50_us": component_p50,
+        "profile": profile,
+        "trees": ours.n_trees,
+        "depth": ours.depth,
+    }
+
+
+# cProfile: cumulative time of the functions that bound each kind of work.
+CATEGORIES = (
+    ("inference (Predictor.predict_one)", "inference.py", "predict_one"),
+    ("validation (pydantic model_validate)", "", "model_validate"),
+    ("JSON parse (_strict_json)", "api.py", "_strict_json"),
+    ("JSON encode (json.dumps in _proxy)", "api.py", "_proxy"),
+    ("guard (size/base64/UTF-8/content type)", "api.py", "guard"),
+    ("model cache lookup (ModelCache.get)", "model_cache.py", "get"),
+    ("api.handle (all of the above + response dict)", "api.py", "handle"),
+)
+
+
+def profile_handler(handler, events: list, calls: int) -> dict:
+    profiler = cProfile.Profile()
+    n = len(events)
+    profiler.enable()
+    for i in range(calls):
+        handler(*events[i % n])
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt
+    cumulative: dict[str, float] = {}
+    for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():
+        for label, file_part, func in CATEGORIES:
+            if name == func and file_part in filename:
+                cumulative[label] = cumulative.get(label, 0.0) + ct
+    shares = {k: v / total for k, v in cumulative.items()}
+    handle = shares.get("api.handle (all of the above + response dict)", 0.0)
+    shares["Powertools decorators (Logger context, Metrics flush, Tracer no-op)"] = 1 - handle
+    top = []
+    stats.sort_stats("tottime")
+    for func in stats.fcn_list[:12]:
+        _cc, nc, tt, _ct, _ = stats.stats[func]
+        filename, line, name = func
+        short = "/".join(Path(filename).parts[-2:]) if filename != "~" else "builtin"
+        top.append(
+            {"function": f"{short}:{line}({name})", "calls": nc, "tottime_share": tt / total}
+        )
+    return {"calls": calls, "shares": shares, "top_tottime": top}
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(Path(sys.argv[1]), smoke="--smoke" in sys.argv), indent=2))
