@@ -41,7 +41,7 @@ serve: install ## Local API on 127.0.0.1:8000 calling the predict Lambda handler
 	$(PY) -m genre_model serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
 openapi: install ## Regenerate docs/openapi.json from the resolver
-	$(PY) -c "from genre_model.api import openapi_document; print(openapi_document())" > docs/openapi.json
+	$(PY) -c "from genre_model.routes import openapi_document; print(openapi_document())" > docs/openapi.json
 
 train: install ## Train once: python -m genre_model train (DB and MODEL_* from the environment)
 	$(PY) -m genre_model train

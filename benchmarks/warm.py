@@ -149,7 +149,7 @@ def run(model_path: Path, smoke: bool = False) -> dict:
     body = payloads[0]
     from genre_model.schemas import PredictRequest
 
-    parsed = api._strict_json(body)
+    parsed = api.strict_json(body)
     request = PredictRequest.model_validate(parsed)
     from genre_model import service
 
@@ -158,7 +158,7 @@ def run(model_path: Path, smoke: bool = False) -> dict:
         "lambda_handler (whole)": _time_calls(handler, events, n),
         "api.handle (no Powertools decorators)": _time_calls(api.handle, events, n),
         "api.guard": _time_calls(api.guard, [(e[0],) for e in events], n),
-        "json parse (_strict_json)": _time_calls(api._strict_json, [(body,)], n),
+        "json parse (strict_json)": _time_calls(api.strict_json, [(body,)], n),
         "pydantic PredictRequest.model_validate": _time_calls(
             PredictRequest.model_validate, [(parsed,)], n
         ),
@@ -207,7 +207,7 @@ def run(model_path: Path, smoke: bool = False) -> dict:
 CATEGORIES = (
     ("inference (Predictor.predict_one)", "inference.py", "predict_one"),
     ("validation (pydantic model_validate)", "", "model_validate"),
-    ("JSON parse (_strict_json)", "api.py", "_strict_json"),
+    ("JSON parse (strict_json)", "api.py", "strict_json"),
     ("JSON encode (json.dumps in _proxy)", "api.py", "_proxy"),
     ("guard (size/base64/UTF-8/content type)", "api.py", "guard"),
     ("model cache lookup (ModelCache.get)", "model_cache.py", "get"),

@@ -106,16 +106,16 @@ def test_no_body_passes_to_the_resolver():
 
 
 def test_strict_json_refuses_duplicate_keys_at_any_depth():
-    assert api._strict_json('{"a": {"b": 1}}') == {"a": {"b": 1}}
+    assert api.strict_json('{"a": {"b": 1}}') == {"a": {"b": 1}}
     with pytest.raises(ApiError) as info:
-        api._strict_json('{"a": {"b": 1, "b": 2}}')
+        api.strict_json('{"a": {"b": 1, "b": 2}}')
     assert info.value.status == 400
     assert info.value.errors == [("b", "duplicate key")]
 
 
 def test_strict_json_refuses_deep_nesting():
     with pytest.raises(ApiError) as info:
-        api._strict_json("[" * 100_000 + "]" * 100_000)
+        api.strict_json("[" * 100_000 + "]" * 100_000)
     assert info.value.status == 400
     assert info.value.errors == [("body", "too deep")]
 

@@ -1,8 +1,10 @@
-"""The predict API: Powertools resolver with pydantic validation, and ONE error shape.
+"""The predict API: ONE error shape, and the hot path that answers POST /api/predict-genre.
 
 Every error a client can cause becomes ``{"status": "ERROR", "message", "errors": [{"field",
 "reason"}]}`` with a 4xx; what the resolver cannot see (body size, base64, UTF-8, content type)
 is checked by ``guard`` before routing. Nothing a client sends can produce a 5xx or a traceback.
+The Powertools resolver serving every other route lives in ``routes`` and is imported by the
+first request that needs it, so the predict path's cold start never pays for it.
 """
 
 from __future__ import annotations
@@ -11,25 +13,17 @@ import base64
 import binascii
 import json
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import ValidationError
 
 from genre_model import service
 from genre_model.config import settings
 from genre_model.model_cache import ModelCache, ModelUnavailable
-from genre_model.schemas import (
-    ErrorResponse,
-    HealthResponse,
-    ModelSummary,
-    PredictRequest,
-    PredictResponse,
-)
+from genre_model.schemas import PredictRequest
 from genre_model.service import ApiError
+
+APPLICATION_JSON = "application/json"
 
 MAX_BODY_BYTES = 16 * 1024
 PREDICT_PATH = "/api/predict-genre"
@@ -71,7 +65,7 @@ def reset() -> None:
     settings.cache_clear()
 
 
-def _strict_json(text: str) -> Any:
+def strict_json(text: str) -> Any:
     """json.loads that refuses duplicate keys and absurd nesting instead of guessing."""
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -94,10 +88,7 @@ def _strict_json(text: str) -> Any:
         ) from None
 
 
-app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_strict_json)
-
-
-def _error_body(message: str, errors: list[tuple[str, str]]) -> dict[str, Any]:
+def error_body(message: str, errors: list[tuple[str, str]]) -> dict[str, Any]:
     return {
         "status": "ERROR",
         "message": message,
@@ -105,87 +96,18 @@ def _error_body(message: str, errors: list[tuple[str, str]]) -> dict[str, Any]:
     }
 
 
-def error(status: int, message: str, errors: list[tuple[str, str]] = ()) -> Response:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=_error_body(message, errors),
-    )
-
-
-def _unavailable() -> ApiError:
+def unavailable() -> ApiError:
     return ApiError(
         503, MODEL_NOT_FOUND, [("model", "no model is published or it cannot be loaded")]
     )
 
 
-def _doc(model: type, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"model": model}}}
-
-
-@app.post(
-    PREDICT_PATH,
-    summary="Predict a customer's favourite genre",
-    responses={
-        200: _doc(PredictResponse, "Prediction"),
-        400: _doc(ErrorResponse, "Body is not a JSON object"),
-        404: _doc(ErrorResponse, "Unknown customer_id"),
-        413: _doc(ErrorResponse, "Body over 16 KiB"),
-        415: _doc(ErrorResponse, "Content-Type is not JSON"),
-        422: _doc(ErrorResponse, "Invalid field"),
-        503: _doc(ErrorResponse, MODEL_NOT_FOUND),
-    },
-)
-def predict_genre(request: Annotated[PredictRequest, Body()]) -> Response[dict[str, Any]]:
-    body, version = _predict(request)
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=body,
-        headers={"X-Model-Version": version},
-    )
-
-
-def _predict(request: PredictRequest) -> tuple[dict[str, Any], str]:
+def predict_request(request: PredictRequest) -> tuple[dict[str, Any], str]:
     try:
         model = model_cache().get()
     except ModelUnavailable:
-        raise _unavailable() from None
+        raise unavailable() from None
     return service.predict(request, model), model.version
-
-
-@app.get("/api/health", summary="Whether a model is loaded, and which")
-def health() -> HealthResponse:
-    try:
-        model = model_cache().get()
-    except ModelUnavailable:
-        return HealthResponse(model_loaded=False)
-    return HealthResponse(model_loaded=True, model_version=model.version)
-
-
-@app.get(
-    "/api/model",
-    summary="The published model: version, classes, features, metrics with the baseline",
-    responses={
-        200: _doc(ModelSummary, "Model summary"),
-        503: _doc(ErrorResponse, MODEL_NOT_FOUND),
-    },
-)
-def model_info() -> Response[dict[str, Any]]:
-    try:
-        model = model_cache().get()
-    except ModelUnavailable:
-        raise _unavailable() from None
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=service.model_summary(model),
-    )
-
-
-@app.exception_handler(ApiError)
-def _api_error(exc: ApiError) -> Response:
-    return error(exc.status, exc.message, exc.errors)
 
 
 _BODY_SHAPE_ERRORS = {"json_invalid", "model_attributes_type", "model_type", "dict_type", "missing"}
@@ -209,26 +131,6 @@ def validation_failure(problems: list[dict[str, Any]]) -> ApiError:
     return ApiError(422, "Invalid request", details)
 
 
-@app.exception_handler(RequestValidationError)
-def _validation_error(exc: RequestValidationError) -> Response:
-    return _api_error(validation_failure(list(exc.errors())))
-
-
-@app.not_found
-def _not_found(exc: NotFoundError) -> Response:
-    path = app.current_event.path
-    if path in ROUTES:
-        allowed = ", ".join(sorted(ROUTES[path]))
-        return error(405, f"Method not allowed; use {allowed}", [("method", f"allowed: {allowed}")])
-    return error(404, "Not found", [("path", "unknown route")])
-
-
-@app.exception_handler(Exception)
-def _unexpected(exc: Exception) -> Response:
-    logger.exception("Unhandled error")
-    return error(500, "Internal error", [])
-
-
 def _header(event: dict, name: str) -> str | None:
     for key, value in (event.get("headers") or {}).items():
         if key.lower() == name:
@@ -240,14 +142,14 @@ def _proxy(status: int, body: dict[str, Any], headers: dict[str, str] | None = N
     """An API Gateway proxy response, for answers given without the router."""
     return {
         "statusCode": status,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON, **(headers or {})},
+        "headers": {"Content-Type": APPLICATION_JSON, **(headers or {})},
         "body": json.dumps(body, separators=(",", ":")),
         "isBase64Encoded": False,
     }
 
 
 def _proxy_error(status: int, message: str, errors: list[tuple[str, str]]) -> dict:
-    return _proxy(status, _error_body(message, errors))
+    return _proxy(status, error_body(message, errors))
 
 
 def guard(event: dict) -> tuple[dict, dict | None]:
@@ -291,15 +193,6 @@ def guard(event: dict) -> tuple[dict, dict | None]:
     return event, None
 
 
-def openapi_document() -> str:
-    """The OpenAPI document of this API (committed as docs/openapi.json, checked by a test)."""
-    return app.get_openapi_json_schema(
-        title="Genre prediction API",
-        version="1.0.0",
-        summary="Predict a Chinook customer's favourite music genre",
-    )
-
-
 def predict_event(event: dict) -> dict:
     """POST /api/predict-genre without the router: same model, same validation, same errors.
 
@@ -308,8 +201,8 @@ def predict_event(event: dict) -> dict:
     ``validation_failure``) in a fraction of that. Everything else goes through ``app``.
     """
     try:
-        request = PredictRequest.model_validate(_strict_json(event.get("body") or ""))
-        body, version = _predict(request)
+        request = PredictRequest.model_validate(strict_json(event.get("body") or ""))
+        body, version = predict_request(request)
     except json.JSONDecodeError:
         return _proxy_error(400, "Request body is not valid JSON", [("body", "invalid JSON")])
     except ValidationError as exc:
@@ -327,4 +220,6 @@ def handle(event: dict, context: Any) -> dict:
         return rejected
     if event.get("path") == PREDICT_PATH and event.get("httpMethod") == "POST":
         return predict_event(event)
+    from genre_model.routes import app
+
     return app.resolve(event, context)

@@ -96,11 +96,23 @@ class S3Store:
 
     def __init__(self, bucket: str, client: Any | None = None) -> None:
         self.bucket = bucket
+        self._client = client
+        self._getter: Any = None
         if client is None:
+            from genre_model.s3_get import S3Getter, env_credentials
+
+            credentials = env_credentials()
+            if credentials is not None:  # inside Lambda: GETs without importing boto3
+                self._getter = S3Getter(bucket, credentials)
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client, created on first use (writes, listings, GETs outside Lambda)."""
+        if self._client is None:
             import boto3  # imported on first use: it dominates cold-start import time
 
-            client = boto3.client("s3")
-        self.client = client
+            self._client = boto3.client("s3")
+        return self._client
 
     def _missing(self, exc: Exception) -> bool:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
@@ -111,6 +123,16 @@ class S3Store:
 
     def get_if_changed(self, key: str, etag: str | None) -> tuple[bytes | None, str | None]:
         """``(body, etag)``, or ``(None, etag)`` when the object still has ``etag`` (HTTP 304)."""
+        if self._getter is not None:
+            from genre_model.s3_get import S3GetError
+
+            try:
+                status, body, new_etag = self._getter.get(key, etag)
+            except S3GetError as exc:
+                if exc.code in {"NoSuchKey", "404", "NotFound"}:
+                    raise ArtifactNotFound(f"not found: {self.url(key)}") from None
+                raise ArtifactError(f"{self.url(key)}: {exc}") from None
+            return (None, etag) if status == 304 else (body, new_etag)
         from botocore.exceptions import ClientError
 
         kwargs = {"Bucket": self.bucket, "Key": key}

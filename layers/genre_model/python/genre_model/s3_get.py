@@ -1,0 +1,123 @@
+"""A signed S3 GET without boto3: the predict function's cold path.
+
+Importing boto3 and building an S3 client (service model, endpoint rules) is the biggest single
+cost of the predict function's first request; reading three small objects needs none of it.
+This signs one GET with AWS Signature Version 4 using only the standard library. It is used only
+inside Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set, credentials and region in the environment, as
+the runtime always provides them); everywhere else (profiles, SSO, moto's in-process mock in
+the tests) the store keeps using boto3.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import os
+from urllib.parse import quote, urlsplit
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()  # a GET has no payload
+
+
+class S3GetError(RuntimeError):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"S3 GET failed: HTTP {status} {code} {message}".strip())
+        self.status = status
+        self.code = code
+
+
+def env_credentials() -> tuple[str, str, str | None, str] | None:
+    """Inside Lambda: (access key, secret key, session token, region) from the environment."""
+    if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return None
+    key = os.environ.get("AWS_ACCESS_KEY_ID")
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not (key and secret and region):
+        return None
+    return key, secret, os.environ.get("AWS_SESSION_TOKEN"), region
+
+
+def _hmac(key: bytes, text: str) -> bytes:
+    return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+
+class S3Getter:
+    """GET objects of one bucket (path-style on a custom endpoint, virtual-hosted on AWS)."""
+
+    def __init__(self, bucket: str, credentials: tuple[str, str, str | None, str]) -> None:
+        import http.client
+
+        self._http = http.client
+        self.bucket = bucket
+        self.key_id, self.secret, self.token, self.region = credentials
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            parts = urlsplit(endpoint)
+            self.https = parts.scheme == "https"
+            self.host = parts.netloc
+            self.prefix = f"{parts.path.rstrip('/')}/{quote(bucket)}/"
+        elif "." in bucket:  # virtual-hosted names with dots fail TLS: path-style
+            self.https = True
+            self.host = f"s3.{self.region}.amazonaws.com"
+            self.prefix = f"/{quote(bucket)}/"
+        else:
+            self.https = True
+            self.host = f"{bucket}.s3.{self.region}.amazonaws.com"
+            self.prefix = "/"
+        self._conn = None
+
+    def _connection(self):
+        if self._conn is None:
+            cls = self._http.HTTPSConnection if self.https else self._http.HTTPConnection
+            self._conn = cls(self.host, timeout=30)
+        return self._conn
+
+    def sign(self, path: str, now: datetime.datetime) -> dict[str, str]:
+        """Signature Version 4 headers of ``GET path`` at ``now`` (empty payload)."""
+        amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        headers = {"host": self.host, "x-amz-content-sha256": EMPTY_SHA256, "x-amz-date": amz_date}
+        if self.token:
+            headers["x-amz-security-token"] = self.token
+        signed = ";".join(sorted(headers))
+        lines = [f"{k}:{headers[k]}" for k in sorted(headers)]
+        canonical = "\n".join(["GET", path, "", *lines, "", signed, EMPTY_SHA256])
+        scope = f"{day}/{self.region}/s3/aws4_request"
+        to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
+        key_ = _hmac(f"AWS4{self.secret}".encode(), day)
+        for part in (self.region, "s3", "aws4_request"):
+            key_ = _hmac(key_, part)
+        signature = hmac.new(key_, to_sign.encode(), hashlib.sha256).hexdigest()
+        headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={self.key_id}/{scope}, "
+            f"SignedHeaders={signed}, Signature={signature}"
+        )
+        return headers
+
+    def get(self, key: str, etag: str | None = None) -> tuple[int, bytes, str | None]:
+        """(status, body, ETag): 200 with the body, or 304 when ``etag`` still matches."""
+        path = self.prefix + quote(key, safe="/~")
+        headers = self.sign(path, datetime.datetime.now(datetime.UTC))
+        if etag:
+            headers["If-None-Match"] = etag
+        for attempt in (1, 2):  # a kept-alive connection the server closed: reconnect once
+            conn = self._connection()
+            try:
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                body = response.read()
+                break
+            except (OSError, self._http.HTTPException):
+                conn.close()
+                self._conn = None
+                if attempt == 2:
+                    raise
+        status = response.status
+        if status in (200, 304):
+            return status, body, response.getheader("ETag")
+        code = ""
+        if b"<Code>" in body:
+            code = body.split(b"<Code>", 1)[1].split(b"</Code>", 1)[0].decode(errors="replace")
+        raise S3GetError(status, code or str(status), "")
