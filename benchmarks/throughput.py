@@ -30,20 +30,12 @@ def _wait_ready(port: int, timeout: float = 30) -> None:
     raise RuntimeError("local server did not become ready")
 
 
-# The server as `make serve` runs it, and the same with TCP_NODELAY on its sockets (the one-line
-# change proposed for server.py: headers and body leave in two writes, and Nagle's algorithm
-# holds the body until the client's delayed ACK of the headers, ~40 ms on Linux).
+# The server as `make serve` runs it.
 SERVE = "import sys; from genre_model.cli import main; sys.exit(main())"
-SERVE_NODELAY = (
-    "import sys, socketserver; socketserver.StreamRequestHandler.disable_nagle_algorithm = True; "
-    + SERVE.split("; ", 1)[1]
-)
 
 
 def run(model_path: Path, smoke: bool = False, levels: tuple[int, ...] = (1, 8, 32)) -> dict:
-    out = {"as_shipped": _run(model_path, SERVE, smoke, levels)}
-    out["with_tcp_nodelay"] = _run(model_path, SERVE_NODELAY, smoke, levels)
-    return out
+    return {"as_shipped": _run(model_path, SERVE, smoke, levels)}
 
 
 def _run(model_path: Path, code: str, smoke: bool, levels: tuple[int, ...]) -> dict:

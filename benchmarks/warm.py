@@ -231,7 +231,7 @@ def profile_handler(handler, events: list, calls: int) -> dict:
                 cumulative[label] = cumulative.get(label, 0.0) + ct
     shares = {k: v / total for k, v in cumulative.items()}
     handle = shares.get("api.handle (all of the above + response dict)", 0.0)
-    shares["Powertools decorators (Logger context, Metrics flush, Tracer no-op)"] = 1 - handle
+    shares["Powertools decorators (Logger context, Metrics flush)"] = 1 - handle
     top = []
     stats.sort_stats("tottime")
     for func in stats.fcn_list[:12]:
