@@ -261,6 +261,7 @@ def test_wrong_method_on_predict_is_405(predict_handler, local_model, method):
     answer = invoke(predict_handler, make_event(SPEC_INPUT, method=method))
     body = assert_error(answer, 405, "method")
     assert "POST" in body["message"]
+    assert answer.headers.get("allow") == "POST"  # RFC 9110: a 405 lists what is allowed
 
 
 def test_sam_generated_get_event_is_405(predict_handler, local_model):

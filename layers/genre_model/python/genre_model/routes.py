@@ -39,11 +39,17 @@ from genre_model.service import ApiError
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json)
 
 
-def error(status: int, message: str, errors: list[tuple[str, str]] = ()) -> Response:
+def error(
+    status: int,
+    message: str,
+    errors: list[tuple[str, str]] = (),
+    headers: dict[str, str] | None = None,
+) -> Response:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
         body=error_body(message, errors),
+        headers=headers,
     )
 
 
@@ -118,7 +124,12 @@ def _not_found(exc: NotFoundError) -> Response:
     path = app.current_event.path
     if path in ROUTES:
         allowed = ", ".join(sorted(ROUTES[path]))
-        return error(405, f"Method not allowed; use {allowed}", [("method", f"allowed: {allowed}")])
+        return error(
+            405,
+            f"Method not allowed; use {allowed}",
+            [("method", f"allowed: {allowed}")],
+            headers={"Allow": allowed},  # RFC 9110 requires it on a 405
+        )
     return error(404, "Not found", [("path", "unknown route")])
 
 
