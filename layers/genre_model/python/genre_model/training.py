@@ -62,7 +62,10 @@ def _scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
 def _verdict(model: dict[str, float], baseline: dict[str, float], where: str) -> str:
     gain = model["accuracy"] - baseline["accuracy"]
     if gain > 0:
-        return f"The model beats the majority-class baseline by {gain:.1%} accuracy on {where}."
+        return (
+            f"The model beats the majority-class baseline by {gain * 100:.1f} percentage points "
+            f"of accuracy on {where} ({model['accuracy']:.1%} vs {baseline['accuracy']:.1%})."
+        )
     return (
         f"The model does NOT beat the majority-class baseline on {where} "
         f"({model['accuracy']:.1%} vs {baseline['accuracy']:.1%} accuracy): predicting the most "
