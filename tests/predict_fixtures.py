@@ -21,6 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import boto3
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -357,3 +358,42 @@ def assert_prediction(
     assert prediction["confidence"] == probabilities[prediction["genre"]]
     assert body["customer_profile"] == profile
     return body
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """A moto server on a free loopback port that a test can start and stop (S3 up/down).
+
+    ``endpoint["start"](create=True)`` starts it (and creates BUCKET), ``endpoint["stop"]()``
+    takes it away; AWS_ENDPOINT_URL points there the whole time.
+    """
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("MODEL_BUCKET", BUCKET)
+    boto3.setup_default_session()
+    state: dict[str, Any] = {"url": url, "server": None}
+
+    def start(create: bool = True) -> Any:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        state["server"] = server
+        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        if create:
+            client.create_bucket(Bucket=BUCKET)
+        return client
+
+    def stop() -> None:
+        if state["server"] is not None:
+            state["server"].stop()
+            state["server"] = None
+
+    state["start"], state["stop"] = start, stop
+    try:
+        yield state
+    finally:
+        stop()
+        boto3.DEFAULT_SESSION = None

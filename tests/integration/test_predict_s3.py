@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from predict_fixtures import (
     SPEC_INPUT,
     assert_error,
     assert_prediction,
-    free_port,
+    endpoint,
     genre_logs,
     get_object_keys,
     invoke,
@@ -29,7 +28,16 @@ from predict_fixtures import (
     tampered,
 )
 
-FIXTURES = (genre_logs, predict_handler, predict_sqlite, reset_api, s3, spec_model, spec_model_v2)
+FIXTURES = (
+    endpoint,
+    genre_logs,
+    predict_handler,
+    predict_sqlite,
+    reset_api,
+    s3,
+    spec_model,
+    spec_model_v2,
+)
 ROW = [
     SPEC_INPUT["total_spent"],
     SPEC_INPUT["total_tracks_bought"],
@@ -275,41 +283,6 @@ def test_s3_model_path(predict_handler, s3, spec_model, monkeypatch, kind):
 
 
 # --------------------------------------------------------------------------- real endpoint outages
-
-
-@pytest.fixture
-def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    """AWS_ENDPOINT_URL on a free localhost port where a moto server can be started and stopped."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    monkeypatch.setenv("MODEL_BUCKET", BUCKET)
-    boto3.setup_default_session()
-    state: dict[str, Any] = {"url": url, "server": None}
-
-    def start() -> Any:
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        state["server"] = server
-        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        return client
-
-    def stop() -> None:
-        if state["server"] is not None:
-            state["server"].stop()
-            state["server"] = None
-
-    state["start"], state["stop"] = start, stop
-    try:
-        yield state
-    finally:
-        stop()
-        boto3.DEFAULT_SESSION = None
 
 
 def test_s3_unreachable_at_cold_start_is_503_then_recovers(predict_handler, endpoint, spec_model):

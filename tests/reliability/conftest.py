@@ -19,6 +19,7 @@ import pytest
 from predict_fixtures import (
     SPEC_INPUT,
     TrainedModel,
+    endpoint,
     genre_logs,
     invoke,
     local_model,
@@ -33,6 +34,7 @@ from predict_fixtures import (
 )
 
 FIXTURES = (
+    endpoint,
     genre_logs,
     local_model,
     predict_handler,

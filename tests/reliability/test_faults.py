@@ -53,41 +53,6 @@ def version_of(answer: Any) -> str:
 # =========================================================================== predict side
 
 
-@pytest.fixture
-def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    """A moto server on a free loopback port that a test can start and stop (S3 up/down)."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    monkeypatch.setenv("MODEL_BUCKET", BUCKET)
-    boto3.setup_default_session()
-    state: dict[str, Any] = {"server": None}
-
-    def start(create: bool = True) -> Any:
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        state["server"] = server
-        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
-        if create:
-            client.create_bucket(Bucket=BUCKET)
-        return client
-
-    def stop() -> None:
-        if state["server"] is not None:
-            state["server"].stop()
-            state["server"] = None
-
-    state["start"], state["stop"] = start, stop
-    try:
-        yield state
-    finally:
-        stop()
-        boto3.DEFAULT_SESSION = None
-
-
 def test_s3_unreachable_at_cold_start_is_503_and_recovers(predict_handler, endpoint, spec_model):
     for _ in range(2):
         body = assert_error(predict(predict_handler), 503, "model")

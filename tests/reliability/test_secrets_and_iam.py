@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-import yaml
+from cfn_template import load_template
 from predict_fixtures import root_conftest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,25 +68,7 @@ def test_db_password_from_a_secret_never_appears_anywhere(
 # --------------------------------------------------------------------------- IAM
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_Loader.add_multi_constructor("!", _tag)
-TEMPLATE = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506
+TEMPLATE = load_template()
 BUCKET_ARN = "arn:aws:s3:::the-model-bucket"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:chinook-AbCdEf"
 CONTEXT = {
