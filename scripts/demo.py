@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import re
 import sys
 import threading
 import urllib.request
@@ -42,6 +44,7 @@ def make_store(path: Path, customers: int, seed: int) -> Path:
 def start_moto(port: int) -> str:
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per S3 call
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
@@ -169,7 +172,11 @@ def main() -> int:
         os.environ["MODEL_BUCKET"] = "genre-model-demo"
         start_moto(int(os.environ.get("DEMO_MOTO_PORT", 5005)))
     else:
-        os.environ["MODELO_GENERO_ENTRENADO"] = str(work / "assets" / "modelo_genero_entrenado.pkl")
+        # One model path per data source: the promotion rules compare a new model with the one
+        # it replaces, and a different store is not a truncated version of the previous one.
+        source = re.sub(r"[^A-Za-z0-9]+", "-", args.db).strip("-")[-60:] if args.db else ""
+        assets = work / (f"assets-{source}" if source else "assets")
+        os.environ["MODELO_GENERO_ENTRENADO"] = str(assets / "modelo_genero_entrenado.pkl")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "genre-model-demo")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "GenreModelDemo")
