@@ -23,7 +23,6 @@ def test_defaults_from_an_empty_environment() -> None:
     assert s.model_refresh_seconds == 300.0
     assert s.feature_set == "spec"
     assert s.min_customers == 10
-    assert not s.has_model_location
     db = s.database
     assert (db.secret_arn, db.host, db.port, db.user, db.password, db.name, db.sqlite_path) == (
         None,
@@ -71,7 +70,6 @@ def test_values_are_parsed() -> None:
     assert s.model_bucket == "my-bucket"
     assert s.model_prefix == "a/b/"
     assert s.model_path == "/tmp/modelo.pkl"
-    assert s.has_model_location
     assert s.model_refresh_seconds == 2.5
     assert s.feature_set == "location"
     assert s.min_customers == 3

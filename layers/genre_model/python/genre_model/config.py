@@ -58,10 +58,6 @@ class Settings:
     database: DatabaseSettings = DatabaseSettings()
     forest: ForestSettings = ForestSettings()
 
-    @property
-    def has_model_location(self) -> bool:
-        return bool(self.model_bucket or self.model_path)
-
 
 # Every variable the configuration reads and what it means (the README table is tested against it).
 VARIABLES: dict[str, str] = {
