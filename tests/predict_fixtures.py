@@ -397,3 +397,16 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     finally:
         stop()
         boto3.DEFAULT_SESSION = None
+
+
+def log_records(text: str) -> list[dict]:
+    """The JSON log records (Powertools Logger lines) in captured output."""
+    records = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "level" in value:
+            records.append(value)
+    return records

@@ -12,6 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
+from predict_fixtures import log_records
 
 from genre_model.sources import DataSourceError
 
@@ -50,18 +51,6 @@ def bucket() -> Iterator[object]:
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         yield client
-
-
-def log_records(text: str) -> list[dict]:
-    records = []
-    for line in text.splitlines():
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, dict) and "level" in value:
-            records.append(value)
-    return records
 
 
 def test_scheduled_event_trains_and_promotes(

@@ -28,6 +28,7 @@ from predict_fixtures import (
     free_port,
     invoke,
     load_event,
+    log_records,
     publish,
     root_conftest,
     tampered,
@@ -131,18 +132,6 @@ def test_bad_pointer_at_cold_start_is_503_not_500(pointer, predict_handler, s3):
 
 
 # =========================================================================== train side
-
-
-def log_records(text: str) -> list[dict]:
-    records = []
-    for line in text.splitlines():
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, dict) and "level" in value:
-            records.append(value)
-    return records
 
 
 class Ctx:
