@@ -31,6 +31,15 @@ test: install ## Lint, then every test suite (the command CI runs)
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 
+# The Lambda runtime's Python (python3.13): pyenv's 3.13 if there is one, else python3.13 on PATH.
+PYTHON_RUNTIME ?= $(or $(lastword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13)),python3.13)
+VENV_RUNTIME ?= .venv-py313
+
+test-py313: ## Unit + integration suites again on the Lambda runtime's Python (3.13), in .venv-py313
+	$(MAKE) --no-print-directory install VENV=$(VENV_RUNTIME) PYTHON=$(PYTHON_RUNTIME)
+	VENV=$(VENV_RUNTIME) PATH="$(CURDIR)/$(VENV_RUNTIME)/bin:$$PATH" \
+		$(VENV_RUNTIME)/bin/python -m pytest tests/unit tests/integration -p no:cacheprovider
+
 demo: install ## Synthetic store -> training report -> local API on :8000 (DB=..., DEMO_STORE=s3, DEMO_ONCE=1)
 	DEMO_ONCE=$(DEMO_ONCE) DEMO_STORE=$(DEMO_STORE) DB="$(DB)" $(PY) scripts/demo.py
 
@@ -46,6 +55,6 @@ openapi: install ## Regenerate docs/openapi.json from the resolver
 train: install ## Train once: python -m genre_model train (DB and MODEL_* from the environment)
 	$(PY) -m genre_model train
 
-.PHONY: help install lint format test train demo serve openapi
+.PHONY: help install lint format test test-py313 train demo serve openapi
 
 -include $(wildcard infra/make/*.mk)

@@ -109,24 +109,23 @@ fi
 
 # --- 4. MariaDB for the containers -------------------------------------------------------------------
 # `--docker-network host` is a no-op in SAM CLI 1.170 (the container stays on podman's bridge), and
-# MariaDB listens on the host's 127.0.0.1 only. Forward host.containers.internal:3306 (the bridge
-# gateway) to 127.0.0.1:3306. SAM_LOCAL_DB_FORWARD=0 turns this off.
+# MariaDB listens on the host's 127.0.0.1 only. A forwarder on the wildcard address, port
+# SAM_LOCAL_DB_PORT (env.json's DB_PORT), passes connections from podman's subnet to 127.0.0.1:3306.
+# The wildcard, not the bridge gateway: netavark creates the bridge (and host.containers.internal's
+# address) only while a container is attached, so an address-bound listener cannot start before the
+# first container. SAM_LOCAL_DB_FORWARD=0 turns this off.
 if [[ ${SAM_LOCAL_DB_FORWARD:-1} != 0 ]]; then
-    GATEWAY=$(podman network inspect podman --format '{{range .Subnets}}{{.Gateway}}{{end}}' 2>/dev/null || true)
-    [[ -n $GATEWAY ]] || die "cannot read the gateway of podman's default network (podman network inspect podman)"
-    gateway_is_up() { ip -4 -o addr show 2>/dev/null | grep -qF " $GATEWAY/"; }
-    if ! gateway_is_up; then
-        # The bridge (and its gateway address) appears with the first container on the default network.
-        podman run --rm --entrypoint /bin/true "$IMAGE" >/dev/null 2>&1 || true
-        gateway_is_up || die "podman bridge gateway $GATEWAY is not up (try: podman run --rm --entrypoint /bin/true $IMAGE)"
-    fi
-    db_up() { timeout 2 bash -c "exec 3<>/dev/tcp/$GATEWAY/3306" 2>/dev/null; }
+    DB_PORT=${SAM_LOCAL_DB_PORT:-13306}
+    SUBNET=$(podman network inspect podman --format '{{range .Subnets}}{{.Subnet}}{{end}}' 2>/dev/null || true)
+    [[ -n $SUBNET ]] || die "cannot read the subnet of podman's default network (podman network inspect podman)"
+    db_up() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$DB_PORT" 2>/dev/null; }
     if ! db_up; then
         if [[ -f $SAM_LOCAL_DIR/db-forward.pid ]]; then
             kill "$(cat "$SAM_LOCAL_DIR/db-forward.pid")" 2>/dev/null || true
         fi
-        say "forwarding $GATEWAY:3306 (host.containers.internal) -> 127.0.0.1:3306 (MariaDB)"
-        setsid nohup python3 "$HERE/tcp_forward.py" "$GATEWAY:3306" 127.0.0.1:3306 \
+        say "forwarding *:$DB_PORT (from $SUBNET) -> 127.0.0.1:3306 (MariaDB)"
+        setsid nohup python3 "$HERE/tcp_forward.py" "0.0.0.0:$DB_PORT" 127.0.0.1:3306 \
+            --allow "$SUBNET" --allow 127.0.0.0/8 \
             >"$SAM_LOCAL_DIR/db-forward.log" 2>&1 </dev/null &
         echo $! >"$SAM_LOCAL_DIR/db-forward.pid"
         for _ in $(seq 1 25); do db_up && break; sleep 0.2; done

@@ -125,3 +125,34 @@ def test_reset_forgets_the_cache():
     assert api.model_cache() is first
     api.reset()
     assert api.model_cache() is not first
+
+
+# Nesting depth is checked by the decoder itself, so 3.11 and 3.12+ (whose JSON decoder no longer
+# reaches the recursion limit at these depths) refuse exactly the same bodies.
+@pytest.mark.parametrize(
+    ("opener", "closer"), [("[", "]"), ('{"a":', "}")], ids=["array", "object"]
+)
+@pytest.mark.parametrize("depth", [api.MAX_JSON_DEPTH + 1, 200, 900, 5000])
+def test_nesting_beyond_the_limit_is_refused_on_every_python(opener, closer, depth):
+    with pytest.raises(ApiError) as caught:
+        api.strict_json(opener * depth + "1" + closer * depth)
+    assert caught.value.status == 400
+    assert caught.value.errors == [("body", "too deep")]
+
+
+def test_nesting_at_the_limit_is_decoded():
+    depth = api.MAX_JSON_DEPTH
+    assert api.strict_json("[" * depth + "1" + "]" * depth) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"country": "' + "[" * 5000 + '"}',
+        '{"country": "\\"' + "{" * 5000 + '"}',
+        '{"a": "\\\\", "b": "' + "[" * 100 + '"}',
+    ],
+    ids=["brackets-in-string", "escaped-quote-then-brackets", "escaped-backslash"],
+)
+def test_brackets_inside_strings_do_not_count(text):
+    assert isinstance(api.strict_json(text), dict)

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,6 +34,11 @@ ROUTES = {
     "/api/model": {"GET"},
 }
 MODEL_NOT_FOUND = "Genre model not found"
+# Deeper than any body the API accepts (they are flat objects), far below any recursion limit:
+# checked by us, not left to RecursionError, whose depth differs between Python 3.11 and 3.12+.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +71,19 @@ def reset() -> None:
     settings.cache_clear()
 
 
+def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when arrays/objects in ``text`` nest deeper than ``limit`` (brackets inside strings
+    do not count). Costs two ``str.count`` calls for any body with few brackets."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
 def strict_json(text: str) -> Any:
     """json.loads that refuses duplicate keys and absurd nesting instead of guessing."""
 
@@ -76,10 +95,10 @@ def strict_json(text: str) -> Any:
             seen[key] = value
         return seen
 
+    if too_deep(text):
+        raise ApiError(400, "Request body is nested too deeply", [("body", "too deep")])
     try:
         return json.loads(text, object_pairs_hook=no_duplicates)
-    except RecursionError:
-        raise ApiError(400, "Request body is nested too deeply", [("body", "too deep")]) from None
     except json.JSONDecodeError:
         raise
     except ValueError:  # e.g. an integer beyond Python's 4,300-digit conversion limit
