@@ -251,3 +251,32 @@ def test_predict_api_routes(resources: dict[str, Any]) -> None:
     assert api["StageName"] == {"Ref": "StageName"}
     assert api["AccessLogSetting"]["DestinationArn"]
     assert resources["PredictUsagePlan"]["Condition"] == "UseApiKey"
+
+
+# ------------------------------------------------------------------ parameters and suppressions
+@pytest.mark.parametrize("prefix", ["models/genre/", "a/", "team-1/genre_v2/", "x.y/(z)/"])
+def test_model_prefix_accepts_key_prefixes(template: dict[str, Any], prefix: str) -> None:
+    assert re.fullmatch(template["Parameters"]["ModelPrefix"]["AllowedPattern"], prefix)
+
+
+@pytest.mark.parametrize(
+    "prefix", ["", "/", "/models/genre/", "models/*/", "*", "models/genre", "models//genre/", "a /"]
+)
+def test_model_prefix_refuses_what_breaks_or_widens_the_grant(
+    template: dict[str, Any], prefix: str
+) -> None:
+    """A leading "/" makes "<bucket>/<prefix>*" match no key; a "*" widens it to other keys."""
+    assert not re.fullmatch(template["Parameters"]["ModelPrefix"]["AllowedPattern"], prefix)
+
+
+def test_no_suppression_claims_an_audit_the_stack_does_not_create(resources: dict[str, Any]):
+    comments = [
+        skip["comment"]
+        for resource in resources.values()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert comments
+    trails = [r for r in resources.values() if r["Type"] == "AWS::CloudTrail::Trail"]
+    if not trails:
+        for comment in comments:
+            assert not re.search(r"audited by CloudTrail|CloudTrail covers", comment), comment
