@@ -50,12 +50,23 @@ class _Integrity:
 _cache: ModelCache | None = None
 
 
+def new_model_cache() -> ModelCache:
+    """A cache with its own store, client and connections (none shared with another cache)."""
+    return ModelCache(settings(), on_integrity_failure=_Integrity())
+
+
 def model_cache() -> ModelCache:
     """The container's model cache, created on first use."""
     global _cache
     if _cache is None:
-        _cache = ModelCache(settings(), on_integrity_failure=_Integrity())
+        _cache = new_model_cache()
     return _cache
+
+
+def install_cache(cache: ModelCache) -> None:
+    """Serve from ``cache`` from the next request on (one assignment: requests see old or new)."""
+    global _cache
+    _cache = cache
 
 
 def reset() -> None:
