@@ -1,5 +1,5 @@
 """SnapStart: the model loaded at init is in the snapshot; the after-restore hook, called as
-Lambda calls it, serves the newest model when S3 answers and the snapshotted one when it does not."""
+Lambda calls it, serves the newest model when S3 answers and the snapshotted one otherwise."""
 
 from __future__ import annotations
 
