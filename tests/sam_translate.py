@@ -1,27 +1,41 @@
 """template.yaml through the SAM translator, conditions resolved for one set of parameters.
 
 What CloudFormation will create, not what the SAM source says: the wiring tests read this.
-Local ``CodeUri``/``ContentUri`` paths become placeholder S3 URIs (as ``sam package`` would).
+The translator runs in sam's own venv (``.tools/sam``, ``make tools``): its pydantic pin clashes
+with the project's, which is why the tools live outside ``.venv``. Local ``CodeUri``/
+``ContentUri`` paths become placeholder S3 URIs (as ``sam package`` would).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from cfn_template import load_template
-from samtranslator.translator.transform import transform
 
+SAM_PYTHON = Path(__file__).resolve().parents[1] / ".tools" / "sam" / "bin" / "python"
 _SOURCE = load_template()
 _NO_VALUE = object()
+_TRANSLATE = """
+import json, sys
+from samtranslator.translator.transform import transform
 
-
-class _NoManagedPolicies:
-    """The translator asks for the account's managed policies only for policies given by name."""
-
-    def load(self) -> dict[str, str]:
+class NoManagedPolicies:  # asked only for policies given by name; the template has none
+    def load(self):
         return {}
+
+request = json.load(sys.stdin)
+json.dump(transform(request["template"], request["parameters"], NoManagedPolicies()), sys.stdout)
+"""
+
+
+def available() -> tuple[bool, str]:
+    return SAM_PYTHON.is_file(), f"{SAM_PYTHON} missing: run `make tools`"
 
 
 def parameters(overrides: dict[str, str] | None = None) -> dict[str, Any]:
@@ -38,15 +52,31 @@ def parameters(overrides: dict[str, str] | None = None) -> dict[str, Any]:
 def translate(overrides: dict[str, str] | None = None) -> dict[str, Any]:
     """The CloudFormation template for ``overrides``: resources of false conditions removed,
     ``Fn::If`` resolved, ``AWS::NoValue`` dropped; other intrinsics kept as they are."""
+    return copy.deepcopy(_translated(tuple(sorted((overrides or {}).items()))))
+
+
+@functools.cache
+def _translated(overrides: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     template = copy.deepcopy(_SOURCE)
     for resource in template["Resources"].values():
         props = resource.get("Properties", {})
         for key in ("CodeUri", "ContentUri"):
             if isinstance(props.get(key), str):
                 props[key] = f"s3://sam-artifacts/{key.lower()}.zip"
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    values = parameters(overrides)
-    cfn = transform(template, dict(overrides or {}), _NoManagedPolicies())
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run(
+        [str(SAM_PYTHON), "-c", _TRANSLATE],
+        input=json.dumps({"template": template, "parameters": dict(overrides)}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"SAM translator failed:\n{done.stderr[-3000:]}")
+    cfn = json.loads(done.stdout)
+    values = parameters(dict(overrides))
     truth = {name: _evaluate(c, values, cfn["Conditions"]) for name, c in cfn["Conditions"].items()}
     for section in ("Resources", "Outputs"):
         cfn[section] = {

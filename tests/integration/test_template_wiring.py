@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from predict_fixtures import lambda_context, make_event, reset_api
-from sam_translate import of_type, translate
+from predict_fixtures import lambda_context, make_event, reset_api, root_conftest
+from sam_translate import available, of_type, translate
 
 FIXTURES = (reset_api,)
 
@@ -23,7 +23,13 @@ CONTEXT_ERROR = {
 
 
 @pytest.fixture(scope="module")
-def rest() -> dict[str, Any]:
+def sam_translator(pytestconfig: pytest.Config) -> None:
+    """The SAM translator of `make tools` (skip outside CI when absent, fail in CI)."""
+    root_conftest(pytestconfig).require(*available())
+
+
+@pytest.fixture(scope="module")
+def rest(sam_translator) -> dict[str, Any]:
     return translate()
 
 
@@ -99,7 +105,7 @@ FRONT_DOORS = {
 
 
 @pytest.fixture(scope="module", params=TIERS)
-def tier(request) -> tuple[str, dict[str, Any]]:
+def tier(request, sam_translator) -> tuple[str, dict[str, Any]]:
     return request.param, translate({"ApiType": request.param})
 
 
@@ -229,7 +235,7 @@ def _samconfig_overrides(env: str) -> dict[str, str]:
         ("default", "Canary10Percent5Minutes"),
     ],
 )
-def test_samconfig_chooses_the_rollout_per_environment(env, config):
+def test_samconfig_chooses_the_rollout_per_environment(sam_translator, env, config):
     cfn = translate(_samconfig_overrides(env))
     (group,) = of_type(cfn, "AWS::CodeDeploy::DeploymentGroup").values()
     name = group["Properties"]["DeploymentConfigName"]["Fn::Sub"]
