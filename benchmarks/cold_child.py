@@ -68,6 +68,14 @@ context = SimpleNamespace(
     log_stream_name="bench",
     get_remaining_time_in_millis=lambda: 30_000,
 )
+restore_ms = None
+if os.environ.get("BENCH_AFTER_RESTORE"):  # SnapStart: the runtime calls the hooks after restore
+    import snapshot_restore_py
+
+    restore_started = time.time()
+    for hook, args, kwargs in snapshot_restore_py.get_after_restore():
+        hook(*args, **kwargs)
+    restore_ms = (time.time() - restore_started) * 1000
 request_started = time.time()
 response = app.lambda_handler(event, context)
 answered = time.time()
@@ -82,6 +90,7 @@ print(
             "body": response["body"],
             "imported_at_init": at_init,
             "modules_after_request": len(sys.modules),
+            "restore_ms": restore_ms,
         }
     )
 )

@@ -11,13 +11,14 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from genre_model import api
+from genre_model import api, snapstart
 
 logger = Logger()
 metrics = Metrics()
 # Most requests add no custom metric; an empty flush is expected, not worth a warning per call.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 copy_config_to_registered_loggers(source_logger=logger, include={"genre_model"})
+snapstart.prepare()  # SnapStart: the model goes into the snapshot, a restore re-checks it
 
 
 @logger.inject_lambda_context

@@ -5,11 +5,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from predict_fixtures import (
@@ -22,6 +25,7 @@ from predict_fixtures import (
 )
 
 FIXTURES = (local_model, predict_sqlite, require, reset_api, spec_model)
+ROOT = Path(__file__).resolve().parents[2]
 
 # Copied verbatim from the spec ("cURL Example" and "Python Example"); only the port changes.
 SPEC_CURL = """curl -X POST http://localhost:8000/api/predict-genre \\
@@ -185,3 +189,52 @@ def test_http_health_and_model(server_port, local_model):
     assert info["version"] == local_model.version
     assert info["classes"] == local_model.classes
     assert "baseline_accuracy" in info["metrics"]["holdout"]
+
+
+DOCUMENTS = ("README.md", "infra/deploy.md", "docs/architecture.md")
+
+
+def documented_curls() -> list[tuple[str, str]]:
+    """Every curl command in the docs: bash blocks (continuations, multi-line quotes) and inline."""
+    found = []
+    for name in DOCUMENTS:
+        text = (ROOT / name).read_text()
+        for block in re.findall(r"```(?:bash|sh)\n(.*?)```", text, re.S):
+            command = ""
+            for line in block.splitlines():
+                if not command and not line.lstrip().startswith("curl "):
+                    continue
+                command += line + "\n"
+                if line.endswith("\\"):
+                    continue
+                try:
+                    shlex.split(command.split(" #", 1)[0])
+                except ValueError:  # an open quote: the JSON body goes on
+                    continue
+                found.append((name, command.strip()))
+                command = ""
+        found += [(name, c) for c in re.findall(r"`(curl [^`]+)`", text)]
+    return found
+
+
+def test_the_docs_have_curl_commands():
+    names = {name for name, _ in documented_curls()}
+    assert {"README.md", "infra/deploy.md"} <= names
+
+
+@pytest.mark.parametrize(("document", "command"), documented_curls())
+def test_documented_curl_works_as_written(server_port, require, document, command):
+    """Replayed against the local server: only the host (and API_URL/<ApiUrl>) change."""
+    require(shutil.which("curl") is not None, "curl not found on PATH")
+    base = f"http://127.0.0.1:{server_port}"
+    replay = command.replace("<ApiUrl>", base).replace("http://localhost:8000", base)
+    replay += " -sS -w '\\n%{http_code}'"
+    env = {**os.environ, "API_URL": base}
+    done = subprocess.run(
+        ["bash", "-c", replay], capture_output=True, text=True, timeout=30, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    body, _, status = done.stdout.rpartition("\n")
+    assert status == "200", f"{document}: {command}\n-> {status} {body}"
+    answer = json.loads(body)
+    assert answer.get("status", "OK") == "OK" or answer.get("model_loaded") is True, answer

@@ -237,17 +237,43 @@ def test_globals_and_build_methods(template: dict[str, Any], resources: dict[str
 
 
 def test_predict_api_routes(resources: dict[str, Any]) -> None:
-    routes = {
-        (e["Properties"]["Method"].lower(), e["Properties"]["Path"])
-        for e in resources["PredictFunction"]["Properties"]["Events"].values()
-        if e["Type"] == "Api"
-    }
-    assert routes == {
-        ("post", "/api/predict-genre"),
-        ("get", "/api/health"),
-        ("get", "/api/model"),
-    }
+    """The REST definition names exactly the handler's routes (wiring: test_template_wiring)."""
+    from genre_model.api import ROUTES
+
+    paths = resources["PredictApi"]["Properties"]["DefinitionBody"]["paths"]
+    assert set(paths) == set(ROUTES)
+    for item in paths.values():
+        assert set(item) == {"x-amazon-apigateway-any-method"}  # the handler answers 405
     api = resources["PredictApi"]["Properties"]
     assert api["StageName"] == {"Ref": "StageName"}
     assert api["AccessLogSetting"]["DestinationArn"]
     assert resources["PredictUsagePlan"]["Condition"] == "UseApiKey"
+
+
+# ------------------------------------------------------------------ parameters and suppressions
+@pytest.mark.parametrize("prefix", ["models/genre/", "a/", "team-1/genre_v2/", "x.y/(z)/"])
+def test_model_prefix_accepts_key_prefixes(template: dict[str, Any], prefix: str) -> None:
+    assert re.fullmatch(template["Parameters"]["ModelPrefix"]["AllowedPattern"], prefix)
+
+
+@pytest.mark.parametrize(
+    "prefix", ["", "/", "/models/genre/", "models/*/", "*", "models/genre", "models//genre/", "a /"]
+)
+def test_model_prefix_refuses_what_breaks_or_widens_the_grant(
+    template: dict[str, Any], prefix: str
+) -> None:
+    """A leading "/" makes "<bucket>/<prefix>*" match no key; a "*" widens it to other keys."""
+    assert not re.fullmatch(template["Parameters"]["ModelPrefix"]["AllowedPattern"], prefix)
+
+
+def test_no_suppression_claims_an_audit_the_stack_does_not_create(resources: dict[str, Any]):
+    comments = [
+        skip["comment"]
+        for resource in resources.values()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert comments
+    trails = [r for r in resources.values() if r["Type"] == "AWS::CloudTrail::Trail"]
+    if not trails:
+        for comment in comments:
+            assert not re.search(r"audited by CloudTrail|CloudTrail covers", comment), comment

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from genre_model import service
+from genre_model import proxy_event, service
 from genre_model.config import settings
 from genre_model.model_cache import ModelCache, ModelUnavailable
 from genre_model.schemas import PredictRequest
@@ -56,12 +56,23 @@ class _Integrity:
 _cache: ModelCache | None = None
 
 
+def new_model_cache() -> ModelCache:
+    """A cache with its own store, client and connections (none shared with another cache)."""
+    return ModelCache(settings(), on_integrity_failure=_Integrity())
+
+
 def model_cache() -> ModelCache:
     """The container's model cache, created on first use."""
     global _cache
     if _cache is None:
-        _cache = ModelCache(settings(), on_integrity_failure=_Integrity())
+        _cache = new_model_cache()
     return _cache
+
+
+def install_cache(cache: ModelCache) -> None:
+    """Serve from ``cache`` from the next request on (one assignment: requests see old or new)."""
+    global _cache
+    _cache = cache
 
 
 def reset() -> None:
@@ -232,8 +243,19 @@ def predict_event(event: dict) -> dict:
     return _proxy(200, body, {"X-Model-Version": version})
 
 
-def handle(event: dict, context: Any) -> dict:
-    """Guard, then answer: what the Lambda handler and the local server both call."""
+def handle(event: Any, context: Any) -> dict:
+    """What the Lambda handler and the local server both call: v1 or v2 in, the same answer out."""
+    try:
+        rest = proxy_event.to_rest(event)
+    except proxy_event.MalformedEvent as exc:
+        logger.warning("Malformed invocation event: %s", exc)
+        return _proxy_error(400, "Malformed API Gateway event", [(exc.field, exc.reason)])
+    answer = _answer(rest, context)
+    return proxy_event.to_v2_response(answer) if proxy_event.is_v2(event) else answer
+
+
+def _answer(event: dict, context: Any) -> dict:
+    """Guard, then answer a checked v1 event."""
     event, rejected = guard(event)
     if rejected is not None:
         return rejected

@@ -170,3 +170,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def settings() -> Settings:
     """The process-wide settings, read once; tests call ``settings.cache_clear()``."""
     return load_settings()
+
+
+def snap_start_init() -> bool:
+    """Whether this init is the one Lambda snapshots (``AWS_LAMBDA_INITIALIZATION_TYPE``).
+
+    Not part of ``Settings``: it describes the running phase, not the deployment, and is read
+    before anything else is configured.
+    """
+    return os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start"

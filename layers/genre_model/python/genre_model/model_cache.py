@@ -177,6 +177,11 @@ class ModelCache:
     def model(self) -> LoadedModel | None:
         return self._model
 
+    def forget_store(self) -> None:
+        """Drop the store with its clients and connections (after a SnapStart restore they are
+        the snapshot's, shared by every clone); the model stays and the next refresh reconnects."""
+        self._location = None
+
     def get(self) -> LoadedModel:
         """The model to answer with, refreshing it when the refresh interval has passed."""
         model = self._model

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import socket
 import sys
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 MAX_READ_BYTES = 1024 * 1024  # beyond this the server answers 413 itself, without reading
+SOCKET_TIMEOUT_SECONDS = 15.0  # an idle keep-alive or a client that stops mid-request is dropped
+LISTEN_BACKLOG = 128  # the default 5 makes a burst of 50+ clients wait for SYN retries or resets
 Handler = Callable[[dict, object], dict]
 
 
@@ -89,7 +92,13 @@ def _context() -> SimpleNamespace:
     )
 
 
-def make_server(host: str, port: int, handler: Handler) -> ThreadingHTTPServer:
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+
+
+def make_server(
+    host: str, port: int, handler: Handler, *, timeout: float = SOCKET_TIMEOUT_SECONDS
+) -> ThreadingHTTPServer:
     class ProxyHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # Headers and body leave in two writes; with Nagle on, keep-alive clients wait ~40 ms
@@ -97,7 +106,36 @@ def make_server(host: str, port: int, handler: Handler) -> ThreadingHTTPServer:
         disable_nagle_algorithm = True
         server_version = "genre-model-local"
 
+        def setup(self) -> None:
+            self.timeout = timeout  # read by StreamRequestHandler.setup: settimeout on the socket
+            super().setup()
+
+        def _framing_error(self) -> tuple[int, str, str, str] | None:
+            """Requests whose body length is not ONE Content-Length (RFC 9112 section 6.3)."""
+            lengths = self.headers.get_all("Content-Length") or []
+            if self.headers.get("Transfer-Encoding") is not None:
+                if lengths:
+                    return (
+                        400,
+                        "Both Transfer-Encoding and Content-Length",
+                        "Content-Length",
+                        "conflicting",
+                    )
+                return (
+                    411,
+                    "Content-Length required",
+                    "Transfer-Encoding",
+                    "chunked bodies are not accepted",
+                )
+            if len(lengths) > 1:
+                return 400, "Duplicate Content-Length", "Content-Length", "given more than once"
+            return None
+
         def _serve(self) -> None:
+            refused = self._framing_error()
+            if refused is not None:
+                self._refuse(*refused)
+                return
             declared = self.headers.get("Content-Length")
             raw_length = "0" if declared is None else declared.strip()
             if not raw_length.isdigit():
@@ -126,6 +164,19 @@ def make_server(host: str, port: int, handler: Handler) -> ThreadingHTTPServer:
             }
             self._send(status, [("Content-Type", "application/json")], json.dumps(body).encode())
             self.close_connection = True
+            self._drain()
+
+        def _drain(self) -> None:
+            """Lingering close: a close() with unread input sends a TCP reset, and the client
+            may lose the answer it has not read yet; so stop writing and discard what is left."""
+            try:
+                self.connection.shutdown(socket.SHUT_WR)
+                self.connection.settimeout(1.0)
+                left = MAX_READ_BYTES
+                while left > 0 and (chunk := self.connection.recv(min(left, 65536))):
+                    left -= len(chunk)
+            except OSError:
+                pass
 
         def __getattr__(self, name: str) -> Callable[[], None]:
             """Any other method (TRACE, CONNECT, ...) goes to the handler too: a JSON 405/404."""
@@ -146,7 +197,7 @@ def make_server(host: str, port: int, handler: Handler) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: object) -> None:
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
-    return ThreadingHTTPServer((host, port), ProxyHandler)
+    return _Server((host, port), ProxyHandler)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, handler_path: str | None = None) -> None:

@@ -1,0 +1,165 @@
+"""The local server at the socket level: bursts, idle and slow clients, request framing."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from predict_fixtures import local_model, predict_sqlite, reset_api, spec_model
+
+FIXTURES = (local_model, predict_sqlite, reset_api, spec_model)
+TIMEOUT = 0.5  # the server's socket timeout in these tests
+HEALTH = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.fixture
+def port(local_model) -> Iterator[int]:
+    from genre_model.server import find_handler, make_server
+
+    server = make_server("127.0.0.1", 0, find_handler(), timeout=TIMEOUT)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def responses(data: bytes) -> list[tuple[int, dict]]:
+    """Every HTTP response in data (Content-Length framed), as (status, JSON body)."""
+    found = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+        length = int(headers["content-length"])
+        found.append((int(lines[0].split()[1]), json.loads(rest[:length])))
+        data = rest[length:]
+    return found
+
+
+def one_request(port: int, raw: bytes) -> list[tuple[int, dict]]:
+    with connect(port) as sock:
+        sock.sendall(raw)
+        sock.shutdown(socket.SHUT_WR)
+        return responses(read_until_closed(sock))
+
+
+def assert_error_shape(body: dict, field: str) -> None:
+    assert set(body) == {"status", "message", "errors"}
+    assert body["status"] == "ERROR"
+    assert field in [e["field"] for e in body["errors"]]
+
+
+def test_a_burst_of_64_connections_is_served_without_resets(port):
+    sockets = [connect(port) for _ in range(64)]  # all queued before any is served
+    try:
+
+        def ask(sock: socket.socket) -> int:
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            ((status, _),) = responses(read_until_closed(sock))
+            return status
+
+        with ThreadPoolExecutor(max_workers=64) as pool:
+            statuses = list(pool.map(ask, sockets))
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert statuses == [200] * 64
+
+
+def test_idle_client_is_dropped_and_others_are_served(port):
+    with connect(port) as idle:
+        assert one_request(port, HEALTH)[0][0] == 200
+        started = time.monotonic()
+        assert read_until_closed(idle) == b""  # the server hung up on it
+        assert time.monotonic() - started < TIMEOUT + 5
+
+
+def test_idle_keep_alive_connection_is_dropped_after_its_answer(port):
+    with connect(port) as sock:
+        sock.sendall(HEALTH)
+        ((status, _),) = responses(read_until_closed(sock))  # EOF comes: the socket timed out
+    assert status == 200
+
+
+def test_client_that_stops_mid_body_is_dropped(port):
+    with connect(port) as slow:
+        slow.sendall(
+            b"POST /api/predict-genre HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 50\r\n\r\n{"total'
+        )
+        assert one_request(port, HEALTH)[0][0] == 200
+        assert read_until_closed(slow) == b""
+
+
+def test_chunked_body_is_refused_and_cannot_smuggle_a_second_request(port):
+    smuggled = b"GET /api/model HTTP/1.1\r\nHost: x\r\n\r\n"
+    body = b'{"total_spent": 1}'
+    raw = (
+        b"POST /api/predict-genre HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+        + f"{len(body):x}\r\n".encode()
+        + body
+        + b"\r\n0\r\n\r\n"
+        + smuggled
+    )
+    ((status, body_json),) = one_request(port, raw)  # exactly one answer, then the hang-up
+    assert status == 411
+    assert_error_shape(body_json, "Transfer-Encoding")
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "field"),
+    [
+        (b"Transfer-Encoding: chunked\r\nContent-Length: 2\r\n", 400, "Content-Length"),
+        (b"Content-Length: 2\r\nTransfer-Encoding: gzip, chunked\r\n", 400, "Content-Length"),
+        (b"Content-Length: 2\r\nContent-Length: 30\r\n", 400, "Content-Length"),
+        (b"Content-Length: 2\r\nContent-Length: 2\r\n", 400, "Content-Length"),
+        (b"Content-Length: 2, 2\r\n", 400, "Content-Length"),
+        (b"Content-Length: -2\r\n", 400, "Content-Length"),
+        (b"Content-Length: +2\r\n", 400, "Content-Length"),
+    ],
+)
+def test_ambiguous_body_length_is_a_400_and_the_connection_closes(port, headers, status, field):
+    raw = (
+        b"POST /api/predict-genre HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + headers
+        + b"\r\n{}"
+        + HEALTH
+    )
+    ((got, body),) = one_request(port, raw)
+    assert got == status
+    assert_error_shape(body, field)
+
+
+def test_keep_alive_still_serves_well_framed_requests_in_a_row(port):
+    body = b'{"total_spent": 10}'
+    predict = (
+        b"POST /api/predict-genre HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    answers = one_request(port, predict + HEALTH + predict)
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert answers[0][1] == answers[2][1]

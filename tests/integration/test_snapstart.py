@@ -1,0 +1,147 @@
+"""SnapStart: the model loaded at init is in the snapshot; the after-restore hook, called as
+Lambda calls it, serves the newest model when S3 answers and the snapshotted one otherwise."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import snapshot_restore_py
+from predict_fixtures import (
+    endpoint,
+    get_object_keys,
+    invoke,
+    make_event,
+    predict_handler,
+    predict_sqlite,
+    publish,
+    reset_api,
+    root_conftest,
+    s3,
+    spec_model,
+    spec_model_v2,
+)
+
+from genre_model import api, snapstart
+
+FIXTURES = (endpoint, predict_handler, predict_sqlite, reset_api, s3, spec_model, spec_model_v2)
+
+
+def restore() -> float:
+    """Run the registered after-restore hooks in order, as the runtime does; seconds taken."""
+    started = time.monotonic()
+    for func, args, kwargs in snapshot_restore_py.get_after_restore():
+        func(*args, **kwargs)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def snap_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
+
+
+@pytest.fixture
+def hanging_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An endpoint that accepts connections and never answers."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    for sock in held:
+        sock.close()
+    server.close()
+
+
+def init(config: pytest.Config):
+    """Import functions/predict/app.py fresh: a new container's init."""
+    return root_conftest(config).load_handler("predict")
+
+
+def served_version(handler) -> str:
+    answer = invoke(handler, make_event({"total_spent": 12.5}))
+    assert answer.status == 200, answer.raw
+    return answer.headers["x-model-version"]
+
+
+def test_snapshot_init_loads_the_model_and_registers_the_hook_once(
+    endpoint, snap_start, spec_model, pytestconfig
+):
+    client = endpoint["start"]()
+    publish(client, spec_model)
+    init(pytestconfig)  # init
+    assert api.model_cache().model.version == spec_model.version  # before any request
+    init(pytestconfig)  # a second init in the same process
+    hooks = [f for f, _, _ in snapshot_restore_py.get_after_restore()]
+    assert hooks.count(snapstart.after_restore) == 1
+
+
+def test_on_demand_init_stays_lazy(s3, spec_model, predict_handler):
+    publish(s3, spec_model)
+    keys = get_object_keys()
+    assert api._cache is None or api._cache.model is None
+    assert served_version(predict_handler) == spec_model.version
+    assert keys  # read by the first request, not at init
+
+
+def test_restored_container_serves_the_newest_model(
+    endpoint, snap_start, spec_model, spec_model_v2, pytestconfig
+):
+    client = endpoint["start"]()
+    publish(client, spec_model)
+    handler = init(pytestconfig)  # the snapshotting init
+    before = api.model_cache()
+    publish(client, spec_model_v2)  # promoted while the snapshot waited
+    assert restore() < snapstart.RESTORE_DEADLINE_SECONDS
+    assert api.model_cache() is not before  # nothing from before the snapshot is used
+    assert served_version(handler) == spec_model_v2.version
+
+
+def test_restore_with_s3_down_keeps_the_snapshotted_model(
+    endpoint, snap_start, spec_model, pytestconfig
+):
+    publish(endpoint["start"](), spec_model)
+    handler = init(pytestconfig)
+    endpoint["stop"]()
+    assert restore() < snapstart.RESTORE_DEADLINE_SECONDS + 1
+    assert served_version(handler) == spec_model.version
+
+
+def test_restore_with_s3_hanging_keeps_the_snapshotted_model_within_the_deadline(
+    endpoint, snap_start, spec_model, spec_model_v2, hanging_s3, monkeypatch, pytestconfig
+):
+    client = endpoint["start"]()
+    publish(client, spec_model)
+    handler = init(pytestconfig)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", hanging_s3)  # the restored clone's S3 never answers
+    took = restore()
+    assert snapstart.RESTORE_DEADLINE_SECONDS <= took < snapstart.RESTORE_DEADLINE_SECONDS + 1
+    started = time.monotonic()
+    assert served_version(handler) == spec_model.version
+    assert time.monotonic() - started < 1  # the first request does not wait for S3
+
+
+def test_without_the_runtime_package_init_still_loads_the_model(
+    endpoint, snap_start, spec_model, monkeypatch, pytestconfig
+):
+    publish(endpoint["start"](), spec_model)
+    monkeypatch.setitem(sys.modules, "snapshot_restore_py", None)
+    handler = init(pytestconfig)
+    assert api.model_cache().model.version == spec_model.version
+    assert served_version(handler) == spec_model.version
