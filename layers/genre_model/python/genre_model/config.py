@@ -84,7 +84,26 @@ VARIABLES: dict[str, str] = {
 }
 
 
-def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int = 0) -> int | None:
+# Upper bounds: scikit-learn's seed range, TCP ports, what pymysql and the socket layer accept,
+# and sizes past which a run would exhaust memory instead of failing with a clear message.
+MAX_RANDOM_STATE = 2**32 - 1
+MAX_PORT = 65535
+MAX_CONNECT_TIMEOUT = 3600
+MAX_READ_TIMEOUT = 86400
+MAX_ESTIMATORS = 10_000
+MAX_TREE_PARAMETER = 2**31 - 1
+MAX_JOBS = 1024
+MAX_REFRESH_SECONDS = 86400.0
+
+
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: int | None,
+    *,
+    minimum: int = 0,
+    maximum: int = MAX_TREE_PARAMETER,
+) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -94,13 +113,20 @@ def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {raw!r}")
     return value
 
 
-def _required_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    value = _int(env, name, default, minimum=minimum)
+def _required_int(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int = 0,
+    maximum: int = MAX_TREE_PARAMETER,
+) -> int:
+    value = _int(env, name, default, minimum=minimum, maximum=maximum)
     if value is None:
         raise ConfigError(f"{name} must be an integer, got 'none'")
     return value
@@ -129,15 +155,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         refresh = float(refresh_raw)
     except ValueError:
         raise ConfigError(f"MODEL_REFRESH_SECONDS must be a number, got {refresh_raw!r}") from None
-    if not refresh >= 0:
-        raise ConfigError(f"MODEL_REFRESH_SECONDS must be >= 0, got {refresh_raw!r}")
+    if not 0 <= refresh <= MAX_REFRESH_SECONDS:  # also refuses nan and inf
+        raise ConfigError(
+            f"MODEL_REFRESH_SECONDS must be between 0 and {MAX_REFRESH_SECONDS:g}, "
+            f"got {refresh_raw!r}"
+        )
     n_jobs_raw = env.get("RF_N_JOBS", "").strip()
     try:
         n_jobs = int(n_jobs_raw) if n_jobs_raw else None
     except ValueError:
         raise ConfigError(f"RF_N_JOBS must be an integer, got {n_jobs_raw!r}") from None
-    if n_jobs == 0:
-        raise ConfigError("RF_N_JOBS must be a non-zero integer (-1: all cores), got 0")
+    if n_jobs == 0 or (n_jobs is not None and abs(n_jobs) > MAX_JOBS):
+        raise ConfigError(
+            f"RF_N_JOBS must be a non-zero integer between -{MAX_JOBS} and {MAX_JOBS} "
+            f"(-1: all cores), got {n_jobs_raw!r}"
+        )
     return Settings(
         model_bucket=_text(env, "MODEL_BUCKET"),
         model_prefix=_prefix(env.get("MODEL_PREFIX", DEFAULT_MODEL_PREFIX)),
@@ -148,19 +180,25 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database=DatabaseSettings(
             secret_arn=_text(env, "DB_SECRET_ARN"),
             host=_text(env, "DB_HOST") or "127.0.0.1",
-            port=_required_int(env, "DB_PORT", 3306, minimum=1),
+            port=_required_int(env, "DB_PORT", 3306, minimum=1, maximum=MAX_PORT),
             user=_text(env, "DB_USER") or "root",
             password=env.get("DB_PASSWORD", ""),
             name=_text(env, "DB_NAME") or "Chinook",
             sqlite_path=_text(env, "CHINOOK_SQLITE_PATH"),
-            connect_timeout=_required_int(env, "DB_CONNECT_TIMEOUT", 10, minimum=1),
-            read_timeout=_required_int(env, "DB_READ_TIMEOUT", 600, minimum=1),
+            connect_timeout=_required_int(
+                env, "DB_CONNECT_TIMEOUT", 10, minimum=1, maximum=MAX_CONNECT_TIMEOUT
+            ),
+            read_timeout=_required_int(
+                env, "DB_READ_TIMEOUT", 600, minimum=1, maximum=MAX_READ_TIMEOUT
+            ),
         ),
         forest=ForestSettings(
-            n_estimators=_required_int(env, "RF_N_ESTIMATORS", 100, minimum=1),
+            n_estimators=_required_int(
+                env, "RF_N_ESTIMATORS", 100, minimum=1, maximum=MAX_ESTIMATORS
+            ),
             max_depth=_int(env, "RF_MAX_DEPTH", 10, minimum=1),
             min_samples_split=_required_int(env, "RF_MIN_SAMPLES_SPLIT", 5, minimum=2),
-            random_state=_required_int(env, "RF_RANDOM_STATE", 42),
+            random_state=_required_int(env, "RF_RANDOM_STATE", 42, maximum=MAX_RANDOM_STATE),
             n_jobs=n_jobs,
         ),
     )

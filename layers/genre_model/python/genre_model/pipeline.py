@@ -128,6 +128,7 @@ def manifest_fields(
             "train": report["customers"]["train"],
             "test": report["customers"]["test"],
             "snapshot_customers": len(dataset.summaries),
+            "skipped": report["skipped"],
         },
         "libraries": {
             "python": platform.python_version(),
@@ -186,11 +187,17 @@ def run_training(
 
     source = source or open_source(settings.database)
     registry_, local = registry or target_registry(settings)
+    if local is not None:
+        local.check()  # a FIFO or a directory at the model path: refuse before the work
     progress(f"Reading customer summaries from {source.description}")
     dataset = build_dataset(source.customer_summaries(), settings.feature_set)
     phase("query_and_features")
     progress(f"Training on {len(dataset.customers)} labelled customers")
     result = train(dataset, settings.forest)
+    result.report["skipped"] = {
+        **dataset.skipped,
+        "customers_in_rare_genres": sum(dataset.dropped_genres.values()),
+    }
     phase("fit_and_evaluate")
     version = new_version()
     files = artifact_files(result, dataset, version)
@@ -201,11 +208,9 @@ def run_training(
     location = registry_.store.url(registry_.key(version))
     registry_.check_promotion(manifest, settings.min_customers)
     try:
-        registry_.promote(version)
-        if local is not None:
-            local.export(version)
-    except ArtifactError as exc:  # written but not intact: never point at it
-        raise ArtifactError(f"version {version} failed verification: {exc}") from None
+        registry_.promote(version)  # a local model path switches inside the pointer's lock
+    except ArtifactError as exc:  # written but not intact, or not publishable: never point at it
+        raise ArtifactError(f"version {version} not published: {exc}") from None
     phase("upload_and_promote")
     if local is not None:
         location = str(local.path)
