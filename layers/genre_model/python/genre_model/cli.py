@@ -25,6 +25,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from genre_model.features import describe_skipped
     from genre_model.pipeline import run_training
     from genre_model.sources import source_from_url
     from genre_model.training import format_report
@@ -36,10 +37,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps({"summary": outcome.summary(), "report": outcome.report}, indent=2))
         return 0
     print(format_report(outcome.report))
-    skipped = ", ".join(
-        f"{n} {rule.replace('_', ' ')}" for rule, n in outcome.report["skipped"].items()
-    )
-    print(f"Skipped by the data rules: {skipped}")
+    skipped = describe_skipped(outcome.report["skipped"]) or "nothing"
+    print(f"Left out by the data rules (README): {skipped}")
     print(f"\nPublished version {outcome.version} -> {outcome.location} (promoted to latest)")
     return 0
 

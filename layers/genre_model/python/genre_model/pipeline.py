@@ -30,11 +30,11 @@ from genre_model.artifacts import (
     to_json,
 )
 from genre_model.config import ConfigError, Settings
-from genre_model.features import Dataset, build_dataset
+from genre_model.features import Dataset, build_dataset, describe_skipped
 from genre_model.forest import export_forest
 from genre_model.inference import pack_arrays
 from genre_model.sources import ChinookSource, open_source
-from genre_model.training import TrainingResult, train
+from genre_model.training import TrainingError, TrainingResult, train
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +193,13 @@ def run_training(
     dataset = build_dataset(source.customer_summaries(), settings.feature_set)
     phase("query_and_features")
     progress(f"Training on {len(dataset.customers)} labelled customers")
-    result = train(dataset, settings.forest)
+    try:
+        result = train(dataset, settings.forest)
+    except TrainingError as exc:
+        if any(dataset.skipped.values()):
+            left_out = describe_skipped(dataset.skipped)
+            raise TrainingError(f"{exc} (data rules left out {left_out})") from None
+        raise
     result.report["skipped"] = {
         **dataset.skipped,
         "customers_in_rare_genres": sum(dataset.dropped_genres.values()),
