@@ -21,6 +21,7 @@ from genre_model.artifacts import (
     CUSTOMERS_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    POINTER,
     PREDICTOR_FILE,
     ArtifactError,
     LocalModelPath,
@@ -169,6 +170,18 @@ def target_registry(settings: Settings) -> tuple[Registry, LocalModelPath | None
     return Registry(store, prefix or settings.model_prefix), None
 
 
+def preflight(registry: Registry, local: LocalModelPath | None) -> None:
+    """Fail before the work when the target cannot take a version: a FIFO or a directory at the
+    model path, no such bucket, no credentials, a dead endpoint."""
+    if local is not None:
+        local.check()
+    try:
+        registry.store.get_tagged(registry.key(POINTER))
+    except OSError as exc:
+        url = registry.store.url(registry.key(POINTER))
+        raise ArtifactError(f"cannot read {url}: {exc.strerror or exc}") from None
+
+
 def run_training(
     settings: Settings,
     source: ChinookSource | None = None,
@@ -187,8 +200,7 @@ def run_training(
 
     source = source or open_source(settings.database)
     registry_, local = registry or target_registry(settings)
-    if local is not None:
-        local.check()  # a FIFO or a directory at the model path: refuse before the work
+    preflight(registry_, local)
     progress(f"Reading customer summaries from {source.description}")
     dataset = build_dataset(source.customer_summaries(), settings.feature_set)
     phase("query_and_features")
