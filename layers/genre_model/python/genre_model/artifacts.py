@@ -560,7 +560,7 @@ class LocalModelPath:
         for parent in self.path.parents:
             try:
                 mode = parent.lstat().st_mode
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):  # look further up
                 continue
             except OSError as exc:
                 raise ArtifactError(f"model path {self.path}: {parent}: {exc.strerror}") from None
