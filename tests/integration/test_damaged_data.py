@@ -101,9 +101,7 @@ def _fast(fast_forest: None) -> None:
     """Ten trees: these tests check the data rules, not accuracy."""
 
 
-OF_CUSTOMER = (
-    "{invoice_id} IN (SELECT {invoice_id} FROM {invoice} WHERE {customer_id} = {who})"
-)
+OF_CUSTOMER = "{invoice_id} IN (SELECT {invoice_id} FROM {invoice} WHERE {customer_id} = {who})"
 
 
 def update_lines(store: Store, assignment: str, customer: int, where: str = "") -> int:
