@@ -86,24 +86,19 @@ VARIABLES: dict[str, str] = {
 
 # Upper bounds: scikit-learn's seed range, TCP ports, what pymysql and the socket layer accept,
 # and sizes past which a run would exhaust memory instead of failing with a clear message.
-MAX_RANDOM_STATE = 2**32 - 1
-MAX_PORT = 65535
-MAX_CONNECT_TIMEOUT = 3600
-MAX_READ_TIMEOUT = 86400
-MAX_ESTIMATORS = 10_000
-MAX_TREE_PARAMETER = 2**31 - 1
+MAX_INT = 2**31 - 1
+MAXIMUMS = {
+    "RF_RANDOM_STATE": 2**32 - 1,
+    "DB_PORT": 65535,
+    "DB_CONNECT_TIMEOUT": 3600,
+    "DB_READ_TIMEOUT": 86400,
+    "RF_N_ESTIMATORS": 10_000,
+}
 MAX_JOBS = 1024
 MAX_REFRESH_SECONDS = 86400.0
 
 
-def _int(
-    env: Mapping[str, str],
-    name: str,
-    default: int | None,
-    *,
-    minimum: int = 0,
-    maximum: int = MAX_TREE_PARAMETER,
-) -> int | None:
+def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int = 0) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -113,20 +108,14 @@ def _int(
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    maximum = MAXIMUMS.get(name, MAX_INT)
     if not minimum <= value <= maximum:
         raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {raw!r}")
     return value
 
 
-def _required_int(
-    env: Mapping[str, str],
-    name: str,
-    default: int,
-    *,
-    minimum: int = 0,
-    maximum: int = MAX_TREE_PARAMETER,
-) -> int:
-    value = _int(env, name, default, minimum=minimum, maximum=maximum)
+def _required_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    value = _int(env, name, default, minimum=minimum)
     if value is None:
         raise ConfigError(f"{name} must be an integer, got 'none'")
     return value
@@ -180,25 +169,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database=DatabaseSettings(
             secret_arn=_text(env, "DB_SECRET_ARN"),
             host=_text(env, "DB_HOST") or "127.0.0.1",
-            port=_required_int(env, "DB_PORT", 3306, minimum=1, maximum=MAX_PORT),
+            port=_required_int(env, "DB_PORT", 3306, minimum=1),
             user=_text(env, "DB_USER") or "root",
             password=env.get("DB_PASSWORD", ""),
             name=_text(env, "DB_NAME") or "Chinook",
             sqlite_path=_text(env, "CHINOOK_SQLITE_PATH"),
-            connect_timeout=_required_int(
-                env, "DB_CONNECT_TIMEOUT", 10, minimum=1, maximum=MAX_CONNECT_TIMEOUT
-            ),
-            read_timeout=_required_int(
-                env, "DB_READ_TIMEOUT", 600, minimum=1, maximum=MAX_READ_TIMEOUT
-            ),
+            connect_timeout=_required_int(env, "DB_CONNECT_TIMEOUT", 10, minimum=1),
+            read_timeout=_required_int(env, "DB_READ_TIMEOUT", 600, minimum=1),
         ),
         forest=ForestSettings(
-            n_estimators=_required_int(
-                env, "RF_N_ESTIMATORS", 100, minimum=1, maximum=MAX_ESTIMATORS
-            ),
+            n_estimators=_required_int(env, "RF_N_ESTIMATORS", 100, minimum=1),
             max_depth=_int(env, "RF_MAX_DEPTH", 10, minimum=1),
             min_samples_split=_required_int(env, "RF_MIN_SAMPLES_SPLIT", 5, minimum=2),
-            random_state=_required_int(env, "RF_RANDOM_STATE", 42, maximum=MAX_RANDOM_STATE),
+            random_state=_required_int(env, "RF_RANDOM_STATE", 42),
             n_jobs=n_jobs,
         ),
     )
