@@ -183,6 +183,10 @@ ORDER BY r.customer_id
 """  # noqa: S608 - identifiers come from the two fixed namings, never from input
 
 
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
 def _text_or_none(value: Any) -> str | None:
     """A name as text; NULL, blank, or bytes that are not UTF-8 become None (unknown)."""
     if isinstance(value, bytes):
@@ -227,6 +231,7 @@ class SQLiteSource:
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         try:
             with closing(sqlite3.connect(uri, uri=True, timeout=10)) as conn:
+                conn.text_factory = _lenient_text  # one bad byte must not sink the whole run
                 tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
                 naming = detect_naming(tables)
                 cursor = conn.execute(customer_summary_sql(naming))
