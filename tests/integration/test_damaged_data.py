@@ -172,6 +172,7 @@ def test_null_price_or_quantity_on_every_line_of_a_customer(store, tmp_path, cap
     assert metrics["skipped"] == report["skipped"]
     manifest = json.loads((tmp_path / "m.manifest.json").read_text())
     assert manifest["rows"]["snapshot_customers"] == 57  # left out of the snapshot too
+    assert manifest["rows"]["skipped_invoice_lines"] == 76
 
 
 def test_refunds_are_skipped_not_netted(store, tmp_path, capsys) -> None:

@@ -129,7 +129,7 @@ def manifest_fields(
             "train": report["customers"]["train"],
             "test": report["customers"]["test"],
             "snapshot_customers": len(dataset.summaries),
-            "skipped": report["skipped"],
+            **{f"skipped_{rule}": n for rule, n in report["skipped"].items()},
         },
         "libraries": {
             "python": platform.python_version(),
