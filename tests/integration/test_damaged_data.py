@@ -233,6 +233,32 @@ def test_missing_and_empty_countries_are_unknown(store, tmp_path, capsys) -> Non
     assert (countries[7], countries[8], countries[1]) == ("Unknown", "Unknown", "Brazil")
 
 
+def test_dangling_references(store, tmp_path, capsys) -> None:
+    """Tracks, genres and customers that lines or invoices point at but that do not exist."""
+    before = summaries(store)
+    favourites = [r.genre for r in before.values()]
+    tracks_of_12 = "SELECT {track_id} FROM {invoice_line} WHERE " + OF_CUSTOMER  # noqa: S608
+    deleted = store.sql("DELETE FROM {track} WHERE {track_id} IN (" + tracks_of_12 + ")", who=12)  # noqa: S608
+    assert deleted > 0
+    store.sql("DELETE FROM {genre} WHERE {genre_name} = 'Metal'")
+    store.sql("DELETE FROM {customer} WHERE {customer_id} = 13")
+    after = summaries(store)
+    lost = sum(r.total_tracks for r in before.values()) - sum(
+        r.total_tracks for r in after.values()
+    )
+    assert lost >= 38  # every quantity in Chinook is 1: tracks lost = lines skipped
+    assert sum(r.skipped_lines for r in after.values()) == lost
+    status, out, err = train(store, tmp_path / "m.pkl", capsys, "--feature-set", "location")
+    assert status == 0, err
+    skipped = out["report"]["skipped"]
+    assert skipped["invoice_lines"] == lost
+    assert skipped["customers_with_unnamed_genre"] == favourites.count("Metal")
+    assert out["report"]["customers"]["read"] == 59  # 13 kept: a customer of unknown country
+    snapshot = load_payload((tmp_path / "m.customers.joblib").read_bytes())
+    ids = unpack_arrays(snapshot["arrays"])["customer_id"].tolist()
+    assert dict(zip(ids, snapshot["countries"], strict=True))[13] == "Unknown"
+
+
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)  # MariaDB's columns are typed
 def test_text_in_numeric_columns_sqlite(store, tmp_path, capsys) -> None:
     n = update_lines(store, "{unit_price} = 'abc'", 9)

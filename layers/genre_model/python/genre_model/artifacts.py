@@ -518,6 +518,7 @@ def store_for(bucket: str | None, path: str | None) -> tuple[Store, str] | None:
 
 READER_FILES = (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE, MODEL_FILE)
 _FILE_KINDS = {
+    stat.S_IFREG: "a regular file",
     stat.S_IFDIR: "a directory",
     stat.S_IFIFO: "a FIFO",
     stat.S_IFSOCK: "a socket",
@@ -596,7 +597,7 @@ class LocalModelPath:
                 return
             raise ArtifactError(f"{path} is a symlink to {target}: refusing to replace it")
         if kind != stat.S_IFREG or path == self.current:
-            what = _FILE_KINDS.get(kind, "not a regular file")
+            what = _FILE_KINDS.get(kind, "not a regular file or symlink")
             raise ArtifactError(f"{path} is {what}: refusing to replace it")
 
     def switch_to(self, version: str, previous: str | None) -> Callable[[], None]:

@@ -10,10 +10,11 @@ tie is a tie in both. Tie rule for the favourite genre: most money spent; then m
 bought in that genre; then the genre with the lowest id (first in the store's catalogue).
 
 Data rules (README "Data rules"): a line counts only when its price is a number in
-[0, ``MAX_UNIT_PRICE``] and its quantity a whole number in [1, ``MAX_QUANTITY``]; any other line
-(NULL, refund, absurd, text in SQLite's untyped columns) is skipped and counted per customer in
-``skipped_lines``. Refunds are not netted: nothing links a refund to the purchase it undoes, and
-netting gives negative spend and ratios outside [0, 1] that the predict API rejects.
+[0, ``MAX_UNIT_PRICE``], its quantity a whole number in [1, ``MAX_QUANTITY``] and its track has a
+genre; any other line (NULL, refund, absurd, text in SQLite's untyped columns, a missing track)
+is skipped and counted per customer in ``skipped_lines``. Refunds are not netted: nothing links
+a refund to the purchase it undoes, and netting gives negative spend and ratios outside [0, 1]
+that the predict API rejects.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def valid_line_sql(n: Naming, mysql: bool) -> str:
     )
     return (
         f"{typed}{price} >= 0 AND {price} <= {MAX_UNIT_PRICE} "
-        f"AND {quantity} >= 1 AND {quantity} <= {MAX_QUANTITY}"
+        f"AND {quantity} >= 1 AND {quantity} <= {MAX_QUANTITY} AND t.{n.genre_id} IS NOT NULL"
     )
 
 
@@ -147,7 +148,11 @@ def customer_summary_sql(n: Naming, mysql: bool = False) -> str:
     ``mysql``: join with ``STRAIGHT_JOIN`` so MySQL/MariaDB scans ``invoice_line`` once in primary
     key order and looks invoices and tracks up by primary key. Left alone, the optimiser starts
     from ``track`` and reaches every line through the track index: one random read per line.
-    Customers whose every line is skipped still get a row (zero spend) so they are counted.
+    Customers whose every line is skipped still get a row (zero spend) so they are counted;
+    dangling references are damage too: a line whose track is missing or has no genre is skipped,
+    a genre id without a genre row is an unnamed genre, an invoice's customer missing from the
+    customer table is a customer of unknown country. Lines of invoices without a customer id
+    belong to nobody and are not read.
     """
     join = "STRAIGHT_JOIN" if mysql else "JOIN"
     valid = valid_line_sql(n, mysql)
@@ -160,8 +165,8 @@ WITH spend AS (
            SUM(CASE WHEN {valid} THEN 0 ELSE 1 END) AS skipped
     FROM {n.invoice_line} il
     {join} {n.invoice} i ON i.{n.invoice_id} = il.{n.invoice_id}
-    {join} {n.track} t ON t.{n.track_id} = il.{n.track_id}
-    WHERE t.{n.genre_id} IS NOT NULL
+    LEFT JOIN {n.track} t ON t.{n.track_id} = il.{n.track_id}
+    WHERE i.{n.customer_id} IS NOT NULL
     GROUP BY i.{n.customer_id}, t.{n.genre_id}
 ), ranked AS (
     SELECT customer_id, genre_id, cents,
@@ -176,8 +181,8 @@ WITH spend AS (
 SELECT r.customer_id, c.{n.country}, g.{n.genre_name}, r.total_cents, r.total_tracks, r.cents,
        r.skipped_lines
 FROM ranked r
-JOIN {n.genre} g ON g.{n.genre_id} = r.genre_id
-JOIN {n.customer} c ON c.{n.customer_id} = r.customer_id
+LEFT JOIN {n.genre} g ON g.{n.genre_id} = r.genre_id
+LEFT JOIN {n.customer} c ON c.{n.customer_id} = r.customer_id
 WHERE r.genre_rank = 1
 ORDER BY r.customer_id
 """  # noqa: S608 - identifiers come from the two fixed namings, never from input
@@ -265,11 +270,13 @@ def credentials_from_secret(secret_string: str, fallback: DatabaseSettings) -> M
     if isinstance(port, bool) or not isinstance(port, int | str):
         raise DataSourceError("database secret: 'port' must be a number from 1 to 65535")
     port = _port(str(port).strip(), "database secret")
+    if secret["host"] in (None, ""):
+        raise DataSourceError("database secret has an empty 'host'")
     return MySQLCredentials(
         host=str(secret["host"]),
         port=port,
-        user=str(secret.get("username", fallback.user)),
-        password=str(secret.get("password", "")),
+        user=str(fallback.user if secret.get("username") is None else secret["username"]),
+        password=str(secret.get("password") or ""),  # JSON null: no password, not "None"
         database=str(secret.get("dbname") or fallback.name),
     )
 
