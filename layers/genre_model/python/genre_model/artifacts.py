@@ -517,6 +517,8 @@ def store_for(bucket: str | None, path: str | None) -> tuple[Store, str] | None:
 
 
 READER_FILES = (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE, MODEL_FILE)
+# Each gets a fixed link at the model path; the manifest comes last when links are first made.
+LINKED_FILES = (MODEL_FILE, PREDICTOR_FILE, CUSTOMERS_FILE, METRICS_FILE, MANIFEST)
 _FILE_KINDS = {
     stat.S_IFREG: "a regular file",
     stat.S_IFDIR: "a directory",
@@ -572,7 +574,7 @@ class LocalModelPath:
             break
         self._check_entry(self.versions, directory=True)
         self._check_entry(self.current, link_target=None)
-        for name in (MODEL_FILE, PREDICTOR_FILE, CUSTOMERS_FILE, METRICS_FILE, MANIFEST):
+        for name in LINKED_FILES:
             self._check_entry(self.companion(name), link_target=self._link_target(name))
 
     def _check_entry(
@@ -614,7 +616,7 @@ class LocalModelPath:
         if before is None and _plain_name(previous) and (self.versions / str(previous)).is_dir():
             before = f"{self.versions.name}/{previous}"
             _swap_symlink(self.current, before)
-        for name in (MODEL_FILE, PREDICTOR_FILE, CUSTOMERS_FILE, METRICS_FILE, MANIFEST):
+        for name in LINKED_FILES:
             link = self.companion(name)
             if not link.is_symlink():
                 _swap_symlink(link, self._link_target(name))
