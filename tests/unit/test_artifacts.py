@@ -104,8 +104,7 @@ def test_local_model_path_companions(tmp_path: Path) -> None:
     assert local.companion("model.joblib") == tmp_path / "modelo.pkl"
     assert local.companion("predictor.joblib") == tmp_path / "modelo.predictor.joblib"
     local.registry.write_version("v1", FILES, manifest_fields(10))
-    local.registry.promote("v1")
-    local.export("v1")
+    local.registry.promote("v1")  # switches the reader paths too, inside the pointer's lock
     assert (tmp_path / "modelo.pkl").read_bytes() == FILES["model.joblib"]
     assert (tmp_path / "modelo.metrics.json").read_bytes() == FILES["metrics.json"]
     assert json.loads((tmp_path / "modelo.manifest.json").read_text())["version"] == "v1"

@@ -115,11 +115,30 @@ def test_empty_db_password_is_valid() -> None:
         ("RF_RANDOM_STATE", "seed"),
         ("RF_N_JOBS", "all"),
         ("RF_N_JOBS", "0"),  # scikit-learn/joblib reject n_jobs=0 at fit time
+        # upper bounds: what scikit-learn, TCP, pymysql and the socket layer accept
+        ("RF_RANDOM_STATE", str(2**32)),
+        ("RF_RANDOM_STATE", "99999999999999999999999"),
+        ("DB_PORT", "65536"),
+        ("DB_CONNECT_TIMEOUT", "31536001"),
+        ("DB_READ_TIMEOUT", str(10**20)),
+        ("RF_N_ESTIMATORS", str(10**12)),
+        ("RF_MAX_DEPTH", str(2**63)),
+        ("RF_MIN_SAMPLES_SPLIT", str(2**31)),
+        ("RF_N_JOBS", str(10**6)),
+        ("RF_N_JOBS", "-100000"),
+        ("MIN_CUSTOMERS", str(2**64)),
+        ("MODEL_REFRESH_SECONDS", "inf"),
+        ("MODEL_REFRESH_SECONDS", "1e400"),
     ],
 )
 def test_bad_value_raises_config_error_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings({name: value})
+
+
+def test_largest_accepted_values() -> None:
+    s = load_settings({"RF_RANDOM_STATE": str(2**32 - 1), "DB_PORT": "65535", "RF_N_JOBS": "-2"})
+    assert (s.forest.random_state, s.database.port, s.forest.n_jobs) == (2**32 - 1, 65535, -2)
 
 
 def test_config_error_is_a_value_error() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -21,6 +22,7 @@ from genre_model.sources import (
     credentials_from_secret,
     detect_naming,
     open_source,
+    parse_mysql_url,
     source_from_url,
 )
 
@@ -118,6 +120,47 @@ def test_source_from_url() -> None:
     assert lite.path == Path("/tmp/x.sqlite")
     with pytest.raises(DataSourceError, match="no host"):
         source_from_url("mysql:///chinook", db)
+
+
+@pytest.mark.parametrize(
+    ("password", "written"),
+    [
+        ("pa/ss#wo@rd:x", "pa/ss#wo@rd:x"),  # raw / # @ : work: the host follows the LAST @
+        ("€ü-p@ss", "%E2%82%AC%C3%BC-p%40ss"),  # percent-encoded UTF-8
+        ("€ü", "€ü"),
+        ("100%", "100%25"),
+    ],
+)
+def test_url_passwords(password: str, written: str) -> None:
+    creds = parse_mysql_url(f"mysql://bob:{written}@[::1]:3307/chinook", DatabaseSettings())
+    assert creds == MySQLCredentials("::1", 3307, "bob", password, "chinook")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://bob:Zq9#Kx/w@dbhost:33o6/chinook",  # bad port
+        "mysql://bob:Zq9#Kx/w@dbhost:99999/chinook",
+        "mysql://bob:Zq9#Kx/w@dbhost:-1/chinook",
+        "mysql://bob:Zq9#Kx/w@dbhost/chi/nook",
+        "mysql://bob:Zq9#Kx/w@dbhost/chinook?ssl=1",
+        "mysql://bob:Zq9#Kx/w@:3306/chinook",
+        "mysql://bob:Zq9#Kx/w@dbhost:\uff13\uff13\uff10\uff16/chinook",  # fullwidth digits
+    ],
+)
+def test_bad_url_errors_never_quote_the_password(url: str) -> None:
+    with pytest.raises(DataSourceError) as info:
+        source_from_url(url, DatabaseSettings())
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in ("Zq9", "q9#", "#Kx", "Kx/", "x/w", "/w@"):
+        assert fragment not in message, message
+
+
+@pytest.mark.parametrize("port", [0, 65536, "33o6", True, 3306.5, None])
+def test_bad_secret_port(port: object) -> None:
+    with pytest.raises(DataSourceError, match="port"):
+        credentials_from_secret(json.dumps({"host": "h", "port": port}), DatabaseSettings())
 
 
 def test_missing_secret_is_a_data_source_error() -> None:

@@ -24,8 +24,10 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,8 +112,10 @@ class S3Store:
         """The boto3 client, created on first use (writes, listings, GETs outside Lambda)."""
         if self._client is None:
             import boto3  # imported on first use: it dominates cold-start import time
+            from botocore.config import Config
 
-            self._client = boto3.client("s3")
+            with _s3_errors(f"s3://{self.bucket}", "connect to"):
+                self._client = boto3.client("s3", config=Config(**S3_CLIENT_CONFIG))
         return self._client
 
     def _missing(self, exc: Exception) -> bool:
@@ -133,7 +137,7 @@ class S3Store:
                     raise ArtifactNotFound(f"not found: {self.url(key)}") from None
                 raise ArtifactError(f"{self.url(key)}: {exc}") from None
             return (None, etag) if status == 304 else (body, new_etag)
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         kwargs = {"Bucket": self.bucket, "Key": key}
         if etag:
@@ -145,19 +149,22 @@ class S3Store:
                 return None, etag
             if self._missing(exc):
                 raise ArtifactNotFound(f"not found: {self.url(key)}") from None
-            raise
+            raise s3_failure(exc, "read", self.url(key)) from None
+        except (BotoCoreError, ValueError) as exc:
+            raise s3_failure(exc, "read", self.url(key)) from None
         return response["Body"].read(), response.get("ETag")
 
     def put(self, key: str, data: bytes, **condition: str) -> None:
         content_type = "application/json" if key.endswith(".json") else "application/octet-stream"
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=data,
-            ContentType=content_type,
-            ChecksumAlgorithm="SHA256",
-            **condition,
-        )
+        with _s3_errors(self.url(key), "write"):
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                ChecksumAlgorithm="SHA256",
+                **condition,
+            )
 
     def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
         """``(body, etag)``, or ``(None, None)`` when the object does not exist."""
@@ -172,28 +179,65 @@ class S3Store:
         S3 conditional writes: ``IfMatch``/``IfNoneMatch="*"`` on PutObject. A 412 (or the 409
         S3 answers to a concurrent conditional write) raises ``PointerConflict``.
         """
-        from botocore.exceptions import ClientError
-
         condition = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
         try:
             self.put(key, data, **condition)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+        except S3Error as exc:
             conflicts = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
-            if code in conflicts or (expected is not None and self._missing(exc)):
+            missing = expected is not None and exc.code in {"NoSuchKey", "404", "NotFound"}
+            if exc.code in conflicts or missing:
                 raise PointerConflict(f"{self.url(key)} changed while promoting") from None
             raise
 
     def list_keys(self, prefix: str) -> list[str]:
         paginator = self.client.get_paginator("list_objects_v2")
-        return [
-            obj["Key"]
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
-            for obj in page.get("Contents", [])
-        ]
+        with _s3_errors(self.url(prefix), "list"):
+            return [
+                obj["Key"]
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+                for obj in page.get("Contents", [])
+            ]
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+
+# Publishing and listing outside Lambda: a dead endpoint fails in seconds, not minutes, and
+# 500/503 (SlowDown) are retried with backoff as botocore's standard mode does.
+S3_CLIENT_CONFIG: dict[str, Any] = {
+    "connect_timeout": 5,
+    "read_timeout": 60,
+    "retries": {"mode": "standard", "max_attempts": 3},
+}
+
+
+class S3Error(ArtifactError):
+    """An S3 call failed; ``code`` is S3's error code when it answered, else empty."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def s3_failure(exc: Exception, action: str, url: str) -> S3Error:
+    """One line for a failed S3 call: the error code when S3 answered, else botocore's reason."""
+    error = getattr(exc, "response", {}).get("Error", {})
+    code = str(error.get("Code", ""))
+    reason = f"{code}: {error.get('Message', '')}".rstrip(": ") if error else str(exc)
+    reason = " ".join((reason or type(exc).__name__).split())
+    return S3Error(f"cannot {action} {url}: {reason}", code)
+
+
+@contextmanager
+def _s3_errors(url: str, action: str) -> Iterator[None]:
+    """botocore's exceptions (no credentials, no bucket, bad name, dead endpoint) as one
+    ``ArtifactError``; this module's own errors pass through unchanged."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError, ValueError) as exc:
+        raise s3_failure(exc, action, url) from None
 
 
 class DirStore:
@@ -209,7 +253,10 @@ class DirStore:
             raise ArtifactNotFound(f"not found: {self.url(key)}") from None
 
     def put(self, key: str, data: bytes) -> None:
-        atomic_write(self.root / key, data)
+        try:
+            atomic_write(self.root / key, data)
+        except OSError as exc:  # full disk, a file where a folder must be, no permission
+            raise ArtifactError(f"cannot write {self.url(key)}: {exc.strerror or exc}") from None
 
     def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
         """``(body, sha256)``, or ``(None, None)`` when the file does not exist."""
@@ -228,16 +275,23 @@ class DirStore:
         import fcntl
 
         path = self.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ArtifactError(f"cannot lock {self.url(key)}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             current = self.get_tagged(key)[1]
             if current != expected:
                 raise PointerConflict(f"{self.url(key)} changed while promoting")
-            self.put(key, data)
+            self._replace_locked(key, data)
         finally:
             os.close(lock)  # releases the flock
+
+    def _replace_locked(self, key: str, data: bytes) -> None:
+        """The write ``put_if`` makes once the compare passed, still holding the lock."""
+        self.put(key, data)
 
     def list_keys(self, prefix: str) -> list[str]:
         base = self.root / prefix
@@ -462,32 +516,187 @@ def store_for(bucket: str | None, path: str | None) -> tuple[Store, str] | None:
     return None
 
 
+READER_FILES = (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE, MODEL_FILE)
+# Each gets a fixed link at the model path; the manifest comes last when links are first made.
+LINKED_FILES = (MODEL_FILE, PREDICTOR_FILE, CUSTOMERS_FILE, METRICS_FILE, MANIFEST)
+_FILE_KINDS = {
+    stat.S_IFREG: "a regular file",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
 class LocalModelPath:
     """The spec's ``MODELO_GENERO_ENTRENADO`` file and its companions ``<stem>.<name>`` beside it.
 
-    Versions are kept under ``<stem>.versions/`` (a ``DirStore`` registry); promoting one copies
-    its files to the companion names, the pickle at exactly the configured path, manifest last.
+    Versions are written under ``<stem>.versions/<version>/``. Readers use symlinks that never
+    change: the pickle at exactly the configured path and each companion point into
+    ``<stem>.current/``, itself a symlink to the promoted version's folder. Promoting swaps
+    ``<stem>.current`` with ONE ``os.replace``, under the pointer's lock and after the files were
+    verified: every reader path changes at once, and a failure leaves them as they were. Anything
+    else at a reader path (a FIFO, a device, a directory, a foreign symlink) is refused untouched.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.registry = Registry(DirStore(self.path.with_name(f"{self.path.stem}.versions")), "")
+        self.current = self.path.with_name(f"{self.path.stem}.current")
+        self.registry = Registry(_ModelPathStore(self), "")
+
+    @property
+    def versions(self) -> Path:
+        return self.path.with_name(f"{self.path.stem}.versions")
 
     def companion(self, name: str) -> Path:
         if name == MODEL_FILE:
             return self.path
         return self.path.with_name(f"{self.path.stem}.{name}")
 
-    def export(self, version: str) -> None:
-        manifest = self.registry.manifest(version)
-        for name in manifest["files"]:
-            data = verified(self.registry.store, self.registry.key(version, name), manifest, name)
-            atomic_write(self.companion(name), data)
-        atomic_write(self.companion(MANIFEST), to_json(manifest))
+    def _link_target(self, name: str) -> str:
+        return f"{self.current.name}/{name}"
 
-    def store(self) -> tuple[Store, dict[str, str]]:
-        """A store over the companions and the key of each file name (for the predict loader)."""
-        return DirStore(self.path.parent), {
-            name: self.companion(name).name
-            for name in (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE, MODEL_FILE)
-        }
+    def check(self) -> None:
+        """Raise ``ArtifactError`` unless publishing here can succeed without touching anything
+        that is not ours (run before training, and again under the lock before the swap)."""
+        for parent in self.path.parents:
+            try:
+                mode = parent.lstat().st_mode
+            except (FileNotFoundError, NotADirectoryError):  # look further up
+                continue
+            except OSError as exc:
+                raise ArtifactError(f"model path {self.path}: {parent}: {exc.strerror}") from None
+            if not stat.S_ISDIR(mode) and not (
+                stat.S_ISLNK(mode) and parent.is_dir()
+            ):  # a folder or a symlink to one
+                raise ArtifactError(f"model path {self.path}: {parent} is not a directory")
+            break
+        self._check_entry(self.versions, directory=True)
+        self._check_entry(self.current, link_target=None)
+        for name in LINKED_FILES:
+            self._check_entry(self.companion(name), link_target=self._link_target(name))
+
+    def _check_entry(
+        self, path: Path, *, link_target: str | None = None, directory: bool = False
+    ) -> None:
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise ArtifactError(f"cannot inspect {path}: {exc.strerror}") from None
+        kind = stat.S_IFMT(mode)
+        if directory:
+            if kind != stat.S_IFDIR:
+                raise ArtifactError(f"{path} must be a directory: refusing to publish there")
+            return
+        if kind == stat.S_IFLNK:
+            target = os.readlink(path)
+            if path == self.current and target.startswith(f"{self.versions.name}/"):
+                return
+            if target == link_target:
+                return
+            raise ArtifactError(f"{path} is a symlink to {target}: refusing to replace it")
+        if kind != stat.S_IFREG or path == self.current:
+            what = _FILE_KINDS.get(kind, "not a regular file or symlink")
+            raise ArtifactError(f"{path} is {what}: refusing to replace it")
+
+    def switch_to(self, version: str, previous: str | None) -> Callable[[], None]:
+        """Make every reader path show ``version``; returns the undo (caller holds the lock).
+
+        ``previous``: the version served now. When ``<stem>.current`` does not exist yet (a model
+        path from before this layout, regular files copied from ``previous``) it is first made to
+        point at ``previous``, so replacing those files by links changes no byte a reader sees.
+        """
+        self.check()
+        if not _plain_name(version) or not (self.versions / version).is_dir():
+            raise ArtifactError(f"version folder {self.versions / version} is missing")
+        before = os.readlink(self.current) if self.current.is_symlink() else None
+        if before is None and _plain_name(previous) and (self.versions / str(previous)).is_dir():
+            before = f"{self.versions.name}/{previous}"
+            _swap_symlink(self.current, before)
+        for name in LINKED_FILES:
+            link = self.companion(name)
+            if not link.is_symlink():
+                _swap_symlink(link, self._link_target(name))
+        _swap_symlink(self.current, f"{self.versions.name}/{version}")
+
+        def undo() -> None:
+            if before is None:
+                self.current.unlink(missing_ok=True)
+            else:
+                _swap_symlink(self.current, before)
+
+        return undo
+
+    def store(self) -> tuple[Store, Callable[[], dict[str, str]]]:
+        """A store over the model path's folder and, per load, the key of each file name.
+
+        ``<stem>.current`` is resolved ONCE per call, so the files of one load all come from the
+        same version even when a publish swaps it meanwhile. Without it (companions copied by
+        hand) the companions themselves are read.
+        """
+
+        def keys() -> dict[str, str]:
+            try:
+                target = os.readlink(self.current)
+            except OSError:
+                return {name: self.companion(name).name for name in READER_FILES}
+            return {name: f"{target}/{name}" for name in READER_FILES}
+
+        return DirStore(self.path.parent), keys
+
+
+class _ModelPathStore(DirStore):
+    """The versions folder of a ``LocalModelPath``: moving its pointer also switches the files
+    readers use, inside the same lock, and puts them back if the pointer cannot be written."""
+
+    def __init__(self, local: LocalModelPath) -> None:
+        super().__init__(local.versions)
+        self.local = local
+
+    def _replace_locked(self, key: str, data: bytes) -> None:
+        if key != POINTER:
+            super()._replace_locked(key, data)
+            return
+        previous = _pointer_version(self.get_tagged(POINTER)[0])
+        try:
+            undo = self.local.switch_to(json.loads(data)["version"], previous)
+        except OSError as exc:
+            raise ArtifactError(f"cannot publish to {self.local.path}: {exc.strerror}") from None
+        try:
+            super()._replace_locked(key, data)
+        except BaseException:
+            undo()
+            raise
+
+
+def _plain_name(version: str | None) -> bool:
+    """A version name that stays inside the versions folder (no separator, not hidden)."""
+    return bool(version) and "/" not in str(version) and not str(version).startswith(".")
+
+
+def _pointer_version(data: bytes | None) -> str | None:
+    """The version a pointer's bytes name, or None when there is none or it is broken."""
+    try:
+        version = json.loads(data or b"")["version"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return version if isinstance(version, str) else None
+
+
+def _swap_symlink(link: Path, target: str) -> None:
+    """Point ``link`` at ``target`` in one ``os.replace`` (a temporary link renamed over it)."""
+    tmp = link.with_name(f".{link.name}.{secrets.token_hex(4)}")
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fd = os.open(link.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # the rename itself survives a crash
+    finally:
+        os.close(fd)

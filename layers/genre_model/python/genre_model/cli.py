@@ -25,6 +25,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from genre_model.features import describe_skipped
     from genre_model.pipeline import run_training
     from genre_model.sources import source_from_url
     from genre_model.training import format_report
@@ -36,6 +37,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps({"summary": outcome.summary(), "report": outcome.report}, indent=2))
         return 0
     print(format_report(outcome.report))
+    skipped = describe_skipped(outcome.report["skipped"]) or "nothing"
+    print(f"Left out by the data rules (README): {skipped}")
     print(f"\nPublished version {outcome.version} -> {outcome.location} (promoted to latest)")
     return 0
 
@@ -62,10 +65,8 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    registry, local = _registry(args)
+    registry, _ = _registry(args)
     pointer = registry.promote(args.version)
-    if local is not None:
-        local.export(args.version)
     print(f"latest -> {pointer['version']}")
     return 0
 
@@ -133,7 +134,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ConfigError, DataSourceError, TrainingError, ArtifactError, PromotionRefused) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc, args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug must still not print a traceback or a secret
+        print(f"error: unexpected {type(exc).__name__}: {_one_line(exc, args)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
+    """The message on one line, with any database password blanked wherever it appears."""
+    from urllib.parse import unquote
+
+    text = " ".join(str(exc).split())
+    db = getattr(args, "db", None) or ""
+    url_password = db.partition("://")[2].rpartition("@")[0].partition(":")[2]
+    try:
+        env_password = load_settings().database.password
+    except ConfigError:
+        env_password = ""
+    secrets = {url_password, unquote(url_password), env_password}
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

@@ -84,6 +84,20 @@ VARIABLES: dict[str, str] = {
 }
 
 
+# Upper bounds: scikit-learn's seed range, TCP ports, what pymysql and the socket layer accept,
+# and sizes past which a run would exhaust memory instead of failing with a clear message.
+MAX_INT = 2**31 - 1
+MAXIMUMS = {
+    "RF_RANDOM_STATE": 2**32 - 1,
+    "DB_PORT": 65535,
+    "DB_CONNECT_TIMEOUT": 3600,
+    "DB_READ_TIMEOUT": 86400,
+    "RF_N_ESTIMATORS": 10_000,
+}
+MAX_JOBS = 1024
+MAX_REFRESH_SECONDS = 86400.0
+
+
 def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int = 0) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -94,8 +108,9 @@ def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    maximum = MAXIMUMS.get(name, MAX_INT)
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {raw!r}")
     return value
 
 
@@ -129,15 +144,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         refresh = float(refresh_raw)
     except ValueError:
         raise ConfigError(f"MODEL_REFRESH_SECONDS must be a number, got {refresh_raw!r}") from None
-    if not refresh >= 0:
-        raise ConfigError(f"MODEL_REFRESH_SECONDS must be >= 0, got {refresh_raw!r}")
+    if not 0 <= refresh <= MAX_REFRESH_SECONDS:  # also refuses nan and inf
+        raise ConfigError(
+            f"MODEL_REFRESH_SECONDS must be between 0 and {MAX_REFRESH_SECONDS:g}, "
+            f"got {refresh_raw!r}"
+        )
     n_jobs_raw = env.get("RF_N_JOBS", "").strip()
     try:
         n_jobs = int(n_jobs_raw) if n_jobs_raw else None
     except ValueError:
         raise ConfigError(f"RF_N_JOBS must be an integer, got {n_jobs_raw!r}") from None
-    if n_jobs == 0:
-        raise ConfigError("RF_N_JOBS must be a non-zero integer (-1: all cores), got 0")
+    if n_jobs == 0 or (n_jobs is not None and abs(n_jobs) > MAX_JOBS):
+        raise ConfigError(
+            f"RF_N_JOBS must be a non-zero integer between -{MAX_JOBS} and {MAX_JOBS} "
+            f"(-1: all cores), got {n_jobs_raw!r}"
+        )
     return Settings(
         model_bucket=_text(env, "MODEL_BUCKET"),
         model_prefix=_prefix(env.get("MODEL_PREFIX", DEFAULT_MODEL_PREFIX)),

@@ -5,23 +5,29 @@ Features (the spec's): ``total_spent`` (dollars), ``total_tracks_bought`` and
 Label: the favourite genre, chosen in SQL (see ``sources`` for the tie rule).
 The optional ``location`` feature set adds ``country_code``: an index into the sorted list of
 countries seen in training; 0 is the explicit unknown bucket used for unseen or missing countries.
+
+Data rules after the query's line rule (README "Data rules"), each counted in ``Dataset.skipped``:
+customers none of whose lines counted are left out entirely; customers whose favourite genre has
+no name stay in the predict snapshot but are not labelled; a feature that is not finite or beyond
+float32 (scikit-learn's tree dtype) refuses the run, because clipping would invent a customer.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from genre_model.sources import CustomerRow
+from genre_model.sources import CustomerRow, DataSourceError
 
 SPEC_FEATURES = ("total_spent", "total_tracks_bought", "genre_spending_ratio")
 LOCATION_FEATURES = (*SPEC_FEATURES, "country_code")
 UNKNOWN_COUNTRY = "Unknown"
 MIN_CUSTOMERS_PER_GENRE = 2
+MAX_FEATURE = float(np.finfo(np.float32).max)  # scikit-learn's trees compare in float32
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +41,8 @@ class Dataset:
     countries: tuple[str, ...]  # code i+1 is countries[i]; 0 is unknown
     dropped_genres: dict[str, int]  # genre -> customers dropped with it
     customers_read: int
-    summaries: pd.DataFrame  # every customer read, labelled or not (the predict snapshot)
+    summaries: pd.DataFrame  # every customer kept, labelled or not (the predict snapshot)
+    skipped: dict[str, int] = field(default_factory=dict)  # what the data rules left out
 
     @property
     def X(self) -> np.ndarray:
@@ -57,7 +64,24 @@ def summaries_frame(rows: Iterable[CustomerRow]) -> pd.DataFrame:
         ratio = frame["genre_cents"].astype(np.float64) / total
     frame["genre_spending_ratio"] = ratio.fillna(0.0)
     frame["country"] = frame["country"].fillna(UNKNOWN_COUNTRY)
+    _refuse_out_of_range(frame)
     return frame
+
+
+def _refuse_out_of_range(frame: pd.DataFrame) -> None:
+    values = frame.loc[:, list(SPEC_FEATURES)].to_numpy(dtype=np.float64)
+    bad = ~(np.isfinite(values) & (np.abs(values) <= MAX_FEATURE)).all(axis=1)
+    if bad.any():
+        ids = ", ".join(str(i) for i in frame.index[bad][:5])
+        raise DataSourceError(
+            f"{int(bad.sum())} customers have totals beyond float32 range (customer ids {ids}"
+            f"{', ...' if bad.sum() > 5 else ''}): refusing to train on them"
+        )
+
+
+def describe_skipped(skipped: dict[str, int]) -> str:
+    """``3 invoice lines, 1 customers without valid lines`` (only the rules that left out any)."""
+    return ", ".join(f"{n} {rule.replace('_', ' ')}" for rule, n in skipped.items() if n)
 
 
 def country_codes(countries: tuple[str, ...]) -> dict[str, int]:
@@ -66,10 +90,20 @@ def country_codes(countries: tuple[str, ...]) -> dict[str, int]:
 
 
 def build_dataset(rows: Iterable[CustomerRow], feature_set: str = "spec") -> Dataset:
-    """Label customers, drop genres too rare to split, and encode the chosen feature set."""
-    summaries = summaries_frame(rows)
-    frame = summaries
-    customers_read = len(frame)
+    """Apply the data rules, label customers, drop genres too rare to split, encode features."""
+    everyone = summaries_frame(rows)
+    no_lines = everyone["total_tracks"] <= 0
+    summaries = everyone[~no_lines]
+    unnamed = summaries["genre"].isna()
+    frame = summaries[~unnamed]
+    skipped = {
+        "invoice_lines": int(everyone["skipped_lines"].sum()),
+        "customers_without_valid_lines": int(no_lines.sum()),
+        "customers_with_unnamed_genre": int(unnamed.sum()),
+    }
+    if any(skipped.values()):  # the report says it too; a refusal quotes it (pipeline)
+        logger.info("Data rules skipped: %s", describe_skipped(skipped))
+    customers_read = len(everyone)
     counts = frame["genre"].value_counts()
     rare = counts[counts < MIN_CUSTOMERS_PER_GENRE]
     if len(rare):
@@ -94,4 +128,5 @@ def build_dataset(rows: Iterable[CustomerRow], feature_set: str = "spec") -> Dat
         dropped_genres={str(g): int(n) for g, n in rare.items()},
         customers_read=customers_read,
         summaries=summaries.loc[:, [*SPEC_FEATURES, "country"]],
+        skipped=skipped,
     )

@@ -90,9 +90,8 @@ class Location:
     def from_settings(cls, settings: Settings) -> Location:
         path = settings.model_path
         if path and not path.startswith("s3://"):
-            local = LocalModelPath(path)
-            store, names = local.store()
-            return cls(store, lambda _v: names, pointer=None)
+            store, keys = LocalModelPath(path).store()
+            return cls(store, lambda _v: keys(), pointer=None)
         located = store_for(settings.model_bucket, path)
         if located is None:
             raise ModelUnavailable("set MODEL_BUCKET or MODELO_GENERO_ENTRENADO")

@@ -21,6 +21,7 @@ from genre_model.artifacts import (
     CUSTOMERS_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    POINTER,
     PREDICTOR_FILE,
     ArtifactError,
     LocalModelPath,
@@ -30,11 +31,11 @@ from genre_model.artifacts import (
     to_json,
 )
 from genre_model.config import ConfigError, Settings
-from genre_model.features import Dataset, build_dataset
+from genre_model.features import Dataset, build_dataset, describe_skipped
 from genre_model.forest import export_forest
 from genre_model.inference import pack_arrays
 from genre_model.sources import ChinookSource, open_source
-from genre_model.training import TrainingResult, train
+from genre_model.training import TrainingError, TrainingResult, train
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ def manifest_fields(
             "train": report["customers"]["train"],
             "test": report["customers"]["test"],
             "snapshot_customers": len(dataset.summaries),
+            **{f"skipped_{rule}": n for rule, n in report["skipped"].items()},
         },
         "libraries": {
             "python": platform.python_version(),
@@ -168,6 +170,18 @@ def target_registry(settings: Settings) -> tuple[Registry, LocalModelPath | None
     return Registry(store, prefix or settings.model_prefix), None
 
 
+def preflight(registry: Registry, local: LocalModelPath | None) -> None:
+    """Fail before the work when the target cannot take a version: a FIFO or a directory at the
+    model path, no such bucket, no credentials, a dead endpoint."""
+    if local is not None:
+        local.check()
+    try:
+        registry.store.get_tagged(registry.key(POINTER))
+    except OSError as exc:
+        url = registry.store.url(registry.key(POINTER))
+        raise ArtifactError(f"cannot read {url}: {exc.strerror or exc}") from None
+
+
 def run_training(
     settings: Settings,
     source: ChinookSource | None = None,
@@ -186,11 +200,22 @@ def run_training(
 
     source = source or open_source(settings.database)
     registry_, local = registry or target_registry(settings)
+    preflight(registry_, local)
     progress(f"Reading customer summaries from {source.description}")
     dataset = build_dataset(source.customer_summaries(), settings.feature_set)
     phase("query_and_features")
     progress(f"Training on {len(dataset.customers)} labelled customers")
-    result = train(dataset, settings.forest)
+    try:
+        result = train(dataset, settings.forest)
+    except TrainingError as exc:
+        if any(dataset.skipped.values()):
+            left_out = describe_skipped(dataset.skipped)
+            raise TrainingError(f"{exc} (data rules left out {left_out})") from None
+        raise
+    result.report["skipped"] = {
+        **dataset.skipped,
+        "customers_in_rare_genres": sum(dataset.dropped_genres.values()),
+    }
     phase("fit_and_evaluate")
     version = new_version()
     files = artifact_files(result, dataset, version)
@@ -201,11 +226,9 @@ def run_training(
     location = registry_.store.url(registry_.key(version))
     registry_.check_promotion(manifest, settings.min_customers)
     try:
-        registry_.promote(version)
-        if local is not None:
-            local.export(version)
-    except ArtifactError as exc:  # written but not intact: never point at it
-        raise ArtifactError(f"version {version} failed verification: {exc}") from None
+        registry_.promote(version)  # a local model path switches inside the pointer's lock
+    except ArtifactError as exc:  # written but not intact, or not publishable: never point at it
+        raise ArtifactError(f"version {version} not published: {exc}") from None
     phase("upload_and_promote")
     if local is not None:
         location = str(local.path)

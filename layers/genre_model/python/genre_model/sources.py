@@ -8,6 +8,13 @@ customer crosses the wire. That is what lets training scale to millions of invoi
 Money is summed in integer cents so MySQL (DECIMAL) and SQLite (REAL) agree to the cent and a
 tie is a tie in both. Tie rule for the favourite genre: most money spent; then most tracks
 bought in that genre; then the genre with the lowest id (first in the store's catalogue).
+
+Data rules (README "Data rules"): a line counts only when its price is a number in
+[0, ``MAX_UNIT_PRICE``], its quantity a whole number in [1, ``MAX_QUANTITY``] and its track has a
+genre; any other line (NULL, refund, absurd, text in SQLite's untyped columns, a missing track)
+is skipped and counted per customer in ``skipped_lines``. Refunds are not netted: nothing links
+a refund to the purchase it undoes, and netting gives negative spend and ratios outside [0, 1]
+that the predict API rejects.
 """
 
 from __future__ import annotations
@@ -27,6 +34,10 @@ FETCH_CHUNK = 20_000
 # server default (16 MiB) spills a million customers' per-genre groups to an on-disk table, which
 # made the aggregation 3-6x slower; the table only grows to what the query needs.
 MYSQL_TMP_TABLE_BYTES = 1024 * 1024 * 1024
+# The largest values Chinook's own column types hold (UnitPrice NUMERIC(10,2), Quantity INTEGER):
+# anything beyond is damage, and these bounds keep every sum far below float32's range.
+MAX_UNIT_PRICE = 99_999_999.99
+MAX_QUANTITY = 2**31 - 1
 
 
 class DataSourceError(RuntimeError):
@@ -42,6 +53,7 @@ class CustomerRow(NamedTuple):
     total_cents: int
     total_tracks: int
     genre_cents: int
+    skipped_lines: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,51 +128,88 @@ def detect_naming(tables: Sequence[str]) -> Naming:
     raise DataSourceError(f"no Chinook schema found, missing tables ({missing})")
 
 
+def valid_line_sql(n: Naming, mysql: bool) -> str:
+    """The data rule for one invoice line, as a SQL condition (see the module docstring)."""
+    price, quantity = f"il.{n.unit_price}", f"il.{n.quantity}"
+    typed = (
+        ""
+        if mysql  # MySQL columns are typed; SQLite stores whatever was inserted
+        else f"typeof({price}) IN ('integer', 'real') AND typeof({quantity}) = 'integer' AND "
+    )
+    return (
+        f"{typed}{price} >= 0 AND {price} <= {MAX_UNIT_PRICE} "
+        f"AND {quantity} >= 1 AND {quantity} <= {MAX_QUANTITY} AND t.{n.genre_id} IS NOT NULL"
+    )
+
+
 def customer_summary_sql(n: Naming, mysql: bool = False) -> str:
     """The aggregate query for naming ``n`` (identifiers come from the fixed namings above).
 
     ``mysql``: join with ``STRAIGHT_JOIN`` so MySQL/MariaDB scans ``invoice_line`` once in primary
     key order and looks invoices and tracks up by primary key. Left alone, the optimiser starts
     from ``track`` and reaches every line through the track index: one random read per line.
+    Customers whose every line is skipped still get a row (zero spend) so they are counted;
+    dangling references are damage too: a line whose track is missing or has no genre is skipped,
+    a genre id without a genre row is an unnamed genre, an invoice's customer missing from the
+    customer table is a customer of unknown country. Lines of invoices without a customer id
+    belong to nobody and are not read.
     """
     join = "STRAIGHT_JOIN" if mysql else "JOIN"
+    valid = valid_line_sql(n, mysql)
     return f"""
 WITH spend AS (
     SELECT i.{n.customer_id} AS customer_id, t.{n.genre_id} AS genre_id,
-           SUM(ROUND(il.{n.unit_price} * 100) * il.{n.quantity}) AS cents,
-           SUM(il.{n.quantity}) AS tracks
+           SUM(CASE WHEN {valid} THEN ROUND(il.{n.unit_price} * 100) * il.{n.quantity} ELSE 0 END)
+               AS cents,
+           SUM(CASE WHEN {valid} THEN il.{n.quantity} ELSE 0 END) AS tracks,
+           SUM(CASE WHEN {valid} THEN 0 ELSE 1 END) AS skipped
     FROM {n.invoice_line} il
     {join} {n.invoice} i ON i.{n.invoice_id} = il.{n.invoice_id}
-    {join} {n.track} t ON t.{n.track_id} = il.{n.track_id}
-    WHERE t.{n.genre_id} IS NOT NULL
+    LEFT JOIN {n.track} t ON t.{n.track_id} = il.{n.track_id}
+    WHERE i.{n.customer_id} IS NOT NULL
     GROUP BY i.{n.customer_id}, t.{n.genre_id}
 ), ranked AS (
     SELECT customer_id, genre_id, cents,
            SUM(cents) OVER (PARTITION BY customer_id) AS total_cents,
            SUM(tracks) OVER (PARTITION BY customer_id) AS total_tracks,
+           SUM(skipped) OVER (PARTITION BY customer_id) AS skipped_lines,
            ROW_NUMBER() OVER (
                PARTITION BY customer_id ORDER BY cents DESC, tracks DESC, genre_id ASC
            ) AS genre_rank
     FROM spend
 )
-SELECT r.customer_id, c.{n.country}, g.{n.genre_name}, r.total_cents, r.total_tracks, r.cents
+SELECT r.customer_id, c.{n.country}, g.{n.genre_name}, r.total_cents, r.total_tracks, r.cents,
+       r.skipped_lines
 FROM ranked r
-JOIN {n.genre} g ON g.{n.genre_id} = r.genre_id
-JOIN {n.customer} c ON c.{n.customer_id} = r.customer_id
+LEFT JOIN {n.genre} g ON g.{n.genre_id} = r.genre_id
+LEFT JOIN {n.customer} c ON c.{n.customer_id} = r.customer_id
 WHERE r.genre_rank = 1
 ORDER BY r.customer_id
 """  # noqa: S608 - identifiers come from the two fixed namings, never from input
 
 
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def _text_or_none(value: Any) -> str | None:
+    """A name as text; NULL, blank, or bytes that are not UTF-8 become None (unknown)."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
 def _rows(raw: Iterator[Sequence[Any]]) -> Iterator[CustomerRow]:
-    for customer_id, country, genre, total_cents, total_tracks, genre_cents in raw:
+    for customer_id, country, genre, total_cents, total_tracks, genre_cents, skipped in raw:
         yield CustomerRow(
             int(customer_id),
-            country,
-            genre,
-            int(total_cents),
-            int(total_tracks),
-            int(genre_cents),
+            _text_or_none(country),
+            _text_or_none(genre),  # type: ignore[arg-type]  # None: a genre without a name
+            int(total_cents or 0),
+            int(total_tracks or 0),
+            int(genre_cents or 0),
+            int(skipped or 0),
         )
 
 
@@ -187,6 +236,7 @@ class SQLiteSource:
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         try:
             with closing(sqlite3.connect(uri, uri=True, timeout=10)) as conn:
+                conn.text_factory = _lenient_text  # one bad byte must not sink the whole run
                 tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
                 naming = detect_naming(tables)
                 cursor = conn.execute(customer_summary_sql(naming))
@@ -216,15 +266,17 @@ def credentials_from_secret(secret_string: str, fallback: DatabaseSettings) -> M
         raise DataSourceError("database secret is not JSON") from None
     if not isinstance(secret, dict) or "host" not in secret:
         raise DataSourceError("database secret must be a JSON object with at least 'host'")
-    try:
-        port = int(secret.get("port", fallback.port))
-    except (TypeError, ValueError):
-        raise DataSourceError("database secret has a non-integer 'port'") from None
+    port = secret.get("port", fallback.port)
+    if isinstance(port, bool) or not isinstance(port, int | str):
+        raise DataSourceError("database secret: 'port' must be a number from 1 to 65535")
+    port = _port(str(port).strip(), "database secret")
+    if secret["host"] in (None, ""):
+        raise DataSourceError("database secret has an empty 'host'")
     return MySQLCredentials(
         host=str(secret["host"]),
         port=port,
-        user=str(secret.get("username", fallback.user)),
-        password=str(secret.get("password", "")),
+        user=str(fallback.user if secret.get("username") is None else secret["username"]),
+        password=str(secret.get("password") or ""),  # JSON null: no password, not "None"
         database=str(secret.get("dbname") or fallback.name),
     )
 
@@ -234,13 +286,20 @@ def resolve_credentials(db: DatabaseSettings) -> MySQLCredentials:
     if not db.secret_arn:
         return MySQLCredentials(db.host, db.port, db.user, db.password, db.name)
     import boto3  # only training with a secret needs it
+    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
+    config = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard"})
     try:
-        response = boto3.client("secretsmanager").get_secret_value(SecretId=db.secret_arn)
-    except (BotoCoreError, ClientError) as exc:
-        raise DataSourceError(f"cannot read database secret {db.secret_arn}: {exc}") from None
-    return credentials_from_secret(response["SecretString"], db)
+        client = boto3.client("secretsmanager", config=config)
+        response = client.get_secret_value(SecretId=db.secret_arn)
+    except (BotoCoreError, ClientError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        raise DataSourceError(f"cannot read database secret {db.secret_arn}: {reason}") from None
+    secret = response.get("SecretString")
+    if not isinstance(secret, str):
+        raise DataSourceError(f"database secret {db.secret_arn} has no SecretString (binary?)")
+    return credentials_from_secret(secret, db)
 
 
 class MySQLSource:
@@ -264,7 +323,8 @@ class MySQLSource:
                     host=c.host,
                     port=c.port,
                     user=c.user,
-                    password=c.password,
+                    # bytes: pymysql would encode a str password as latin-1 ("€" fails)
+                    password=c.password.encode("utf-8", "surrogateescape"),
                     database=c.database,
                     connect_timeout=self.connect_timeout,
                     read_timeout=self.read_timeout,
@@ -286,7 +346,7 @@ class MySQLSource:
                 cursor.execute(customer_summary_sql(naming, mysql=True))
                 while chunk := cursor.fetchmany(FETCH_CHUNK):
                     yield from _rows(iter(chunk))
-        except pymysql.MySQLError as exc:
+        except (pymysql.MySQLError, OSError, UnicodeError) as exc:  # a host name IDNA rejects
             raise DataSourceError(f"MySQL error on {self.description}: {exc}") from None
 
 
@@ -297,22 +357,49 @@ def open_source(db: DatabaseSettings) -> ChinookSource:
     return MySQLSource(resolve_credentials(db), db)
 
 
+def _port(text: str, where: str) -> int:
+    """A TCP port from untrusted text; the message quotes it (never a password)."""
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise DataSourceError(f"{where}: port must be a number from 1 to 65535, got {text!r}")
+    return int(text)
+
+
+def parse_mysql_url(url: str, db: DatabaseSettings) -> MySQLCredentials:
+    """``mysql://user[:password]@host[:port]/db`` without urllib, so no error quotes a password.
+
+    The host is what follows the LAST ``@``, and the password everything between the first ``:``
+    and that ``@``: a raw ``/``, ``#``, ``@`` or ``:`` in a password therefore works. User and
+    password are percent-decoded as UTF-8 (write a literal ``%`` as ``%25``).
+    """
+    from urllib.parse import unquote
+
+    rest = url.split("://", 1)[1]
+    userinfo, at, location = rest.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    hostport, _, database = location.partition("/")
+    if any(c in location for c in "?#@") or "/" in database:
+        raise DataSourceError(
+            "database URL: after the host only /<database> may follow "
+            "(percent-encode / # @ ? in the password)"
+        )
+    if hostport.startswith("["):  # [IPv6]:port
+        host, _, port_text = hostport[1:].partition("]")
+        port_text = port_text.removeprefix(":")
+    else:
+        host, _, port_text = hostport.partition(":")
+    if not host:
+        raise DataSourceError("database URL has no host: mysql://user[:password]@host[:port]/db")
+    return MySQLCredentials(
+        host=host,
+        port=_port(port_text, "database URL") if port_text else 3306,
+        user=unquote(user) if at and user else db.user,
+        password=unquote(password) if at else "",
+        database=unquote(database) or db.name,
+    )
+
+
 def source_from_url(url: str, db: DatabaseSettings) -> ChinookSource:
     """A source from a CLI ``--db`` value: ``mysql://user[:password]@host[:port]/db`` or a path."""
-    from urllib.parse import unquote, urlsplit
-
     if not url.startswith(("mysql://", "mariadb://")):
         return SQLiteSource(url.removeprefix("sqlite://"))
-    parts = urlsplit(url)
-    if not parts.hostname:
-        raise DataSourceError(f"database URL has no host: {parts.scheme}://...")
-    return MySQLSource(
-        MySQLCredentials(
-            host=parts.hostname,
-            port=parts.port or 3306,
-            user=unquote(parts.username or db.user),
-            password=unquote(parts.password or ""),
-            database=parts.path.lstrip("/") or db.name,
-        ),
-        db,
-    )
+    return MySQLSource(parse_mysql_url(url, db), db)
