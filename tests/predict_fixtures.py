@@ -66,7 +66,8 @@ class TrainedModel:
 
     @property
     def classes(self) -> list[str]:
-        return [str(c) for c in self.estimator.classes_]
+        """Genre names in the forest's column order (it is fitted on their codes)."""
+        return [str(c) for c in self.pickle["label_encoders"]["genre"].classes_]
 
     def sklearn_proba(self, row: list[float]) -> dict[str, float]:
         """scikit-learn's ``predict_proba`` for one row, by class."""

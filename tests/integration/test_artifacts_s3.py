@@ -104,9 +104,13 @@ def test_round_trip(s3, put_order: list[str], synthetic_sqlite: Path) -> None:
     assert put_order.count(PREFIX + "latest.json") == 1
 
     # what was stored works: the sklearn pickle and the numpy predictor agree exactly
+    # (the same format as the local MODELO_GENERO_ENTRENADO pickle: forest on genre codes)
     saved = joblib.load(io.BytesIO(body(s3, base + "model.joblib")))
-    assert saved["genre_classes"] == list(saved["model"].classes_)
+    genres = list(saved["label_encoders"]["genre"].classes_)
+    assert saved["genre_classes"] == genres
+    assert list(saved["model"].classes_) == list(range(len(genres)))
     predictor = Predictor.from_bytes(body(s3, base + "predictor.joblib"))
+    assert list(predictor.classes) == genres
     X = np.array([[10.0, 12.0, 0.5], [0.0, 0.0, 0.0], [40.0, 30.0, 0.9]])
     assert np.array_equal(predictor.predict_proba(X), saved["model"].predict_proba(X))
 

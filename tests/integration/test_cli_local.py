@@ -47,14 +47,16 @@ def test_train_writes_the_pickle_at_exactly_the_path(
     assert model.is_file()
     saved = joblib.load(model)
     assert isinstance(saved, dict)
-    assert saved["genre_classes"] == list(saved["model"].classes_)
+    encoder = saved["label_encoders"]["genre"]
+    assert saved["genre_classes"] == list(encoder.classes_)
+    assert list(saved["model"].classes_) == list(range(len(encoder.classes_)))
     assert saved["feature_columns"] == [
         "total_spent",
         "total_tracks_bought",
         "genre_spending_ratio",
     ]
-    genre = saved["model"].predict(np.array([[20.0, 20.0, 0.6]]))[0]
-    assert genre in saved["genre_classes"]
+    code = saved["model"].predict(np.array([[20.0, 20.0, 0.6]]))[0]
+    assert encoder.inverse_transform([code])[0] in saved["genre_classes"]
     for name in COMPANIONS:
         assert companion(model, name).is_file(), name
     manifest = json.loads(companion(model, "manifest.json").read_text())
@@ -62,6 +64,11 @@ def test_train_writes_the_pickle_at_exactly_the_path(
     assert manifest["version"] in result.stdout
     metrics = json.loads(companion(model, "metrics.json").read_text())
     assert "baseline" in metrics["holdout"]
+    cv = metrics["cross_validation"]
+    assert cv["estimates"] == cv["folds"] * cv["repeats"] >= 10
+    assert f"Cross-validation: {cv['estimates']} estimates" in result.stdout
+    assert manifest["metrics"]["cross_validation"]["estimates"] == cv["estimates"]
+    assert manifest["metrics"]["beats_baseline"] == cv["beats_baseline"]
     predictor = Predictor(joblib.load(companion(model, "predictor.joblib")))
     X = np.array([[20.0, 20.0, 0.6], [3.0, 3.0, 1.0]])
     assert np.array_equal(predictor.predict_proba(X), saved["model"].predict_proba(X))
@@ -155,5 +162,5 @@ def test_seed_command(tmp_path: Path, synthetic_sqlite: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "baseline" in result.stdout
     saved = joblib.load(model)
-    assert saved["genre_classes"] == list(saved["model"].classes_)
+    assert saved["genre_classes"] == list(saved["label_encoders"]["genre"].classes_)
     assert companion(model, "manifest.json").is_file()

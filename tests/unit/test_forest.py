@@ -55,7 +55,9 @@ def hard_inputs(
         tree = est.tree_
         split = tree.children_left != -1
         thresholds += zip(tree.feature[split].tolist(), tree.threshold[split].tolist(), strict=True)
+    roots = np.cumsum([0] + [int((e.tree_.children_left != -1).sum()) for e in model.estimators_])
     picks = rng.choice(len(thresholds), size=min(len(thresholds), 2500), replace=False)
+    picks = np.union1d(picks, roots[:-1])  # every tree's root split among them
     base = data[rng.integers(0, len(data), size=len(picks))].copy()
     on, below, above, as32 = base.copy(), base.copy(), base.copy(), base.copy()
     for row, i in enumerate(picks):
@@ -83,7 +85,7 @@ def test_threshold_rows_really_sit_on_thresholds(fitted) -> None:
 
 def test_predict_proba_is_exact(fitted) -> None:
     ds, model = fitted
-    predictor = Predictor(export_forest(model, ds.feature_columns, ds.countries))
+    predictor = Predictor(export_forest(model, model.classes_, ds.feature_columns, ds.countries))
     X = hard_inputs(model, ds.X)
     assert len(X) >= 10_000
     assert np.abs(X).max() >= 3e38
@@ -99,7 +101,7 @@ def test_predict_proba_is_exact(fitted) -> None:
 
 def test_predict_one_is_exact(fitted) -> None:
     ds, model = fitted
-    predictor = Predictor(export_forest(model, ds.feature_columns, ds.countries))
+    predictor = Predictor(export_forest(model, model.classes_, ds.feature_columns, ds.countries))
     X = hard_inputs(model, ds.X)
     expected = model.predict_proba(X)
     worst = 0.0
@@ -111,7 +113,7 @@ def test_predict_one_is_exact(fitted) -> None:
 
 def test_list_input_and_wrong_width(fitted) -> None:
     ds, model = fitted
-    predictor = Predictor(export_forest(model, ds.feature_columns, ds.countries))
+    predictor = Predictor(export_forest(model, model.classes_, ds.feature_columns, ds.countries))
     row = ds.X[0].tolist()
     assert np.array_equal(predictor.predict_proba([row]), model.predict_proba([row]))
     with pytest.raises(PredictorError, match="features"):
@@ -120,7 +122,7 @@ def test_list_input_and_wrong_width(fitted) -> None:
 
 def test_payload_is_plain_pickle_of_builtins(fitted) -> None:
     ds, model = fitted
-    payload = export_forest(model, ds.feature_columns, ds.countries)
+    payload = export_forest(model, model.classes_, ds.feature_columns, ds.countries)
     assert payload["format"] == FORMAT
     assert payload["feature_columns"] == list(ds.feature_columns)
     assert payload["countries"] == list(ds.countries)
@@ -136,11 +138,46 @@ def test_model_joblib_and_predictor_joblib(tmp_path_factory: pytest.TempPathFact
     result = train(ds, ForestSettings(n_estimators=10))
     files = artifact_files(result, ds, "20260101T000000Z-abcdef")
     saved = joblib.load(io.BytesIO(files[MODEL_FILE]))
-    assert {"model", "feature_columns", "genre_classes"} <= set(saved)
-    model = saved["model"]
+    assert {"model", "label_encoders", "feature_columns", "genre_classes"} <= set(saved)
+    model, encoder = saved["model"], saved["label_encoders"]["genre"]
+    genres = sorted(set(ds.y))
+    assert list(encoder.classes_) == genres == saved["genre_classes"]
+    assert list(model.classes_) == list(range(len(genres)))  # fitted on the encoder's codes
     assert saved["feature_columns"] == list(ds.feature_columns)
-    assert saved["genre_classes"] == list(model.classes_)
     assert saved["version"] == "20260101T000000Z-abcdef"
     assert np.array_equal(model.predict_proba(ds.X), result.model.predict_proba(ds.X))
+    # the codes name the genres the data says: every customer's own genre is predicted often
+    predicted = encoder.inverse_transform(model.predict(ds.X))
+    assert np.mean(predicted == ds.y) > 0.5
     predictor = Predictor(joblib.load(io.BytesIO(files[PREDICTOR_FILE])))
+    assert predictor.classes == tuple(genres)
     assert np.array_equal(predictor.predict_proba(ds.X), model.predict_proba(ds.X))
+
+
+def test_forest_on_codes_grows_the_trees_a_fit_on_names_grows(fitted) -> None:
+    """The published forest is fitted on genre codes; its probabilities are a name fit's."""
+    ds, by_name = fitted
+    genres = [str(c) for c in by_name.classes_]
+    by_code = make_forest(ForestSettings()).fit(ds.X, np.searchsorted(genres, ds.y))
+    X = hard_inputs(by_code, ds.X, n_random=2000)
+    assert np.array_equal(by_code.predict_proba(X), by_name.predict_proba(X))
+    predictor = Predictor(export_forest(by_code, genres, ds.feature_columns, ds.countries))
+    assert predictor.classes == tuple(genres)
+    assert np.array_equal(predictor.predict_proba(X), by_name.predict_proba(X))
+    with pytest.raises(ValueError, match="genre names"):
+        export_forest(by_code, genres[:-1], ds.feature_columns)
+
+
+def test_pickled_forest_answers_the_same_every_call(tmp_path_factory) -> None:
+    """Fitted with RF_N_JOBS=-1, pickled with n_jobs reset: scikit-learn's own predict_proba on
+    the file adds the trees in one order, call after call, equal to the numpy predictor."""
+    ds = dataset(tmp_path_factory, "spec")
+    result = train(ds, ForestSettings(n_estimators=100, n_jobs=-1))
+    files = artifact_files(result, ds, "20260101T000000Z-abcdef")
+    model = joblib.load(io.BytesIO(files[MODEL_FILE]))["model"]
+    assert model.n_jobs is None
+    X = hard_inputs(model, ds.X, n_random=20_000)
+    first, second = model.predict_proba(X), model.predict_proba(X)
+    assert np.array_equal(first, second)
+    predictor = Predictor(joblib.load(io.BytesIO(files[PREDICTOR_FILE])))
+    assert np.array_equal(predictor.predict_proba(X), first)

@@ -1,14 +1,31 @@
-"""The synthetic Chinook generator: seeded, consistent, both namings, planted favourites."""
+"""The synthetic Chinook generator: seeded, consistent, both namings, Chinook-like customers,
+favourites planted only where a store's data could carry them."""
 
 from __future__ import annotations
 
+import dataclasses
+import sqlite3
+from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from genre_model.config import ForestSettings
+from genre_model.features import build_dataset
 from genre_model.sources import SQLiteSource
-from genre_model.synthetic import GENRES, generate, generate_to_url, write_sqlite
+from genre_model.synthetic import (
+    GENRES,
+    INVOICE_SIZES,
+    PROFILES,
+    TRACKS,
+    VIDEO_GENRES,
+    generate,
+    generate_to_url,
+    write_sqlite,
+)
+from genre_model.training import train
 
 
 def test_same_seed_same_store() -> None:
@@ -49,12 +66,91 @@ def test_both_namings_give_the_same_summaries(tmp_path: Path) -> None:
     assert rows == list(SQLiteSource(pascal).customer_summaries())
 
 
-def test_planted_favourite_is_mostly_the_label(tmp_path: Path) -> None:
-    store = generate(500, seed=2)
+@pytest.mark.parametrize(("customers", "seed"), [(500, 2), (3000, 42), (4000, 7)])
+def test_the_label_is_the_planted_favourite_for_everybody(
+    tmp_path: Path, customers: int, seed: int
+) -> None:
+    """Other lines never outspend the favourite, so no genre becomes a class by accident."""
+    store = generate(customers, seed=seed)
     rows = list(SQLiteSource(write_sqlite(store, tmp_path / "s.sqlite")).customer_summaries())
     planted = np.array(GENRES)[store.favourite]
-    agree = np.mean([planted[r.customer_id - 1] == r.genre for r in rows])
-    assert agree >= 0.9
+    assert len(rows) == customers
+    assert [r.customer_id for r in rows if r.genre != planted[r.customer_id - 1]] == []
+    assert {r.genre for r in rows} <= {p.genre for p in PROFILES}
+    # not by the tie rule: every other genre gets strictly less money than the favourite
+    lines = store.tables["invoice_line"]
+    customer = np.asarray(store.tables["invoice"][1])[np.asarray(lines[1]) - 1] - 1
+    genre = np.asarray(store.tables["track"][4])[np.asarray(lines[2]) - 1] - 1
+    cents = np.zeros((customers, len(GENRES)), dtype=np.int64)
+    np.add.at(cents, (customer, genre), np.round(np.asarray(lines[3]) * 100).astype(np.int64))
+    favourite = cents[np.arange(customers), store.favourite]
+    cents[np.arange(customers), store.favourite] = -1
+    assert (cents.max(axis=1) < favourite).all()
+
+
+@pytest.fixture(scope="module")
+def chinook_like(tmp_path_factory: pytest.TempPathFactory):
+    store = generate(4000, seed=42)
+    path = write_sqlite(store, tmp_path_factory.mktemp("syn") / "s.sqlite")
+    return store, path, build_dataset(SQLiteSource(path).customer_summaries())
+
+
+def test_customers_buy_like_chinook_customers(chinook_like) -> None:
+    """38 tracks for almost everybody, in Chinook's seven invoices; $0.99 audio, $1.99 video."""
+    store, _, ds = chinook_like
+    tracks = ds.customers["total_tracks_bought"]
+    assert (tracks == TRACKS).mean() >= 0.95
+    video = {i + 1 for i, g in enumerate(GENRES) if g in VIDEO_GENRES}
+    track_rows = {row[0]: row for row in store.rows("track")}
+    for _, _, _, media_type, genre_id, *_, price in track_rows.values():
+        assert price == (1.99 if genre_id in video else 0.99)
+        assert media_type == (2 if genre_id in video else 1)
+    prices = Counter(row[3] for row in store.rows("invoice_line"))
+    assert set(prices) == {0.99, 1.99}
+    assert 0.02 <= prices[1.99] / sum(prices.values()) <= 0.10  # Chinook: 111 of 2,240 lines
+    sizes: dict[int, list[int]] = {}
+    lines_per_invoice = Counter(row[1] for row in store.rows("invoice_line"))
+    for invoice_id, customer_id, *_ in store.rows("invoice"):
+        sizes.setdefault(customer_id, []).append(lines_per_invoice[invoice_id])
+    at_38 = [s for c, s in sizes.items() if tracks[c] == TRACKS]
+    assert at_38
+    assert all(s == list(INVOICE_SIZES) for s in at_38)
+
+
+def test_track_count_carries_no_signal(chinook_like) -> None:
+    """Track counts are drawn whatever the favourite: a forest on them alone learns nothing."""
+    _, _, ds = chinook_like
+    by_genre = ds.customers.groupby("genre")["total_tracks_bought"].mean()
+    assert (by_genre - TRACKS).abs().max() < 0.5
+    only_tracks = dataclasses.replace(ds, feature_columns=("total_tracks_bought",))
+    cv = train(only_tracks, ForestSettings(n_estimators=20)).report["cross_validation"]
+    assert cv["model"]["accuracy"]["mean"] <= cv["baseline"]["accuracy"]["mean"] + 0.01
+
+
+def test_the_signal_is_in_spend_share_price_mix_and_country(chinook_like) -> None:
+    """What is planted: the favourite's share of spending, the video price, the home country."""
+    _, _, ds = chinook_like
+    frame = ds.customers
+    ratio = frame.groupby("genre")["genre_spending_ratio"].mean()
+    assert ratio["Classical"] > 0.8 > 0.3 > ratio["Jazz"]
+    spent = frame.groupby("genre")["total_spent"].mean()
+    assert spent["TV Shows"] > spent.drop("TV Shows").max() + 5  # $1.99 favourites
+    for profile in PROFILES:
+        fans = frame[frame["genre"] == profile.genre]
+        assert (fans["country"] == profile.home).mean() >= 0.45
+    report = train(ds, ForestSettings(n_estimators=30)).report
+    cv = report["cross_validation"]
+    assert cv["model"]["accuracy"]["mean"] - cv["baseline"]["accuracy"]["mean"] >= 0.15
+
+
+def test_docstring_tables_are_the_written_ones(chinook_like) -> None:
+    _, path, _ = chinook_like
+    with closing(sqlite3.connect(path)) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        keys = [r for t in tables for r in conn.execute(f"PRAGMA foreign_key_list({t})")]
+    written = {"genre", "media_type", "artist", "album", "track", "customer", "invoice"}
+    assert tables == written | {"invoice_line"}
+    assert keys == []  # "no foreign keys", as the docstring says
 
 
 def test_rewriting_replaces_the_file(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 All trees are concatenated into one node table; leaves point to themselves so a fixed number of
 vectorised steps (the deepest tree's depth) walks every tree at once. Leaf values are copied
 unchanged: ``DecisionTreeClassifier.predict_proba`` returns them as they are.
+The forest may be fitted on genre codes (the published one is); ``classes`` names its columns.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from genre_model.inference import FORMAT, pack_arrays
 
 def export_forest(
     model: RandomForestClassifier,
+    classes: Sequence[str],
     feature_columns: Sequence[str],
     countries: Sequence[str] = (),
 ) -> dict:
-    """The predictor payload: classes, feature names and the forest's node table."""
+    """The predictor payload: genre names (one per ``model.classes_``), features, node table."""
+    if len(classes) != len(model.classes_):
+        raise ValueError(f"{len(classes)} genre names for {len(model.classes_)} forest classes")
     features, thresholds, lefts, rights, values, roots = [], [], [], [], [], []
     offset, depth = 0, 0
     for estimator in model.estimators_:
@@ -38,7 +42,7 @@ def export_forest(
         offset += n
     return {
         "format": FORMAT,
-        "classes": [str(c) for c in model.classes_],
+        "classes": [str(c) for c in classes],
         "feature_columns": list(feature_columns),
         "countries": list(countries),
         "depth": depth,

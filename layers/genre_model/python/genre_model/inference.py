@@ -1,9 +1,14 @@
-"""Random-forest inference with numpy only, equal bit for bit to scikit-learn's ``predict_proba``.
+"""Random-forest inference with numpy only, equal bit for bit to scikit-learn's ``predict_proba``
+for finite inputs within float32 range (|x| <= 3.4e38), which is all the API lets through.
 
-Why it is exact: scikit-learn casts X to float32 before comparing ``x <= threshold`` (threshold
-float64), so we do the same; each leaf holds the class fractions ``predict_proba`` returns; the
-forest sums the trees' rows in tree order starting from zeros, then divides by the tree count, and
-``np.add.accumulate`` adds in exactly that order.
+Why it is exact there: scikit-learn casts X to float32 before comparing ``x <= threshold``
+(threshold float64), so we do the same; each leaf holds the class fractions ``predict_proba``
+returns; the forest (pickled with ``n_jobs=None``) sums the trees' rows in tree order starting
+from zeros, then divides by the tree count, and ``np.add.accumulate`` adds in exactly that order.
+Outside that range the two differ: NaN goes left at every split here (``NaN > t`` is False)
+while scikit-learn routes it by its missing-value rule, and infinities or values that overflow
+float32 get an answer here where scikit-learn refuses them. The request schema rejects all of
+these (finite numbers up to ``schemas.MAX_FEATURE_VALUE``) before they reach the predictor.
 
 The predictor file is a plain pickle of built-in types (arrays travel as bytes), so loading it
 needs neither scikit-learn nor joblib's import time; joblib can still read and write it.

@@ -51,7 +51,7 @@ class TrainOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        holdout = self.report["holdout"]
+        holdout, cv = self.report["holdout"], self.report["cross_validation"]
         return {
             "version": self.version,
             "location": self.location,
@@ -59,6 +59,8 @@ class TrainOutcome:
             "reason": self.reason,
             "accuracy": holdout["model"]["accuracy"],
             "baseline_accuracy": holdout["baseline"]["accuracy"],
+            "cv_accuracy": cv["model"]["accuracy"]["mean"],
+            "cv_baseline_accuracy": cv["baseline"]["accuracy"]["mean"],
             "beats_baseline": self.report["beats_baseline"],
             "labelled_customers": self.report["customers"]["labelled"],
             "seconds": self.timings,
@@ -88,20 +90,27 @@ def customer_snapshot(dataset: Dataset) -> dict[str, Any]:
 
 
 def artifact_files(result: TrainingResult, dataset: Dataset, version: str) -> dict[str, bytes]:
-    model = result.model
+    """The version's files; ``model.joblib`` is the original container system's pickle.
+
+    That system reads ``model``, turns ``model.predict`` codes into genres with
+    ``label_encoders['genre']`` and names ``predict_proba`` columns in the encoder's class order,
+    so the forest is the one fitted on codes; ``genre_classes[code]`` names the same genres.
+    """
+    genres = [str(c) for c in result.genre_encoder.classes_]
     return {
         MODEL_FILE: _joblib_bytes(
             {
-                "model": model,
+                "model": result.model,
+                "label_encoders": {"genre": result.genre_encoder},
                 "feature_columns": list(dataset.feature_columns),
-                "genre_classes": [str(c) for c in model.classes_],
+                "genre_classes": genres,
                 "countries": list(dataset.countries),
                 "version": version,
                 "metrics": result.report,
             }
         ),
         PREDICTOR_FILE: _joblib_bytes(
-            export_forest(model, dataset.feature_columns, dataset.countries)
+            export_forest(result.model, genres, dataset.feature_columns, dataset.countries)
         ),
         CUSTOMERS_FILE: _joblib_bytes(customer_snapshot(dataset)),
         METRICS_FILE: to_json(result.report),
@@ -145,13 +154,20 @@ def manifest_fields(
                 "baseline_accuracy": holdout["baseline"]["accuracy"],
                 "baseline_macro_f1": holdout["baseline"]["macro_f1"],
                 "baseline_genre": holdout["baseline_genre"],
+                "beats_baseline": holdout["beats_baseline"],
             },
             "cross_validation": {
                 "folds": cv["folds"],
+                "repeats": cv["repeats"],
+                "estimates": cv["estimates"],
                 "model_accuracy": cv["model"]["accuracy"]["mean"],
+                "model_macro_f1": cv["model"]["macro_f1"]["mean"],
                 "baseline_accuracy": cv["baseline"]["accuracy"]["mean"],
+                "baseline_macro_f1": cv["baseline"]["macro_f1"]["mean"],
+                "beats_baseline": cv["beats_baseline"],
             },
             "beats_baseline": report["beats_baseline"],
+            "beats_baseline_decided_on": report["beats_baseline_decided_on"],
             "verdict": report["verdict"],
         },
     }

@@ -1,10 +1,25 @@
-"""A synthetic Chinook store of any size, seeded, with a planted link between spending and genre.
+"""A synthetic Chinook store of any size, seeded, whose customers look like Chinook's.
 
-Each customer gets a favourite genre drawn from ``PROFILES``; the favourite fixes how many tracks
-they tend to buy and what share of them is in that genre, and (weakly) where they live. So the
-three spec features carry real signal and a model trained on them must beat the majority-class
-baseline clearly. Same tables and columns as Chinook (customer, invoice, invoice_line, track,
-genre, album, artist, media_type), in either naming. Development and test data only.
+Like the real Chinook, almost every customer buys exactly ``TRACKS`` (38) tracks in seven
+invoices of 1, 2, 2, 4, 6, 9 and 14 lines; audio tracks cost $0.99 and video tracks $1.99.
+What is planted, and only where a real store's data could carry it:
+- each customer gets a favourite genre drawn from ``PROFILES``; the favourite fixes what share of
+  their tracks is in that genre (``concentration``: Classical fans buy little else, Jazz fans
+  are eclectic), so ``genre_spending_ratio`` carries the signal;
+- ``total_spent`` carries it only through what customers buy: fans of a video genre pay $1.99
+  for most of their favourite tracks;
+- half of each genre's fans live in its ``home`` country (the ``location`` feature set);
+- ``total_tracks_bought`` carries nothing: the few customers not at 38 tracks (``OTHER_COUNTS``)
+  are drawn independently of their favourite.
+The other tracks are spread evenly over the other genres (a video genre a quarter as often as an
+audio one), capped so that no other genre ever gets as much of a customer's money as the
+favourite: the label the SQL derives is the planted favourite for every customer, and no genre
+becomes a class by accident.
+
+Written tables (either naming): genre, media_type, artist, album, track, customer, invoice,
+invoice_line, each with all of Chinook's columns; names, addresses, composers and support reps
+are placeholders or NULL. Not written: employee, playlist, playlist_track. Primary keys and the
+indexes the aggregate query joins on, no foreign keys. Development and test data only.
 """
 
 from __future__ import annotations
@@ -25,6 +40,7 @@ GENRES = (
     "Drama", "Comedy", "Alternative", "Classical", "Opera",
 )  # fmt: skip
 VIDEO_GENRES = {"TV Shows", "Science Fiction", "Sci Fi & Fantasy", "Drama", "Comedy"}
+CENTS = np.array([199 if g in VIDEO_GENRES else 99 for g in GENRES])  # Chinook's two prices
 COUNTRIES = (
     "USA", "Canada", "Brazil", "France", "Germany", "United Kingdom", "Portugal", "Czech Republic",
     "India", "Chile", "Argentina", "Australia", "Spain", "Italy", "Netherlands", "Poland",
@@ -35,23 +51,27 @@ COUNTRIES = (
 class Profile:
     genre: str
     weight: float  # share of customers with this favourite
-    mean_tracks: float  # tracks bought, on average
-    concentration: float  # share of tracks in the favourite genre
-    home: str  # country over-represented among its fans
+    concentration: float  # share of their tracks in the favourite genre, on average
+    home: str  # country where half of its fans live
 
 
 PROFILES = (
-    Profile("Rock", 0.30, 22, 0.55, "USA"),
-    Profile("Latin", 0.16, 12, 0.75, "Brazil"),
-    Profile("Metal", 0.14, 30, 0.45, "Germany"),
-    Profile("Alternative & Punk", 0.12, 8, 0.85, "United Kingdom"),
-    Profile("Jazz", 0.10, 16, 0.35, "France"),
-    Profile("Blues", 0.08, 26, 0.70, "Canada"),
-    Profile("Classical", 0.06, 10, 0.92, "Czech Republic"),
-    Profile("TV Shows", 0.04, 6, 0.60, "USA"),
+    Profile("Rock", 0.34, 0.40, "USA"),
+    Profile("Latin", 0.16, 0.52, "Brazil"),
+    Profile("Metal", 0.13, 0.30, "Germany"),
+    Profile("Alternative & Punk", 0.11, 0.64, "United Kingdom"),
+    Profile("Jazz", 0.09, 0.22, "France"),
+    Profile("Blues", 0.07, 0.76, "Canada"),
+    Profile("Classical", 0.06, 0.88, "Czech Republic"),
+    Profile("TV Shows", 0.04, 0.30, "USA"),
 )
+TRACKS = 38  # what 58 of the real Chinook's 59 customers bought
+OTHER_COUNTS = (0.03, 30, 45)  # share of customers with another count, drawn from this range
+MIN_FAVOURITE_TRACKS = 5
+INVOICE_SIZES = (1, 2, 2, 4, 6, 9, 14)  # Chinook's seven invoices per customer, 38 lines
 TRACKS_PER_GENRE = 40
-LINES_PER_INVOICE = 5
+VIDEO_NOISE_WEIGHT = 0.25
+REDRAW_ROUNDS = 20
 
 TABLES = {
     "snake_case": {
@@ -141,6 +161,45 @@ class Store:
         return len(self.tables[table][0])
 
 
+def _track_counts(rng: np.random.Generator, customers: int) -> np.ndarray:
+    """38 for almost everybody, as in Chinook; the rest uniform in a range, whatever they like."""
+    share, low, high = OTHER_COUNTS
+    other = rng.integers(low, high + 1, customers)
+    return np.where(rng.random(customers) < share, other, TRACKS)
+
+
+def _other_genres(
+    rng: np.random.Generator, owner: np.ndarray, favourite: np.ndarray, fav_cents: np.ndarray
+) -> np.ndarray:
+    """A genre other than the favourite for each line of customer ``owner`` (sorted).
+
+    Lines in a genre that would get as much of the customer's money as the favourite are drawn
+    again (rarely needed twice); after ``REDRAW_ROUNDS`` the few still left go to the favourite.
+    """
+    weights = np.array([VIDEO_NOISE_WEIGHT if g in VIDEO_GENRES else 1.0 for g in GENRES])
+    cum = np.cumsum(weights)
+    genre = np.empty(len(owner), dtype=np.int64)
+    lines = redraw = np.arange(len(owner))  # lines of the customers still being checked
+    for _ in range(REDRAW_ROUNDS):
+        fav = favourite[owner[redraw]]
+        # a weighted draw that skips the favourite's slot of the cumulative weights
+        u = rng.random(len(redraw)) * (cum[-1] - weights[fav])
+        u += np.where(u >= cum[fav] - weights[fav], weights[fav], 0.0)
+        genre[redraw] = np.minimum(np.searchsorted(cum, u, side="right"), len(GENRES) - 1)
+        who, kind = owner[lines], genre[lines]
+        local = np.concatenate(([0], np.cumsum(who[1:] != who[:-1])))  # owner is sorted
+        key = local * len(GENRES) + kind
+        over = np.bincount(key)[key] * CENTS[kind] >= fav_cents[who]
+        if not over.any():
+            return genre
+        redraw = lines[over]
+        recheck = np.zeros(local[-1] + 1, dtype=bool)
+        recheck[local[over]] = True
+        lines = lines[recheck[local]]
+    genre[redraw] = favourite[owner[redraw]]
+    return genre
+
+
 def generate(customers: int, seed: int = 42) -> Store:
     """Build a store in memory (vectorised: a million customers take seconds)."""
     if customers < 1:
@@ -151,10 +210,10 @@ def generate(customers: int, seed: int = 42) -> Store:
     weights = np.array([p.weight for p in PROFILES])
     fav_profile = rng.choice(len(PROFILES), size=customers, p=weights / weights.sum())
     fav_genre = np.array([genre_index[p.genre] for p in PROFILES])[fav_profile]
-    mean = np.array([p.mean_tracks for p in PROFILES])[fav_profile]
     conc = np.array([p.concentration for p in PROFILES])[fav_profile]
-    n_lines = 1 + rng.poisson(mean - 1)
-    n_fav = np.maximum(1, rng.binomial(n_lines, conc))
+    n_lines = _track_counts(rng, customers)
+    n_fav = np.clip(rng.binomial(n_lines, conc), MIN_FAVOURITE_TRACKS, n_lines)
+    price_of_genre = CENTS / 100
 
     home = np.array([COUNTRIES.index(p.home) for p in PROFILES])[fav_profile]
     anywhere = rng.integers(0, len(COUNTRIES), customers)
@@ -163,20 +222,20 @@ def generate(customers: int, seed: int = 42) -> Store:
     line_customer = np.repeat(np.arange(customers), n_lines)
     starts = np.concatenate(([0], np.cumsum(n_lines)[:-1]))
     position = np.arange(len(line_customer)) - starts[line_customer]
-    other = rng.integers(0, n_genres - 1, len(line_customer))
-    other = other + (other >= fav_genre[line_customer])  # any genre but the favourite
-    genre = np.where(position < n_fav[line_customer], fav_genre[line_customer], other)
+    genre = fav_genre[line_customer].copy()
+    noise = position >= n_fav[line_customer]
+    genre[noise] = _other_genres(rng, line_customer[noise], fav_genre, n_fav * CENTS[fav_genre])
+    genre = genre[np.argsort(line_customer + rng.random(len(genre)))]  # mixed within a customer
     track_id = 1 + genre * TRACKS_PER_GENRE + rng.integers(0, TRACKS_PER_GENRE, len(genre))
-    price_of_genre = np.array([1.99 if g in VIDEO_GENRES else 0.99 for g in GENRES])
     price = price_of_genre[genre]
 
-    invoices_per_customer = -(-n_lines // LINES_PER_INVOICE)
+    bounds = np.cumsum(np.tile(INVOICE_SIZES, -(-int(n_lines.max()) // TRACKS)))
+    invoices_per_customer = np.searchsorted(bounds, n_lines - 1, side="right") + 1
     first_invoice = np.concatenate(([0], np.cumsum(invoices_per_customer)[:-1]))
-    line_invoice = 1 + first_invoice[line_customer] + position // LINES_PER_INVOICE
+    line_invoice = 1 + first_invoice[line_customer] + np.searchsorted(bounds, position, "right")
     n_invoices = int(invoices_per_customer.sum())
     invoice_customer = np.repeat(np.arange(customers), invoices_per_customer)
-    cents = np.round(price * 100).astype(np.int64)
-    invoice_total = np.bincount(line_invoice - 1, weights=cents, minlength=n_invoices) / 100
+    invoice_total = np.bincount(line_invoice - 1, weights=CENTS[genre], minlength=n_invoices) / 100
     day = rng.integers(0, 5 * 365, n_invoices)
     dates = (np.datetime64("2021-01-01") + day).astype(str)
 
