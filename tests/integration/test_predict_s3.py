@@ -73,7 +73,12 @@ def test_many_requests_load_the_predictor_exactly_once(predict_handler, s3, spec
     assert len({json.dumps(a.body, sort_keys=True) for a in answers}) == 1
     version = f"{PREFIX}{spec_model.version}/"
     assert keys.count(f"{version}{PREDICTOR}") == 1
-    assert keys == [f"{PREFIX}latest.json", f"{version}manifest.json", f"{version}{PREDICTOR}"]
+    assert keys == [
+        f"{PREFIX}latest.json",
+        f"{version}manifest.json",
+        f"{version}{PREDICTOR}",
+        f"{version}customers.joblib",  # part of the version: loaded and verified with it
+    ]
 
 
 def test_refresh_checks_only_the_pointer_while_unchanged(
@@ -88,12 +93,12 @@ def test_refresh_checks_only_the_pointer_while_unchanged(
     assert keys.count(f"{PREFIX}latest.json") == 5  # conditional GETs answered 304
 
 
-def test_customer_snapshot_is_loaded_once_and_only_when_asked(predict_handler, s3, spec_model):
+def test_customer_snapshot_is_loaded_once_with_the_version(predict_handler, s3, spec_model):
     publish(s3, spec_model)
     keys = get_object_keys()
     predict(predict_handler)
     customers = f"{PREFIX}{spec_model.version}/customers.joblib"
-    assert customers not in keys
+    assert keys.count(customers) == 1  # with the predictor, before the first answer
     for customer in (1, 2, 3):
         answer = invoke(predict_handler, make_event({"customer_id": customer}))
         assert answer.status == 200, answer.raw

@@ -62,6 +62,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from genre_model.contract import check_version
+
+    check_version(args.version)  # before anything is read: a name, never a path
     registry, local = _registry(args)
     pointer = registry.promote(args.version)
     if local is not None:
@@ -127,12 +130,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
     from genre_model.artifacts import ArtifactError, PromotionRefused
+    from genre_model.contract import ContractError
     from genre_model.sources import DataSourceError
     from genre_model.training import TrainingError
 
+    known = (ConfigError, DataSourceError, TrainingError, ArtifactError, PromotionRefused)
     try:
         return args.func(args)
-    except (ConfigError, DataSourceError, TrainingError, ArtifactError, PromotionRefused) as exc:
+    except (*known, ContractError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
