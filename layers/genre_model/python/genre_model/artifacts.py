@@ -61,9 +61,10 @@ class IntegrityError(ArtifactError):
 class StoreUnavailable(ArtifactError):
     """The store could not be read (S3 error code, timeout, connection): ``code`` says which."""
 
-    def __init__(self, message: str, code: str) -> None:
+    def __init__(self, message: str, code: str, *, transient: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.transient = transient  # worth another attempt (5xx, throttling, connection)
 
 
 class PointerConflict(ArtifactError):
@@ -140,10 +141,10 @@ class S3Store:
             if self._limits is not None:
                 from botocore.config import Config
 
-                config = Config(
+                config = Config(  # retries are ours (s3_get.retrying): they know the deadline
                     connect_timeout=self._limits.connect_timeout,
                     read_timeout=self._limits.read_timeout,
-                    retries={"mode": "standard", "max_attempts": self._limits.max_attempts},
+                    retries={"mode": "standard", "max_attempts": 1},
                 )
             self._client = boto3.client("s3", config=config)
         return self._client
@@ -173,6 +174,22 @@ class S3Store:
                     raise ArtifactNotFound(f"not found: {self.url(key)}") from None
                 raise StoreUnavailable(f"{self.url(key)}: {exc}", exc.code) from None
             return (None, etag) if status == 304 else (body, new_etag)
+        if self._limits is None:
+            return self._boto_get(key, etag)
+        from genre_model.s3_get import S3GetError, retrying
+
+        def again(exc: Exception) -> bool:
+            return isinstance(exc, StoreUnavailable) and exc.transient
+
+        try:  # botocore's socket timeouts are per client: an attempt may end past the deadline
+            return retrying(
+                lambda _left: self._boto_get(key, etag), self._limits, self.deadline, again
+            )
+        except S3GetError as exc:  # the deadline passed between attempts
+            raise StoreUnavailable(f"{self.url(key)}: {exc}", exc.code) from None
+
+    def _boto_get(self, key: str, etag: str | None) -> tuple[bytes | None, str | None]:
+        """One GetObject; errors become ``ArtifactNotFound`` or ``StoreUnavailable``."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         kwargs = {"Bucket": self.bucket, "Key": key}
@@ -182,15 +199,23 @@ class S3Store:
             response = self.client.get_object(**kwargs)
             return response["Body"].read(), response.get("ETag")
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code") or "Unknown"
+            error = exc.response.get("Error", {})
+            code = error.get("Code") or "Unknown"
             if code in {"304", "NotModified"}:
                 return None, etag
             if self._missing(exc):
                 raise ArtifactNotFound(f"not found: {self.url(key)}") from None
-            raise StoreUnavailable(f"{self.url(key)}: {code}: {exc}", code) from None
-        except (BotoCoreError, OSError) as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            raise StoreUnavailable(
+                f"{self.url(key)}: {code}: {error.get('Message', '')}".rstrip(": "),
+                code,
+                transient=status >= 500 or code in {"SlowDown", "RequestTimeout", "Throttling"},
+            ) from None
+        except (BotoCoreError, OSError) as exc:  # timeouts, refused or reset connections
             name = type(exc).__name__
-            raise StoreUnavailable(f"{self.url(key)}: {name}: {exc}", name) from None
+            raise StoreUnavailable(
+                f"{self.url(key)}: {name}: {exc}", name, transient=True
+            ) from None
 
     def put(self, key: str, data: bytes, **condition: str) -> None:
         content_type = "application/json" if key.endswith(".json") else "application/octet-stream"

@@ -24,7 +24,7 @@ CUSTOMERS_FILE = "customers.joblib"
 METRICS_FILE = "metrics.json"
 
 # What ``artifacts.new_version`` has always written: UTC time, then at least 6 hex digits.
-VERSION_PATTERN = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6,64}")
+VERSION_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6,64}")  # ASCII digits only
 VERSION_EXAMPLE = "20261126T020000Z-1a2b3c"
 
 FORMAT = "genre-model-forest/1"

@@ -16,9 +16,11 @@ import hmac
 import os
 import random
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+T = TypeVar("T")
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()  # a GET has no payload
 
 
@@ -36,6 +38,46 @@ class S3GetError(RuntimeError):
         super().__init__(f"S3 GET failed: HTTP {status} {code} {message}".strip())
         self.status = status
         self.code = code
+
+
+def time_left(deadline: float | None) -> float:
+    """Seconds before ``deadline`` (``time.monotonic``); ``S3GetError`` "Deadline" once passed."""
+    if deadline is None:
+        return float("inf")
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise S3GetError(0, "Deadline", "deadline passed")
+    return left
+
+
+def transient(exc: Exception) -> bool:
+    """What botocore's standard mode retries: 5xx, throttling codes, connection errors."""
+    if not isinstance(exc, S3GetError):
+        return False
+    if exc.status == 0:
+        return exc.code != "Deadline"
+    return exc.status in RETRY_STATUSES or exc.code in RETRY_CODES
+
+
+def retrying(
+    attempt: Callable[[float], T],
+    limits: Any,
+    deadline: float | None,
+    retryable: Callable[[Exception], bool] = transient,
+) -> T:
+    """``attempt(seconds_left)`` up to ``limits.max_attempts`` times, as botocore's standard
+    mode does (exponential backoff with full jitter), but never sleeping past ``deadline``."""
+    for n in range(1, limits.max_attempts + 1):
+        left = time_left(deadline)
+        pause = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**n))  # noqa: S311
+        try:
+            return attempt(left)
+        except Exception as exc:
+            out_of_time = deadline is not None and time.monotonic() + pause >= deadline
+            if n == limits.max_attempts or out_of_time or not retryable(exc):
+                raise  # the last failure, with its own code
+        time.sleep(pause)
+    raise AssertionError("max_attempts must be >= 1")
 
 
 def env_credentials() -> tuple[str, str, str | None, str] | None:
@@ -126,38 +168,11 @@ class S3Getter:
     def get(
         self, key: str, etag: str | None = None, deadline: float | None = None
     ) -> tuple[int, bytes, str | None]:
-        """(status, body, ETag): 200 with the body, or 304 when ``etag`` still matches.
-
-        ``deadline`` (``time.monotonic``) bounds every attempt, retry and backoff together.
-        """
+        """(status, body, ETag): 200 with the body, or 304 when ``etag`` still matches."""
         path = self.prefix + quote(key, safe="/~")
-        attempts = self.limits.max_attempts
-        for attempt in range(1, attempts + 1):
-            left = self._left(deadline)
-            try:
-                return self._attempt(path, etag, left, deadline)
-            except S3GetError as exc:
-                retry = exc.status in RETRY_STATUSES or exc.code in RETRY_CODES
-                if not retry or attempt == attempts:
-                    raise
-            except (OSError, self._http.HTTPException) as exc:  # timeouts, resets, refusals
-                self._drop()
-                if attempt == attempts:
-                    raise S3GetError(0, type(exc).__name__, str(exc)) from None
-            pause = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))  # noqa: S311
-            if deadline is not None and time.monotonic() + pause >= deadline:
-                raise S3GetError(0, "Deadline", f"no time left to retry {key}")
-            time.sleep(pause)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    def _left(deadline: float | None) -> float:
-        if deadline is None:
-            return float("inf")
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise S3GetError(0, "Deadline", "deadline passed")
-        return left
+        return retrying(
+            lambda left: self._attempt(path, etag, left, deadline), self.limits, deadline
+        )
 
     def _attempt(
         self, path: str, etag: str | None, left: float, deadline: float | None
@@ -165,19 +180,23 @@ class S3Getter:
         headers = self.sign(path, datetime.datetime.now(datetime.UTC))
         if etag:
             headers["If-None-Match"] = etag
-        conn = self._connection(left)
-        conn.timeout = min(self.limits.connect_timeout, left)
-        if conn.sock is not None:
-            conn.sock.settimeout(min(self.limits.read_timeout, left))
-        conn.request("GET", path, headers=headers)
-        if conn.sock is not None:  # connected: from here on the read timeout applies
-            conn.sock.settimeout(min(self.limits.read_timeout, self._left(deadline)))
-        response = conn.getresponse()
-        chunks = []
-        while chunk := response.read(1 << 16):
-            chunks.append(chunk)
+        try:
+            conn = self._connection(left)
+            conn.timeout = min(self.limits.connect_timeout, left)
             if conn.sock is not None:
-                conn.sock.settimeout(min(self.limits.read_timeout, self._left(deadline)))
+                conn.sock.settimeout(min(self.limits.read_timeout, left))
+            conn.request("GET", path, headers=headers)
+            if conn.sock is not None:  # connected: from here on the read timeout applies
+                conn.sock.settimeout(min(self.limits.read_timeout, time_left(deadline)))
+            response = conn.getresponse()
+            chunks = []
+            while chunk := response.read(1 << 16):
+                chunks.append(chunk)
+                if conn.sock is not None:
+                    conn.sock.settimeout(min(self.limits.read_timeout, time_left(deadline)))
+        except (OSError, self._http.HTTPException) as exc:  # timeouts, resets, refusals
+            self._drop()
+            raise S3GetError(0, type(exc).__name__, str(exc)) from None
         body = b"".join(chunks)
         status = response.status
         if status in (200, 304):
