@@ -144,7 +144,7 @@ class S3Store:
                 config = Config(  # retries are ours (s3_get.retrying): they know the deadline
                     connect_timeout=self._limits.connect_timeout,
                     read_timeout=self._limits.read_timeout,
-                    retries={"mode": "standard", "max_attempts": 1},
+                    retries={"mode": "standard", "total_max_attempts": 1},
                 )
             self._client = boto3.client("s3", config=config)
         return self._client
