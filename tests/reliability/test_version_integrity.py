@@ -303,6 +303,19 @@ def test_manifest_naming_another_or_no_version_is_refused(
     assert_refused_at_cold_start(predict_handler, genre_logs, capsys)
 
 
+def test_manifest_with_nan_is_not_json(
+    predict_handler, spec_model, tmp_path, monkeypatch, genre_logs, capsys
+):
+    """json.loads accepts NaN; a manifest holding one would put it in GET /api/model."""
+    target = tmp_path / "modelo.pkl"
+    install(spec_model, target)
+    manifest = target.with_name(f"modelo.{MANIFEST}")
+    manifest.write_text(manifest.read_text().replace('"metrics": {', '"metrics": {"x": NaN, ', 1))
+    monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(target))
+    assert_refused_at_cold_start(predict_handler, genre_logs, capsys)
+    assert "not valid JSON" in genre_logs.text
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -352,9 +352,14 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def read_json(store: Store, key: str) -> dict:
+    """A JSON object as RFC 8259 defines it (no NaN/Infinity: they would reach a response)."""
     try:
-        value = json.loads(store.get(key))
+        value = json.loads(store.get(key), parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise IntegrityError(f"not valid JSON: {store.url(key)}") from None
     if not isinstance(value, dict):

@@ -14,7 +14,8 @@ on S3). A load runs in a worker thread under one deadline for all its GETs and r
 or fails in the background; requests arriving meanwhile never wait. After a failure the cached
 model keeps serving and the next attempt comes one refresh interval later. With no model yet, a
 request waits up to the load deadline; a failure is ``ModelUnavailable`` (HTTP 503) and the next
-request tries again.
+request tries again. Inside Lambda a load still running when an invocation ends is frozen with
+the container and carries on (or times out) during the next one.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class CustomerSnapshot:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: benchmarks/warm.py swaps the predictor to compare implementations
 class LoadedModel:
     predictor: Predictor
     customers: CustomerSnapshot
