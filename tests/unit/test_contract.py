@@ -122,6 +122,8 @@ HOSTILE = {
         "sum to 1",
     ),
     "nan-threshold": (_arrays(threshold=np.array([math.nan, 0.0, 0.0, 0.0])), "thresholds"),
+    "duplicate-countries": (_with(countries=["Brazil", "Brazil"]), "countries"),
+    "countries-not-strings": (_with(countries=[None]), "countries"),
     # features vs feature columns
     "unknown-columns": (_with(feature_columns=["a", "b", "c"]), "feature set"),
     "two-columns": (_with(feature_columns=SPEC[:2]), "feature set"),

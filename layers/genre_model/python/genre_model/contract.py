@@ -127,6 +127,8 @@ def validate_forest(payload: Mapping[str, Any]) -> Forest:
     countries = _strings(payload, "countries", PredictorError)
     if not classes or len(set(classes)) != len(classes):
         raise PredictorError("classes must be distinct and at least one")
+    if len(set(countries)) != len(countries):
+        raise PredictorError("countries must be distinct (each is one code)")
     if columns not in (SPEC_FEATURES, LOCATION_FEATURES):
         raise PredictorError(f"feature_columns {list(columns)} are not a known feature set")
     depth = payload.get("depth")

@@ -12,7 +12,8 @@ on S3). A load runs in a worker thread under one deadline for all its GETs and r
 (``MODEL_LOAD_DEADLINE_SECONDS``). A request holding a cached model waits for it at most
 ``MODEL_REFRESH_BUDGET_SECONDS`` and then answers with the cached model while the load finishes
 or fails in the background; requests arriving meanwhile never wait. After a failure the cached
-model keeps serving and the next attempt comes one refresh interval later. With no model yet, a
+model keeps serving and the next attempt comes one refresh interval later, or, after repeated
+failures, no sooner than an exponential backoff (1, 3, 7 ... 60 s). With no model yet, a
 request waits up to the load deadline; a failure is ``ModelUnavailable`` (HTTP 503) and the next
 request tries again. Inside Lambda a load still running when an invocation ends is frozen with
 the container and carries on (or times out) during the next one.
@@ -51,6 +52,7 @@ from genre_model.contract import ContractError, check_version, is_version, valid
 from genre_model.inference import Predictor, load_payload
 
 logger = logging.getLogger(__name__)
+MAX_FAILURE_BACKOFF = 60.0
 
 
 class ModelUnavailable(RuntimeError):
@@ -237,6 +239,7 @@ class ModelCache:
         self._model: LoadedModel | None = None
         self._next_check = float("-inf")
         self._load: _Load | None = None
+        self._failures = 0  # consecutive failed refreshes
         self._lock = threading.Lock()
 
     @property
@@ -275,7 +278,7 @@ class ModelCache:
 
     def _run(self, load: _Load) -> None:
         """The worker thread: one load under the deadline, then the swap (or the report)."""
-        current, loaded = self._model, None
+        current, loaded, failed = self._model, None, False
         try:
             if self._location is None:
                 self._location = Location.from_settings(self.settings)
@@ -283,18 +286,22 @@ class ModelCache:
                 current, time.monotonic() + self.settings.model_load_deadline
             )
         except Exception as exc:  # S3, network, integrity: never fatal, never out of a request
-            load.error = str(exc)
+            load.error, failed = str(exc), True
             self._report(exc, current)
         with self._lock:
             if loaded is not None:
                 logger.info("Loaded model version %s", loaded.version)
                 self._model = loaded
-            cached = self._model is not None
-            self._next_check = (
-                self.clock() + self.settings.model_refresh_seconds if cached else float("-inf")
-            )
+            self._failures = self._failures + 1 if failed else 0
+            self._next_check = self.clock() + self._pause() if self._model else float("-inf")
             self._load = None
         load.done.set()
+
+    def _pause(self) -> float:
+        """Seconds to the next refresh: the interval, and after repeated failures at least
+        1, 3, 7 ... 60 s, so an outage costs a budget-long wait rarely even at interval 0."""
+        backoff = min(MAX_FAILURE_BACKOFF, 2.0 ** max(self._failures - 1, 0) - 1)
+        return max(self.settings.model_refresh_seconds, backoff)
 
     def _report(self, exc: Exception, current: LoadedModel | None) -> None:
         """One log line per failed load, saying which kind of failure and its code."""
