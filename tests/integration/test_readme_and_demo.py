@@ -68,10 +68,10 @@ def test_readme_cli_examples_are_real_subcommands() -> None:
 
 def test_configuration_table_lists_every_setting_read() -> None:
     source = (ROOT / "layers/genre_model/python/genre_model/config.py").read_text()
-    read = set(re.findall(r'env(?:\.get)?\(\s*"([A-Z_]+)"', source))
-    read |= set(re.findall(r'_(?:int|required_int|text)\(env, "([A-Z_]+)"', source))
+    read = set(re.findall(r'env(?:\.get)?\(\s*"([A-Z0-9_]+)"', source))
+    read |= set(re.findall(r'_(?:int|required_int|text|seconds)\(env, "([A-Z0-9_]+)"', source))
     assert read == set(config.VARIABLES), "config.VARIABLES must name exactly what config.py reads"
-    table = set(re.findall(r"^\| `([A-Z_]+)` \|", _section("Configuration"), re.M))
+    table = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", _section("Configuration"), re.M))
     missing = set(config.VARIABLES) - table
     assert not missing, f"README configuration table lacks {sorted(missing)}"
 

@@ -399,24 +399,25 @@ def test_interleaved_promotion_rechecks_against_the_winner(store_kind, bucket, t
             return Registry(S3Store(BUCKET, boto3.client("s3", region_name="us-east-1")), PREFIX)
         return Registry(DirStore(tmp_path), PREFIX)
 
+    V0, VA, VB, VC, VD = (f"20260101T000000Z-00000{c}" for c in "0abcd")
     base = registry()
-    base.check_promotion(base.write_version("v0", FILES, _manifest(100)), 10)
-    base.promote("v0")
+    base.check_promotion(base.write_version(V0, FILES, _manifest(100)), 10)
+    base.promote(V0)
     a, b = registry(), registry()
-    a.check_promotion(a.write_version("va", FILES, _manifest(60)), 10)  # fine against v0 (100)
-    b.check_promotion(b.write_version("vb", FILES, _manifest(1000)), 10)
-    b.promote("vb")
+    a.check_promotion(a.write_version(VA, FILES, _manifest(60)), 10)  # fine against v0 (100)
+    b.check_promotion(b.write_version(VB, FILES, _manifest(1000)), 10)
+    b.promote(VB)
     with pytest.raises(PromotionRefused, match="shrank from 1000 to 60"):
-        a.promote("va")  # re-checked against vb, not the v0 it saw
-    assert base.pointer()["version"] == "vb"
+        a.promote(VA)  # re-checked against vb, not the v0 it saw
+    assert base.pointer()["version"] == VB
     # and a check that still passes after the conflict is retried and wins
     c = registry()
-    c.check_promotion(c.write_version("vc", FILES, _manifest(900)), 10)
+    c.check_promotion(c.write_version(VC, FILES, _manifest(900)), 10)
     d = registry()
-    d.check_promotion(d.write_version("vd", FILES, _manifest(950)), 10)
-    d.promote("vd")
-    c.promote("vc")
-    assert base.pointer()["version"] == "vc"
+    d.check_promotion(d.write_version(VD, FILES, _manifest(950)), 10)
+    d.promote(VD)
+    c.promote(VC)
+    assert base.pointer()["version"] == VC
 
 
 def test_conditional_write_is_refused_by_s3_when_the_pointer_moved(bucket):

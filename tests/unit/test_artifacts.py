@@ -40,75 +40,94 @@ def test_version_names_sort_by_time() -> None:
 
 def test_write_version_hashes_and_pointer_rules(tmp_path: Path) -> None:
     registry = Registry(DirStore(tmp_path), "models/genre/")
-    manifest = registry.write_version("v1", FILES, manifest_fields(100))
+    manifest = registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(100))
     for name, data in FILES.items():
         assert manifest["files"][name]["sha256"] == hashlib.sha256(data).hexdigest()
-        assert (tmp_path / "models/genre/v1" / name).read_bytes() == data
-    stored = json.loads((tmp_path / "models/genre/v1/manifest.json").read_text())
+        assert (tmp_path / "models/genre/20260101T000001Z-000001" / name).read_bytes() == data
+    stored = json.loads(
+        (tmp_path / "models/genre/20260101T000001Z-000001/manifest.json").read_text()
+    )
     assert stored == manifest
     assert registry.pointer() is None  # writing a version never moves the pointer
 
     registry.check_promotion(manifest, min_customers=10)
-    registry.promote("v1")
-    assert registry.pointer()["version"] == "v1"
+    registry.promote("20260101T000001Z-000001")
+    assert registry.pointer()["version"] == "20260101T000001Z-000001"
 
     with pytest.raises(PromotionRefused, match="MIN_CUSTOMERS=10") as low:
-        registry.check_promotion(registry.write_version("v2", FILES, manifest_fields(9)), 10)
-    assert low.value.version == "v2"
+        registry.check_promotion(
+            registry.write_version("20260101T000002Z-000002", FILES, manifest_fields(9)), 10
+        )
+    assert low.value.version == "20260101T000002Z-000002"
     with pytest.raises(PromotionRefused, match="shrank from 100 to 49"):
-        registry.check_promotion(registry.write_version("v3", FILES, manifest_fields(49)), 10)
-    registry.check_promotion(registry.write_version("v4", FILES, manifest_fields(50)), 10)
+        registry.check_promotion(
+            registry.write_version("20260101T000003Z-000003", FILES, manifest_fields(49)), 10
+        )
+    registry.check_promotion(
+        registry.write_version("20260101T000004Z-000004", FILES, manifest_fields(50)), 10
+    )
     with pytest.raises(PromotionRefused, match="2 genres"):
         registry.check_promotion(
-            registry.write_version("v5", FILES, manifest_fields(99, ("R",))), 1
+            registry.write_version("20260101T000005Z-000005", FILES, manifest_fields(99, ("R",))), 1
         )
-    assert [v.version for v in registry.versions()] == ["v1", "v2", "v3", "v4", "v5"]
+    assert [v.version for v in registry.versions()] == [
+        "20260101T000001Z-000001",
+        "20260101T000002Z-000002",
+        "20260101T000003Z-000003",
+        "20260101T000004Z-000004",
+        "20260101T000005Z-000005",
+    ]
     assert [v.latest for v in registry.versions()] == [True, False, False, False, False]
 
 
 def test_tampered_or_missing_file_blocks_promotion(tmp_path: Path) -> None:
     registry = Registry(DirStore(tmp_path), "")
-    registry.write_version("v1", FILES, manifest_fields(10))
-    registry.promote("v1")
-    registry.write_version("v2", FILES, manifest_fields(10))
+    registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
+    registry.promote("20260101T000001Z-000001")
+    registry.write_version("20260101T000002Z-000002", FILES, manifest_fields(10))
     pointer = (tmp_path / "latest.json").read_bytes()
-    (tmp_path / "v2/model.joblib").write_bytes(b"model-bytez")
+    (tmp_path / "20260101T000002Z-000002/model.joblib").write_bytes(b"model-bytez")
     with pytest.raises(ArtifactError, match="SHA-256 mismatch"):
-        registry.promote("v2")
-    (tmp_path / "v2/model.joblib").unlink()
+        registry.promote("20260101T000002Z-000002")
+    (tmp_path / "20260101T000002Z-000002/model.joblib").unlink()
     with pytest.raises(ArtifactNotFound):
-        registry.promote("v2")
+        registry.promote("20260101T000002Z-000002")
     assert (tmp_path / "latest.json").read_bytes() == pointer
 
 
 def test_manifest_must_name_its_own_version(tmp_path: Path) -> None:
     registry = Registry(DirStore(tmp_path), "")
-    registry.write_version("v1", FILES, manifest_fields(10))
-    (tmp_path / "v2").mkdir()
-    (tmp_path / "v2/manifest.json").write_bytes((tmp_path / "v1/manifest.json").read_bytes())
-    with pytest.raises(ArtifactError, match="names version v1"):
-        registry.promote("v2")
+    registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
+    (tmp_path / "20260101T000002Z-000002").mkdir()
+    (tmp_path / "20260101T000002Z-000002/manifest.json").write_bytes(
+        (tmp_path / "20260101T000001Z-000001/manifest.json").read_bytes()
+    )
+    with pytest.raises(ArtifactError, match="names version 20260101T000001Z-000001"):
+        registry.promote("20260101T000002Z-000002")
 
 
 def test_broken_pointer_does_not_block_a_good_model(tmp_path: Path) -> None:
     registry = Registry(DirStore(tmp_path), "")
     (tmp_path / "latest.json").write_text("not json")
-    manifest = registry.write_version("v1", FILES, manifest_fields(10))
+    manifest = registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
     registry.check_promotion(manifest, 1)
-    registry.promote("v1")
-    assert registry.pointer()["version"] == "v1"
+    registry.promote("20260101T000001Z-000001")
+    assert registry.pointer()["version"] == "20260101T000001Z-000001"
 
 
 def test_local_model_path_companions(tmp_path: Path) -> None:
     local = LocalModelPath(tmp_path / "modelo.pkl")
     assert local.companion("model.joblib") == tmp_path / "modelo.pkl"
     assert local.companion("predictor.joblib") == tmp_path / "modelo.predictor.joblib"
-    local.registry.write_version("v1", FILES, manifest_fields(10))
-    local.registry.promote("v1")  # switches the reader paths too, inside the pointer's lock
+    local.registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
+    local.registry.promote("20260101T000001Z-000001")  # switches the reader paths, in the lock
     assert (tmp_path / "modelo.pkl").read_bytes() == FILES["model.joblib"]
     assert (tmp_path / "modelo.metrics.json").read_bytes() == FILES["metrics.json"]
-    assert json.loads((tmp_path / "modelo.manifest.json").read_text())["version"] == "v1"
-    assert (tmp_path / "modelo.versions/v1/manifest.json").is_file()
+    assert (
+        json.loads((tmp_path / "modelo.manifest.json").read_text())["version"]
+        == "20260101T000001Z-000001"
+    )
+    assert (tmp_path / "modelo.versions/20260101T000001Z-000001/manifest.json").is_file()
     mode = stat.S_IMODE((tmp_path / "modelo.pkl").stat().st_mode)
     assert mode & 0o044 == 0o044  # readable by other users (containers)
     assert not list(tmp_path.glob(".modelo*"))  # no temporary files left behind

@@ -164,3 +164,38 @@ def test_process_settings_read_once_from_environ(monkeypatch: pytest.MonkeyPatch
     assert settings() is first  # cached: read once
     settings.cache_clear()
     assert settings().min_customers == 5
+
+
+def test_s3_limits_default_well_inside_api_gateway() -> None:
+    s = load_settings({})
+    assert (s.model_refresh_budget, s.model_load_deadline) == (1.0, 10.0)
+    assert (s.s3.connect_timeout, s.s3.read_timeout, s.s3.max_attempts) == (1.0, 1.0, 3)
+    tuned = load_settings(
+        {
+            "MODEL_LOAD_DEADLINE_SECONDS": "4",
+            "MODEL_REFRESH_BUDGET_SECONDS": "0.5",
+            "S3_CONNECT_TIMEOUT": "0.2",
+            "S3_READ_TIMEOUT": "0.3",
+            "S3_MAX_ATTEMPTS": "5",
+        }
+    )
+    assert (tuned.model_refresh_budget, tuned.model_load_deadline) == (0.5, 4.0)
+    assert (tuned.s3.connect_timeout, tuned.s3.read_timeout, tuned.s3.max_attempts) == (0.2, 0.3, 5)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MODEL_LOAD_DEADLINE_SECONDS", "0"),
+        ("MODEL_LOAD_DEADLINE_SECONDS", "29"),  # API Gateway would answer 504 first
+        ("MODEL_LOAD_DEADLINE_SECONDS", "nan"),
+        ("MODEL_REFRESH_BUDGET_SECONDS", "11"),  # more than the load deadline
+        ("MODEL_REFRESH_BUDGET_SECONDS", "-1"),
+        ("S3_CONNECT_TIMEOUT", "inf"),
+        ("S3_READ_TIMEOUT", "soon"),
+        ("S3_MAX_ATTEMPTS", "0"),
+    ],
+)
+def test_bad_s3_limit_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value})

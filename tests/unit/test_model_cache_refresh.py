@@ -98,3 +98,25 @@ def test_no_location_is_unavailable_and_retried(tmp_path, spec_model):
 def test_nothing_configured_is_unavailable():
     with pytest.raises(ModelUnavailable, match="MODEL_BUCKET"):
         ModelCache(Settings()).get()
+
+
+def test_repeated_failures_back_off_even_at_interval_zero(target, spec_model_v2):
+    """An outage must not cost every request a refresh: after the second failure in a row the
+    next attempt waits 1 s, then 3 s (the cached model answers meanwhile)."""
+    clock = Clock()
+    cache = ModelCache(Settings(model_path=str(target), model_refresh_seconds=0), clock=clock)
+    first = cache.get()
+    manifest = target.with_name(f"{target.stem}.manifest.json")
+    manifest.unlink()
+    assert cache.get() is first  # failure 1: the next request may try again at once
+    assert cache.get() is first  # failure 2: now 1 s of backoff
+    install(spec_model_v2, target)  # repaired, but inside the backoff: not looked at yet
+    assert cache.get() is first
+    clock.now += 0.99
+    assert cache.get() is first
+    clock.now += 0.01
+    assert cache.get().version == spec_model_v2.version  # success resets the backoff
+    manifest.unlink()
+    assert cache.get().version == spec_model_v2.version
+    install(spec_model_v2, target)
+    assert cache.get().version == spec_model_v2.version

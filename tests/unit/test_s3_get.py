@@ -81,3 +81,84 @@ def test_getter_reports_s3_error_codes(moto_endpoint):
         getter.get("anything")
     assert raised.value.code == "NoSuchBucket"
     assert raised.value.status == 404
+
+
+@pytest.fixture
+def silent_server():
+    """A real TCP server that accepts connections and never sends a byte."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], accepted
+    stop.set()
+    thread.join(2)
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def test_getter_gives_up_at_the_deadline_on_a_silent_server(silent_server, monkeypatch):
+    import time
+
+    from genre_model.config import S3Limits
+
+    port, accepted = silent_server
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    getter = S3Getter("models", ("testing", "testing", None, "us-east-1"), S3Limits(0.5, 5, 5))
+    started = time.monotonic()
+    with pytest.raises(S3GetError) as raised:
+        getter.get("m/latest.json", deadline=started + 0.8)
+    elapsed = time.monotonic() - started
+    assert elapsed < 0.8 + 0.3  # the 5 s read timeout was cut to what the deadline left
+    assert raised.value.code in {"TimeoutError", "timeout", "Deadline"}
+    assert accepted  # it really connected: the wait was for an answer that never came
+
+
+def test_getter_retries_slowdown_then_reports_it(monkeypatch):
+    """503 SlowDown three times (botocore standard mode's default attempts), then the code."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class SlowDown(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            body = b"<Error><Code>SlowDown</Code></Error>"
+            self.send_response(503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowDown)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        getter = S3Getter("models", ("testing", "testing", None, "us-east-1"))
+        with pytest.raises(S3GetError) as raised:
+            getter.get("m/latest.json")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert raised.value.code == "SlowDown"
+    assert raised.value.status == 503
+    assert seen == ["/models/m/latest.json"] * 3

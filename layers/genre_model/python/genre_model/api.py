@@ -22,7 +22,7 @@ from genre_model import proxy_event, service
 from genre_model.config import settings
 from genre_model.model_cache import ModelCache, ModelUnavailable
 from genre_model.schemas import PredictRequest
-from genre_model.service import ApiError
+from genre_model.service import MODEL_UNUSABLE, ApiError
 
 APPLICATION_JSON = "application/json"
 
@@ -168,12 +168,25 @@ def _header(event: dict, name: str) -> str | None:
     return None
 
 
+def to_json(body: Any) -> str:
+    """The response encoder: strict JSON, so NaN or Infinity is an error, never sent."""
+    return json.dumps(body, separators=(",", ":"), allow_nan=False)
+
+
 def _proxy(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict:
     """An API Gateway proxy response, for answers given without the router."""
+    try:
+        text = to_json(body)
+    except ValueError:  # a non-finite number in the answer: the model is at fault, not the client
+        logger.error("Response with a non-finite number refused (HTTP %s)", status)
+        status, headers = 503, None
+        text = to_json(
+            error_body(MODEL_UNUSABLE, [("model", "the model produced an invalid answer")])
+        )
     return {
         "statusCode": status,
         "headers": {"Content-Type": APPLICATION_JSON, **(headers or {})},
-        "body": json.dumps(body, separators=(",", ":")),
+        "body": text,
         "isBase64Encoded": False,
     }
 

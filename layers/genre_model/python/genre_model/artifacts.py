@@ -20,12 +20,14 @@ This module is on the predict path: it imports nothing heavy at module level.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import secrets
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,12 +35,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-POINTER = "latest.json"
-MANIFEST = "manifest.json"
-MODEL_FILE = "model.joblib"
-PREDICTOR_FILE = "predictor.joblib"
-CUSTOMERS_FILE = "customers.joblib"
-METRICS_FILE = "metrics.json"
+from genre_model.contract import (
+    CUSTOMERS_FILE,
+    MANIFEST,
+    METRICS_FILE,
+    MODEL_FILE,
+    POINTER,
+    PREDICTOR_FILE,
+    check_version,
+    is_version,
+)
 
 
 class ArtifactError(RuntimeError):
@@ -47,6 +53,19 @@ class ArtifactError(RuntimeError):
 
 class ArtifactNotFound(ArtifactError):
     """The key does not exist in the store."""
+
+
+class IntegrityError(ArtifactError):
+    """A version's content is wrong (hash, listing, structure, name): refused and counted."""
+
+
+class StoreUnavailable(ArtifactError):
+    """The store could not be read (S3 error code, timeout, connection): ``code`` says which."""
+
+    def __init__(self, message: str, code: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.transient = transient  # worth another attempt (5xx, throttling, connection)
 
 
 class PointerConflict(ArtifactError):
@@ -94,18 +113,24 @@ class Store(Protocol):
 
 
 class S3Store:
-    """Artifacts in S3; every upload carries a SHA-256 checksum that S3 verifies."""
+    """Artifacts in S3; every upload carries a SHA-256 checksum that S3 verifies.
 
-    def __init__(self, bucket: str, client: Any | None = None) -> None:
+    With ``limits`` (the predict function) every GET has connect/read timeouts, standard-mode
+    retries, and stops at ``deadline`` (a ``time.monotonic`` value the loader sets) if one is set.
+    """
+
+    def __init__(self, bucket: str, client: Any | None = None, limits: Any | None = None) -> None:
         self.bucket = bucket
         self._client = client
+        self._limits = limits  # config.S3Limits or None (botocore's defaults)
         self._getter: Any = None
+        self.deadline: float | None = None
         if client is None:
             from genre_model.s3_get import S3Getter, env_credentials
 
             credentials = env_credentials()
             if credentials is not None:  # inside Lambda: GETs without importing boto3
-                self._getter = S3Getter(bucket, credentials)
+                self._getter = S3Getter(bucket, credentials, limits)
 
     @property
     def client(self) -> Any:
@@ -114,8 +139,15 @@ class S3Store:
             import boto3  # imported on first use: it dominates cold-start import time
             from botocore.config import Config
 
+            config = S3_CLIENT_CONFIG  # training and the CLI: botocore's standard retries
+            if self._limits is not None:  # predict: our retries (s3_get.retrying) know the deadline
+                config = {
+                    "connect_timeout": self._limits.connect_timeout,
+                    "read_timeout": self._limits.read_timeout,
+                    "retries": {"mode": "standard", "total_max_attempts": 1},
+                }
             with _s3_errors(f"s3://{self.bucket}", "connect to"):
-                self._client = boto3.client("s3", config=Config(**S3_CLIENT_CONFIG))
+                self._client = boto3.client("s3", config=Config(**config))
         return self._client
 
     def _missing(self, exc: Exception) -> bool:
@@ -126,17 +158,39 @@ class S3Store:
         return self.get_if_changed(key, None)[0] or b""
 
     def get_if_changed(self, key: str, etag: str | None) -> tuple[bytes | None, str | None]:
-        """``(body, etag)``, or ``(None, etag)`` when the object still has ``etag`` (HTTP 304)."""
+        """``(body, etag)``, or ``(None, etag)`` when the object still has ``etag`` (HTTP 304).
+
+        Raises ``ArtifactNotFound`` for a missing key and ``StoreUnavailable`` (with the S3 error
+        code, or the exception's name for timeouts and connection errors) for anything else.
+        """
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise StoreUnavailable(f"{self.url(key)}: deadline passed before the GET", "Deadline")
         if self._getter is not None:
             from genre_model.s3_get import S3GetError
 
             try:
-                status, body, new_etag = self._getter.get(key, etag)
+                status, body, new_etag = self._getter.get(key, etag, self.deadline)
             except S3GetError as exc:
                 if exc.code in {"NoSuchKey", "404", "NotFound"}:
                     raise ArtifactNotFound(f"not found: {self.url(key)}") from None
-                raise ArtifactError(f"{self.url(key)}: {exc}") from None
+                raise StoreUnavailable(f"{self.url(key)}: {exc}", exc.code) from None
             return (None, etag) if status == 304 else (body, new_etag)
+        if self._limits is None:
+            return self._boto_get(key, etag)
+        from genre_model.s3_get import S3GetError, retrying
+
+        def again(exc: Exception) -> bool:
+            return isinstance(exc, StoreUnavailable) and exc.transient
+
+        try:  # botocore's socket timeouts are per client: an attempt may end past the deadline
+            return retrying(
+                lambda _left: self._boto_get(key, etag), self._limits, self.deadline, again
+            )
+        except S3GetError as exc:  # the deadline passed between attempts
+            raise StoreUnavailable(f"{self.url(key)}: {exc}", exc.code) from None
+
+    def _boto_get(self, key: str, etag: str | None) -> tuple[bytes | None, str | None]:
+        """One GetObject; errors become ``ArtifactNotFound`` or ``StoreUnavailable``."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         kwargs = {"Bucket": self.bucket, "Key": key}
@@ -144,15 +198,25 @@ class S3Store:
             kwargs["IfNoneMatch"] = etag
         try:
             response = self.client.get_object(**kwargs)
+            return response["Body"].read(), response.get("ETag")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"304", "NotModified"}:
+            error = exc.response.get("Error", {})
+            code = error.get("Code") or "Unknown"
+            if code in {"304", "NotModified"}:
                 return None, etag
             if self._missing(exc):
                 raise ArtifactNotFound(f"not found: {self.url(key)}") from None
-            raise s3_failure(exc, "read", self.url(key)) from None
-        except (BotoCoreError, ValueError) as exc:
-            raise s3_failure(exc, "read", self.url(key)) from None
-        return response["Body"].read(), response.get("ETag")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            raise StoreUnavailable(
+                f"{self.url(key)}: {code}: {error.get('Message', '')}".rstrip(": "),
+                code,
+                transient=status >= 500 or code in {"SlowDown", "RequestTimeout", "Throttling"},
+            ) from None
+        except (BotoCoreError, OSError, ValueError) as exc:  # timeouts, refused, bad names
+            name = type(exc).__name__
+            raise StoreUnavailable(
+                f"{self.url(key)}: {name}: {exc}", name, transient=True
+            ) from None
 
     def put(self, key: str, data: bytes, **condition: str) -> None:
         content_type = "application/json" if key.endswith(".json") else "application/octet-stream"
@@ -182,7 +246,7 @@ class S3Store:
         condition = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
         try:
             self.put(key, data, **condition)
-        except S3Error as exc:
+        except StoreUnavailable as exc:
             conflicts = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
             missing = expected is not None and exc.code in {"NoSuchKey", "404", "NotFound"}
             if exc.code in conflicts or missing:
@@ -211,21 +275,13 @@ S3_CLIENT_CONFIG: dict[str, Any] = {
 }
 
 
-class S3Error(ArtifactError):
-    """An S3 call failed; ``code`` is S3's error code when it answered, else empty."""
-
-    def __init__(self, message: str, code: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def s3_failure(exc: Exception, action: str, url: str) -> S3Error:
+def s3_failure(exc: Exception, action: str, url: str) -> StoreUnavailable:
     """One line for a failed S3 call: the error code when S3 answered, else botocore's reason."""
     error = getattr(exc, "response", {}).get("Error", {})
     code = str(error.get("Code", ""))
     reason = f"{code}: {error.get('Message', '')}".rstrip(": ") if error else str(exc)
     reason = " ".join((reason or type(exc).__name__).split())
-    return S3Error(f"cannot {action} {url}: {reason}", code)
+    return StoreUnavailable(f"cannot {action} {url}: {reason}", code)
 
 
 @contextmanager
@@ -247,10 +303,15 @@ class DirStore:
         self.root = Path(root)
 
     def get(self, key: str) -> bytes:
+        """The file's bytes; a directory, FIFO or unreadable file at the path is an error."""
+        path = self.root / key
         try:
-            return (self.root / key).read_bytes()
+            with open(path, "rb", opener=_regular_file_opener) as fh:
+                return fh.read()
         except FileNotFoundError:
             raise ArtifactNotFound(f"not found: {self.url(key)}") from None
+        except OSError as exc:
+            raise ArtifactError(f"cannot read {self.url(key)}: {exc.strerror or exc}") from None
 
     def put(self, key: str, data: bytes) -> None:
         try:
@@ -261,8 +322,8 @@ class DirStore:
     def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
         """``(body, sha256)``, or ``(None, None)`` when the file does not exist."""
         try:
-            data = (self.root / key).read_bytes()
-        except FileNotFoundError:
+            data = self.get(key)
+        except ArtifactNotFound:
             return None, None
         return data, sha256(data)
 
@@ -307,6 +368,15 @@ class DirStore:
         return str(self.root / key)
 
 
+def _regular_file_opener(path: str, flags: int) -> int:
+    """Open without blocking on a FIFO, then refuse anything that is not a regular file."""
+    fd = os.open(path, flags | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return fd
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so a reader sees the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -323,13 +393,18 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def read_json(store: Store, key: str) -> dict:
+    """A JSON object as RFC 8259 defines it (no NaN/Infinity: they would reach a response)."""
     try:
-        value = json.loads(store.get(key))
-    except ValueError:
-        raise ArtifactError(f"not valid JSON: {store.url(key)}") from None
+        value = json.loads(store.get(key), parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise IntegrityError(f"not valid JSON: {store.url(key)}") from None
     if not isinstance(value, dict):
-        raise ArtifactError(f"not a JSON object: {store.url(key)}")
+        raise IntegrityError(f"not a JSON object: {store.url(key)}")
     return value
 
 
@@ -338,13 +413,24 @@ def to_json(value: Any) -> bytes:
 
 
 def verified(store: Store, key: str, manifest: Mapping[str, Any], name: str) -> bytes:
-    """The file's bytes, only if their SHA-256 equals the manifest's (checked before unpickling)."""
-    expected = manifest.get("files", {}).get(name, {}).get("sha256")
-    if not expected:
-        raise ArtifactError(f"manifest {manifest.get('version')} lists no hash for {name}")
-    data = store.get(key)
+    """The file's bytes, only if their SHA-256 equals the manifest's (checked before unpickling).
+
+    Unlisted or unreadable (a directory, a FIFO) is an ``IntegrityError`` like a mismatch; a
+    listed file that is gone raises ``ArtifactNotFound``, an unreachable store ``StoreUnavailable``.
+    """
+    files = manifest.get("files")
+    entry = files.get(name) if isinstance(files, dict) else None
+    expected = entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(expected, str) or not expected:
+        raise IntegrityError(f"manifest {manifest.get('version')} lists no hash for {name}")
+    try:
+        data = store.get(key)
+    except (StoreUnavailable, ArtifactNotFound):
+        raise
+    except ArtifactError as exc:
+        raise IntegrityError(f"{name} of {manifest.get('version')} unusable: {exc}") from None
     if sha256(data) != expected:
-        raise ArtifactError(f"SHA-256 mismatch for {store.url(key)}: refusing to load it")
+        raise IntegrityError(f"SHA-256 mismatch for {store.url(key)}: refusing to load it")
     return data
 
 
@@ -379,7 +465,8 @@ class Registry:
             return None
 
     def manifest(self, version: str) -> dict:
-        manifest = read_json(self.store, self.key(version, MANIFEST))
+        """The version's manifest; ``version`` must be a version name (never a path)."""
+        manifest = read_json(self.store, self.key(check_version(version), MANIFEST))
         if manifest.get("version") != version:
             raise ArtifactError(f"manifest under {version} names version {manifest.get('version')}")
         return manifest
@@ -388,9 +475,7 @@ class Registry:
         pointer = self.pointer()
         if pointer is None:
             return None
-        version = pointer.get("version")
-        if not isinstance(version, str):
-            raise ArtifactError(f"{self.store.url(self.key(POINTER))} names no version")
+        version = check_version(pointer.get("version"), self.store.url(self.key(POINTER)))
         return self.manifest(version)
 
     def versions(self) -> list[VersionInfo]:
@@ -400,6 +485,7 @@ class Registry:
                 k[len(self.prefix) :].split("/")[0]
                 for k in self.store.list_keys(self.prefix)
                 if k.endswith("/" + MANIFEST)
+                and is_version(k[len(self.prefix) :][: -len(MANIFEST) - 1])
             }
         )
         infos = []
@@ -420,6 +506,7 @@ class Registry:
 
     def write_version(self, version: str, files: Mapping[str, bytes], manifest: dict) -> dict:
         """Upload every file, then the manifest holding their hashes; the pointer is untouched."""
+        check_version(version)
         manifest = {
             **manifest,
             "version": version,
@@ -505,14 +592,26 @@ class Registry:
         )
 
 
-def store_for(bucket: str | None, path: str | None) -> tuple[Store, str] | None:
-    """Decode where the model lives from ``MODEL_BUCKET`` or an ``s3://`` model path."""
+def store_for(
+    bucket: str | None, path: str | None, limits: Any | None = None
+) -> tuple[Store, str] | None:
+    """Decode where the model lives from ``MODEL_BUCKET`` or an ``s3://`` model path.
+
+    A path segment ``.``, ``..`` or empty is refused: keys are names, never relative paths.
+    """
     if path and path.startswith("s3://"):
         bucket_name, _, prefix = path[5:].partition("/")
         prefix = prefix.strip("/")
-        return S3Store(bucket_name), f"{prefix}/" if prefix else ""
+        if not bucket_name or (prefix and {"", ".", ".."} & set(prefix.split("/"))):
+            from genre_model.config import ConfigError
+
+            raise ConfigError(
+                f"MODELO_GENERO_ENTRENADO {path!r} must be s3://bucket/prefix/[version/] "
+                "without empty, '.' or '..' segments"
+            )
+        return S3Store(bucket_name, limits=limits), f"{prefix}/" if prefix else ""
     if bucket:
-        return S3Store(bucket), ""
+        return S3Store(bucket, limits=limits), ""
     return None
 
 

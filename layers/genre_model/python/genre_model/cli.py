@@ -65,6 +65,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from genre_model.contract import check_version
+
+    check_version(args.version)  # before anything is read: a name, never a path
     registry, _ = _registry(args)
     pointer = registry.promote(args.version)
     print(f"latest -> {pointer['version']}")
@@ -128,12 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
     from genre_model.artifacts import ArtifactError, PromotionRefused
+    from genre_model.contract import ContractError
     from genre_model.sources import DataSourceError
     from genre_model.training import TrainingError
 
+    known = (ConfigError, DataSourceError, TrainingError, ArtifactError, PromotionRefused)
     try:
         return args.func(args)
-    except (ConfigError, DataSourceError, TrainingError, ArtifactError, PromotionRefused) as exc:
+    except (*known, ContractError) as exc:
         print(f"error: {_one_line(exc, args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

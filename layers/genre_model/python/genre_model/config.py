@@ -46,6 +46,15 @@ class ForestSettings:
 
 
 @dataclass(frozen=True)
+class S3Limits:
+    """Predict's S3 reads: per-socket timeouts and botocore standard-mode attempts per GET."""
+
+    connect_timeout: float = 1.0
+    read_timeout: float = 1.0
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration of both functions and the CLI."""
 
@@ -53,6 +62,11 @@ class Settings:
     model_prefix: str = DEFAULT_MODEL_PREFIX
     model_path: str | None = None  # MODELO_GENERO_ENTRENADO: local pickle path or s3:// URI
     model_refresh_seconds: float = 300.0
+    # A warm request waits at most this for a refresh, then answers with the cached model.
+    model_refresh_budget: float = 1.0
+    # One whole load (every GET and retry); also the most a request with no model waits.
+    model_load_deadline: float = 10.0
+    s3: S3Limits = S3Limits()
     feature_set: str = "spec"
     min_customers: int = 10
     database: DatabaseSettings = DatabaseSettings()
@@ -65,6 +79,11 @@ VARIABLES: dict[str, str] = {
     "MODEL_PREFIX": "key prefix of the artifacts inside the bucket",
     "MODELO_GENERO_ENTRENADO": "local path of the scikit-learn pickle, or an s3:// URI",
     "MODEL_REFRESH_SECONDS": "how often predict checks latest.json for a new version",
+    "MODEL_REFRESH_BUDGET_SECONDS": "most a warm request waits for a refresh (then: cached model)",
+    "MODEL_LOAD_DEADLINE_SECONDS": "deadline of one whole model load from S3 (every GET and retry)",
+    "S3_CONNECT_TIMEOUT": "seconds predict waits to connect to S3",
+    "S3_READ_TIMEOUT": "seconds predict waits for S3 to send data",
+    "S3_MAX_ATTEMPTS": "attempts per S3 GET (retries on 500/503/SlowDown, timeouts)",
     "FEATURE_SET": "`spec` (three spending features) or `location` (adds country)",
     "MIN_CUSTOMERS": "promotion rule: fewest labelled customers a new model needs",
     "DB_SECRET_ARN": "Secrets Manager secret (RDS JSON: host, port, username, password, dbname)",
@@ -131,6 +150,31 @@ def _prefix(raw: str) -> str:
     return f"{raw}/" if raw else ""
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float, *, maximum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= maximum:
+        raise ConfigError(f"{name} must be > 0 and <= {maximum:g}, got {raw!r}")
+    return value
+
+
+def _load_limits(env: Mapping[str, str]) -> tuple[float, float, S3Limits]:
+    """Refresh budget, load deadline and S3 limits; all well inside API Gateway's 29 s."""
+    deadline = _seconds(env, "MODEL_LOAD_DEADLINE_SECONDS", 10.0, maximum=20.0)
+    budget = _seconds(env, "MODEL_REFRESH_BUDGET_SECONDS", 1.0, maximum=deadline)
+    limits = S3Limits(
+        connect_timeout=_seconds(env, "S3_CONNECT_TIMEOUT", 1.0, maximum=deadline),
+        read_timeout=_seconds(env, "S3_READ_TIMEOUT", 1.0, maximum=deadline),
+        max_attempts=_required_int(env, "S3_MAX_ATTEMPTS", 3, minimum=1),
+    )
+    return budget, deadline, limits
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -159,11 +203,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"RF_N_JOBS must be a non-zero integer between -{MAX_JOBS} and {MAX_JOBS} "
             f"(-1: all cores), got {n_jobs_raw!r}"
         )
+    budget, deadline, limits = _load_limits(env)
     return Settings(
         model_bucket=_text(env, "MODEL_BUCKET"),
         model_prefix=_prefix(env.get("MODEL_PREFIX", DEFAULT_MODEL_PREFIX)),
         model_path=_text(env, "MODELO_GENERO_ENTRENADO"),
         model_refresh_seconds=refresh,
+        model_refresh_budget=budget,
+        model_load_deadline=deadline,
+        s3=limits,
         feature_set=feature_set,
         min_customers=_required_int(env, "MIN_CUSTOMERS", 10, minimum=1),
         database=DatabaseSettings(

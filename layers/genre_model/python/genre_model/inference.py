@@ -21,23 +21,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-FORMAT = "genre-model-forest/1"
-
-
-class PredictorError(ValueError):
-    """The predictor payload is not one this code can evaluate."""
-
-
-def pack_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, tuple[str, tuple[int, ...], bytes]]:
-    return {k: (a.dtype.str, a.shape, a.tobytes()) for k, a in arrays.items()}
-
-
-def unpack_arrays(
-    packed: Mapping[str, tuple[str, tuple[int, ...], bytes]],
-) -> dict[str, np.ndarray]:
-    return {
-        k: np.frombuffer(raw, dtype=dt).reshape(shape) for k, (dt, shape, raw) in packed.items()
-    }
+from genre_model.contract import (  # noqa: F401 - FORMAT and pack_arrays: forest.py's imports
+    FORMAT,
+    PredictorError,
+    pack_arrays,
+    unpack_arrays,
+    validate_forest,
+)
 
 
 def load_payload(data: bytes) -> dict:
@@ -52,24 +42,22 @@ class Predictor:
     """A forest ready to answer; built from the payload ``forest.export_forest`` writes."""
 
     def __init__(self, payload: Mapping) -> None:
-        if payload.get("format") != FORMAT:
-            raise PredictorError(f"unsupported predictor format {payload.get('format')!r}")
-        arrays = unpack_arrays(payload["arrays"])
-        self.classes: tuple[str, ...] = tuple(payload["classes"])
-        self.feature_columns: tuple[str, ...] = tuple(payload["feature_columns"])
-        self.countries: dict[str, int] = {c: i for i, c in enumerate(payload["countries"], 1)}
-        self.depth = int(payload["depth"])
+        forest = validate_forest(payload)  # indexes, depth, leaves: checked before any request
+        self.classes: tuple[str, ...] = forest.classes
+        self.feature_columns: tuple[str, ...] = forest.feature_columns
+        self.countries: dict[str, int] = {c: i for i, c in enumerate(forest.countries, 1)}
+        self.depth = forest.depth
         # "Slot" layout: slot 2*i+0/1 of node i leads to its left/right child's slot, so one
         # step is ``slot = child[slot + (x[feature[slot]] > threshold[slot])]``: the fewest
         # numpy calls per tree level, which is what a one-row prediction costs.
-        self._feature = np.repeat(arrays["feature"], 2)
-        self._threshold = np.repeat(arrays["threshold"], 2)
-        child = np.empty(2 * len(arrays["left"]), dtype=np.int64)
-        child[0::2] = 2 * arrays["left"]
-        child[1::2] = 2 * arrays["right"]
+        self._feature = np.repeat(forest.feature.astype(np.int64), 2)
+        self._threshold = np.repeat(forest.threshold.astype(np.float64), 2)
+        child = np.empty(2 * len(forest.left), dtype=np.int64)
+        child[0::2] = 2 * forest.left.astype(np.int64)
+        child[1::2] = 2 * forest.right.astype(np.int64)
         self._child = child
-        self._value = arrays["value"]
-        self._roots = 2 * arrays["roots"]
+        self._value = forest.value.astype(np.float64, copy=False)
+        self._roots = 2 * forest.roots.astype(np.int64)
         self.n_trees = len(self._roots)
 
     @classmethod

@@ -1,13 +1,27 @@
-"""The predict function's model: located once, loaded on first use, kept for the container's life.
+"""The predict function's model: one version, loaded, verified and validated as ONE unit.
 
-Every ``MODEL_REFRESH_SECONDS`` the pointer is checked (a conditional GET with its ETag on S3);
-a new version is loaded, verified against the manifest's SHA-256 BEFORE unpickling, and swapped
-in. Any failure while a model is cached keeps serving it (warning logged); a failure before any
-model was loaded raises ``ModelUnavailable`` (HTTP 503) and the next request tries again.
+A version is its manifest, its predictor and its customer snapshot. All three are read,
+checked against the manifest's SHA-256 BEFORE unpickling, validated against ``contract`` and
+only then swapped in together; a version where any part fails is refused whole. Refusals of
+content (hash mismatch, a listed file missing or unreadable, a payload breaking the contract, a
+bad version name) log "Model integrity check failed" and count ``ModelIntegrityFailure``; a store
+that cannot be reached logs its error code; neither ever raises out of a request.
+
+Timing: every ``MODEL_REFRESH_SECONDS`` the pointer is checked (a conditional GET with its ETag
+on S3). A load runs in a worker thread under one deadline for all its GETs and retries
+(``MODEL_LOAD_DEADLINE_SECONDS``). A request holding a cached model waits for it at most
+``MODEL_REFRESH_BUDGET_SECONDS`` and then answers with the cached model while the load finishes
+or fails in the background; requests arriving meanwhile never wait. After a failure the cached
+model keeps serving and the next attempt comes one refresh interval later, or, after repeated
+failures, no sooner than an exponential backoff (1, 3, 7 ... 60 s). With no model yet, a
+request waits up to the load deadline; a failure is ``ModelUnavailable`` (HTTP 503) and the next
+request tries again. Inside Lambda a load still running when an invocation ends is frozen with
+the container and carries on (or times out) during the next one.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -23,28 +37,33 @@ from genre_model.artifacts import (
     POINTER,
     PREDICTOR_FILE,
     ArtifactError,
+    ArtifactNotFound,
+    IntegrityError,
     LocalModelPath,
     S3Store,
     Store,
+    StoreUnavailable,
     read_json,
     store_for,
     verified,
 )
-from genre_model.config import Settings
-from genre_model.inference import Predictor, PredictorError, load_payload, unpack_arrays
+from genre_model.config import ConfigError, Settings
+from genre_model.contract import ContractError, check_version, is_version, validate_snapshot
+from genre_model.inference import Predictor, load_payload
 
 logger = logging.getLogger(__name__)
+MAX_FAILURE_BACKOFF = 60.0
 
 
 class ModelUnavailable(RuntimeError):
     """No model is published, or none could be loaded and none is cached."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class CustomerSnapshot:
     ids: np.ndarray
     features: np.ndarray
-    countries: list[str]
+    countries: tuple[str, ...]
 
     def lookup(self, customer_id: int) -> tuple[np.ndarray, str] | None:
         i = int(np.searchsorted(self.ids, customer_id))
@@ -53,87 +72,137 @@ class CustomerSnapshot:
         return None
 
 
-@dataclass
+@dataclass  # not frozen: benchmarks/warm.py swaps the predictor to compare implementations
 class LoadedModel:
     predictor: Predictor
+    customers: CustomerSnapshot
     manifest: dict[str, Any]
-    store: Store
-    keys: dict[str, str]  # file name -> key in the store
-    _customers: CustomerSnapshot | None = field(default=None, repr=False)
 
     @property
     def version(self) -> str:
         return str(self.manifest["version"])
 
-    def customers(self) -> CustomerSnapshot:
-        """The per-customer snapshot, loaded (and verified) on the first customer_id request."""
-        if self._customers is None:
-            data = verified(self.store, self.keys[CUSTOMERS_FILE], self.manifest, CUSTOMERS_FILE)
-            payload = load_payload(data)
-            arrays = unpack_arrays(payload["arrays"])
-            self._customers = CustomerSnapshot(
-                arrays["customer_id"], arrays["features"], payload["countries"]
-            )
-        return self._customers
+
+def _decode(name: str, version: str, build: Callable[[], Any]) -> Any:
+    """``build()``, any failure of a hash-verified payload being an integrity failure."""
+    try:
+        return build()
+    except Exception as exc:  # unpickling or validation: the version's content is wrong
+        raise IntegrityError(f"{name} of {version} unusable: {exc}") from None
+
+
+def _verified(store: Store, keys: dict[str, str], manifest: dict[str, Any], name: str) -> bytes:
+    try:
+        return verified(store, keys[name], manifest, name)
+    except ArtifactNotFound as exc:  # listed in the manifest, so the version is incomplete
+        raise IntegrityError(f"{name} of {manifest['version']} is missing: {exc}") from None
+
+
+def load_version(store: Store, keys: dict[str, str], manifest: dict[str, Any]) -> LoadedModel:
+    """Predictor and snapshot of one manifest, each verified, decoded and validated.
+
+    The snapshot is required: every version training ever wrote has one, so a version without
+    it (unlisted or gone) is incomplete and refused rather than half-served.
+    """
+    version = manifest["version"]
+    data = _verified(store, keys, manifest, PREDICTOR_FILE)
+    predictor = _decode(PREDICTOR_FILE, version, lambda: Predictor.from_bytes(data))
+    data = _verified(store, keys, manifest, CUSTOMERS_FILE)
+    snapshot = _decode(
+        CUSTOMERS_FILE,
+        version,
+        lambda: validate_snapshot(load_payload(data), tuple(predictor.feature_columns)),
+    )
+    customers = CustomerSnapshot(snapshot.ids, snapshot.features, snapshot.countries)
+    return LoadedModel(predictor, customers, manifest)
 
 
 class Location:
-    """Where the model is read from; ``load`` returns None when nothing changed since last time."""
+    """Where the model is read from; ``load`` returns None when nothing changed since last time.
 
-    def __init__(self, store: Store, keys: Callable[[str], dict[str, str]], pointer: str | None):
+    ``version`` is set when the location names one version (no pointer to follow).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        keys: Callable[[str], dict[str, str]],
+        pointer: str | None,
+        version: str | None = None,
+    ):
         self.store = store
         self._keys = keys
         self.pointer_key = pointer
+        self.version = version
         self._etag: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Location:
+        """An ``s3://`` path whose last segment is a version name is that version."""
         path = settings.model_path
         if path and not path.startswith("s3://"):
             store, keys = LocalModelPath(path).store()
             return cls(store, lambda _v: keys(), pointer=None)
-        located = store_for(settings.model_bucket, path)
+        located = store_for(settings.model_bucket, path, settings.s3)
         if located is None:
             raise ModelUnavailable("set MODEL_BUCKET or MODELO_GENERO_ENTRENADO")
         store, prefix = located
         if not path:
             prefix = settings.model_prefix
-        if path and _is_version_prefix(store, prefix):
-            return cls(store, lambda _v: _version_keys(prefix), pointer=None)
+        last = prefix.rstrip("/").rpartition("/")[2]
+        if path and is_version(last):
+            return cls(store, lambda _v: _version_keys(prefix), pointer=None, version=last)
         return cls(store, lambda v: _version_keys(f"{prefix}{v}/"), pointer=f"{prefix}{POINTER}")
 
-    def load(self, current: LoadedModel | None) -> LoadedModel | None:
+    def load(self, current: LoadedModel | None, deadline: float) -> LoadedModel | None:
+        """The version to serve, None when unchanged; every GET stops at ``deadline``."""
+        if isinstance(self.store, S3Store):
+            self.store.deadline = deadline
+        try:
+            return self._load(current)
+        finally:
+            if isinstance(self.store, S3Store):
+                self.store.deadline = None
+
+    def _load(self, current: LoadedModel | None) -> LoadedModel | None:
         etag: str | None = None
-        if self.pointer_key is None:
-            keys = self._keys("")
-            manifest = read_json(self.store, keys[MANIFEST])
-        else:
+        version = self.version
+        if self.pointer_key is not None:
             body, etag = self._pointer()
             if body is None and current is not None:
                 return None
-            import json
-
-            try:
-                pointer = json.loads(body or b"")
-            except ValueError:
-                raise ArtifactError(f"{self.store.url(self.pointer_key)} is not JSON") from None
-            version = pointer.get("version") if isinstance(pointer, dict) else None
-            if not isinstance(version, str) or not version:
-                raise ArtifactError(f"{self.store.url(self.pointer_key)} names no version")
-            keys = self._keys(version)
+            version = self._pointed_version(body or b"")
+        keys = self._keys(version or "")
+        try:
             manifest = read_json(self.store, keys[MANIFEST])
-            if manifest.get("version") != version:
-                raise ArtifactError(f"manifest for {version} names {manifest.get('version')}")
+        except ArtifactNotFound:
+            if version is None:
+                raise  # a local model path with nothing published yet
+            raise IntegrityError(f"version {version} has no {MANIFEST}") from None
+        try:
+            named = check_version(manifest.get("version"), f"manifest {keys[MANIFEST]} names")
+        except ContractError as exc:
+            raise IntegrityError(str(exc)) from None
+        if version is not None and named != version:
+            raise IntegrityError(f"manifest for {version} names {named}")
         if current is not None and current.manifest == manifest:
             self._etag = etag
             return None
-        data = verified(self.store, keys[PREDICTOR_FILE], manifest, PREDICTOR_FILE)
-        try:
-            predictor = Predictor.from_bytes(data)
-        except (PredictorError, ValueError, KeyError, TypeError) as exc:
-            raise ArtifactError(f"predictor of {manifest.get('version')} unusable: {exc}") from None
+        loaded = load_version(self.store, keys, manifest)
         self._etag = etag  # remembered only once its version loaded: a failed load is retried
-        return LoadedModel(predictor, manifest, self.store, keys)
+        return loaded
+
+    def _pointed_version(self, body: bytes) -> str:
+        where = self.store.url(self.pointer_key or POINTER)
+        try:
+            pointer = json.loads(body)
+        except (ValueError, RecursionError):
+            raise IntegrityError(f"{where} is not JSON") from None
+        try:
+            version = pointer.get("version") if isinstance(pointer, dict) else None
+            return check_version(version, f"{where} names")
+        except ContractError as exc:
+            raise IntegrityError(str(exc)) from None
 
     def _pointer(self) -> tuple[bytes | None, str | None]:
         key = self.pointer_key or POINTER
@@ -146,13 +215,12 @@ def _version_keys(prefix: str) -> dict[str, str]:
     return {name: prefix + name for name in (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE)}
 
 
-def _is_version_prefix(store: Store, prefix: str) -> bool:
-    """An ``s3://`` path names a version when a manifest sits directly under it."""
-    try:
-        store.get(prefix + MANIFEST)
-    except ArtifactError:
-        return False
-    return True
+@dataclass
+class _Load:
+    """One load in flight: requests wait on ``done`` (each within its own budget)."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
 
 
 class ModelCache:
@@ -169,7 +237,9 @@ class ModelCache:
         self.on_integrity_failure = on_integrity_failure
         self._location: Location | None = None
         self._model: LoadedModel | None = None
-        self._checked_at = float("-inf")
+        self._next_check = float("-inf")
+        self._load: _Load | None = None
+        self._failures = 0  # consecutive failed refreshes
         self._lock = threading.Lock()
 
     @property
@@ -182,42 +252,77 @@ class ModelCache:
         self._location = None
 
     def get(self) -> LoadedModel:
-        """The model to answer with, refreshing it when the refresh interval has passed."""
+        """The model to answer with; starts a refresh when the interval has passed."""
         model = self._model
-        if (
-            model is not None
-            and self.clock() - self._checked_at < self.settings.model_refresh_seconds
-        ):
+        if model is not None and self.clock() < self._next_check:
             return model
         with self._lock:
-            return self._refresh()
-
-    def _refresh(self) -> LoadedModel:
+            load, started = self._load, False
+            if load is None:
+                model = self._model
+                if model is not None and self.clock() < self._next_check:
+                    return model  # another request's refresh has just finished
+                load = self._load = _Load()
+                threading.Thread(target=self._run, args=(load,), daemon=True).start()
+                started = True
+        if model is not None and not started:
+            return model  # another request's refresh is in flight: never wait for it
+        wait = self.settings.model_load_deadline
+        if model is not None:
+            wait = self.settings.model_refresh_budget
+        if not load.done.wait(wait) and model is not None:
+            logger.warning(
+                "Model refresh still running after %.3g s; serving cached version %s",
+                wait,
+                model.version,
+            )
         current = self._model
+        if current is None:
+            raise ModelUnavailable(load.error or f"no model loaded within {wait:g} s")
+        return current
+
+    def _run(self, load: _Load) -> None:
+        """The worker thread: one load under the deadline, then the swap (or the report)."""
+        current, loaded, failed = self._model, None, False
         try:
             if self._location is None:
                 self._location = Location.from_settings(self.settings)
-            loaded = self._location.load(current)
-        except Exception as exc:  # S3, network, integrity: never fatal while a model is cached
-            self._report(exc)
-            if current is None:
-                raise ModelUnavailable(str(exc)) from None
-            logger.warning(
-                "Model refresh failed; serving cached version %s: %s", current.version, exc
+            loaded = self._location.load(
+                current, time.monotonic() + self.settings.model_load_deadline
             )
-            self._checked_at = self.clock()
-            return current
-        self._checked_at = self.clock()
-        if loaded is None:
-            return current  # type: ignore[return-value]  # unchanged: only when one is cached
-        logger.info("Loaded model version %s", loaded.version)
-        self._model = loaded
-        return loaded
+        except Exception as exc:  # S3, network, integrity: never fatal, never out of a request
+            load.error, failed = str(exc), True
+            self._report(exc, current)
+        with self._lock:
+            if loaded is not None:
+                logger.info("Loaded model version %s", loaded.version)
+                self._model = loaded
+            self._failures = self._failures + 1 if failed else 0
+            self._next_check = self.clock() + self._pause() if self._model else float("-inf")
+            self._load = None
+        load.done.set()
 
-    def _report(self, exc: Exception) -> None:
-        if isinstance(exc, ArtifactError) and "SHA-256" in str(exc):
+    def _pause(self) -> float:
+        """Seconds to the next refresh: the interval, and after repeated failures at least
+        1, 3, 7 ... 60 s, so an outage costs a budget-long wait rarely even at interval 0."""
+        backoff = min(MAX_FAILURE_BACKOFF, 2.0 ** max(self._failures - 1, 0) - 1)
+        return max(self.settings.model_refresh_seconds, backoff)
+
+    def _report(self, exc: Exception, current: LoadedModel | None) -> None:
+        """One log line per failed load, saying which kind of failure and its code."""
+        if isinstance(exc, IntegrityError):
             logger.error("Model integrity check failed: %s", exc)
             if self.on_integrity_failure:
                 self.on_integrity_failure(str(exc))
-        elif not isinstance(exc, ArtifactError | ModelUnavailable):
-            logger.warning("Model location unreachable: %s: %s", type(exc).__name__, exc)
+        elif isinstance(exc, StoreUnavailable):
+            logger.warning("Model store unavailable (%s): %s", exc.code, exc)
+        elif isinstance(exc, ArtifactNotFound):
+            logger.warning("No model published: %s", exc)
+        elif isinstance(exc, ModelUnavailable | ConfigError | ArtifactError):
+            logger.warning("Model not loadable: %s", exc)
+        else:
+            logger.warning("Model load failed: %s: %s", type(exc).__name__, exc)
+        if current is not None:
+            logger.warning(
+                "Model refresh failed; serving cached version %s: %s", current.version, exc
+            )

@@ -14,9 +14,23 @@ import datetime
 import hashlib
 import hmac
 import os
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+T = TypeVar("T")
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()  # a GET has no payload
+
+
+# botocore's standard retry mode: these statuses and codes, and connection errors/timeouts.
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+RETRY_CODES = frozenset(
+    {"SlowDown", "RequestTimeout", "RequestTimeoutException", "InternalError", "Throttling"}
+)
+BACKOFF_BASE = 0.05  # botocore uses 1 s; a refresh has about a second in all
+BACKOFF_CAP = 1.0
 
 
 class S3GetError(RuntimeError):
@@ -24,6 +38,46 @@ class S3GetError(RuntimeError):
         super().__init__(f"S3 GET failed: HTTP {status} {code} {message}".strip())
         self.status = status
         self.code = code
+
+
+def time_left(deadline: float | None) -> float:
+    """Seconds before ``deadline`` (``time.monotonic``); ``S3GetError`` "Deadline" once passed."""
+    if deadline is None:
+        return float("inf")
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise S3GetError(0, "Deadline", "deadline passed")
+    return left
+
+
+def transient(exc: Exception) -> bool:
+    """What botocore's standard mode retries: 5xx, throttling codes, connection errors."""
+    if not isinstance(exc, S3GetError):
+        return False
+    if exc.status == 0:
+        return exc.code != "Deadline"
+    return exc.status in RETRY_STATUSES or exc.code in RETRY_CODES
+
+
+def retrying(
+    attempt: Callable[[float], T],
+    limits: Any,
+    deadline: float | None,
+    retryable: Callable[[Exception], bool] = transient,
+) -> T:
+    """``attempt(seconds_left)`` up to ``limits.max_attempts`` times, as botocore's standard
+    mode does (exponential backoff with full jitter), but never sleeping past ``deadline``."""
+    for n in range(1, limits.max_attempts + 1):
+        left = time_left(deadline)
+        pause = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**n))  # noqa: S311
+        try:
+            return attempt(left)
+        except Exception as exc:
+            out_of_time = deadline is not None and time.monotonic() + pause >= deadline
+            if n == limits.max_attempts or out_of_time or not retryable(exc):
+                raise  # the last failure, with its own code
+        time.sleep(pause)
+    raise AssertionError("max_attempts must be >= 1")
 
 
 def env_credentials() -> tuple[str, str, str | None, str] | None:
@@ -43,12 +97,22 @@ def _hmac(key: bytes, text: str) -> bytes:
 
 
 class S3Getter:
-    """GET objects of one bucket (path-style on a custom endpoint, virtual-hosted on AWS)."""
+    """GET objects of one bucket (path-style on a custom endpoint, virtual-hosted on AWS).
 
-    def __init__(self, bucket: str, credentials: tuple[str, str, str | None, str]) -> None:
+    Each attempt has connect/read timeouts (``limits``, a ``config.S3Limits``), never more than
+    what is left before the caller's deadline; failed attempts are retried as botocore's
+    standard mode does (5xx, SlowDown, timeouts; exponential backoff with full jitter).
+    """
+
+    def __init__(
+        self, bucket: str, credentials: tuple[str, str, str | None, str], limits: Any = None
+    ) -> None:
         import http.client
 
+        from genre_model.config import S3Limits
+
         self._http = http.client
+        self.limits = limits or S3Limits()
         self.bucket = bucket
         self.key_id, self.secret, self.token, self.region = credentials
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
@@ -65,13 +129,18 @@ class S3Getter:
             self.https = True
             self.host = f"{bucket}.s3.{self.region}.amazonaws.com"
             self.prefix = "/"
-        self._conn = None
+        self._conn: Any = None
 
-    def _connection(self):
+    def _connection(self, timeout: float) -> Any:
         if self._conn is None:
             cls = self._http.HTTPSConnection if self.https else self._http.HTTPConnection
-            self._conn = cls(self.host, timeout=30)
+            self._conn = cls(self.host, timeout=min(self.limits.connect_timeout, timeout))
         return self._conn
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def sign(self, path: str, now: datetime.datetime) -> dict[str, str]:
         """Signature Version 4 headers of ``GET path`` at ``now`` (empty payload)."""
@@ -96,24 +165,39 @@ class S3Getter:
         )
         return headers
 
-    def get(self, key: str, etag: str | None = None) -> tuple[int, bytes, str | None]:
+    def get(
+        self, key: str, etag: str | None = None, deadline: float | None = None
+    ) -> tuple[int, bytes, str | None]:
         """(status, body, ETag): 200 with the body, or 304 when ``etag`` still matches."""
         path = self.prefix + quote(key, safe="/~")
+        return retrying(
+            lambda left: self._attempt(path, etag, left, deadline), self.limits, deadline
+        )
+
+    def _attempt(
+        self, path: str, etag: str | None, left: float, deadline: float | None
+    ) -> tuple[int, bytes, str | None]:
         headers = self.sign(path, datetime.datetime.now(datetime.UTC))
         if etag:
             headers["If-None-Match"] = etag
-        for attempt in (1, 2):  # a kept-alive connection the server closed: reconnect once
-            conn = self._connection()
-            try:
-                conn.request("GET", path, headers=headers)
-                response = conn.getresponse()
-                body = response.read()
-                break
-            except (OSError, self._http.HTTPException):
-                conn.close()
-                self._conn = None
-                if attempt == 2:
-                    raise
+        try:
+            conn = self._connection(left)
+            conn.timeout = min(self.limits.connect_timeout, left)
+            if conn.sock is not None:
+                conn.sock.settimeout(min(self.limits.read_timeout, left))
+            conn.request("GET", path, headers=headers)
+            if conn.sock is not None:  # connected: from here on the read timeout applies
+                conn.sock.settimeout(min(self.limits.read_timeout, time_left(deadline)))
+            response = conn.getresponse()
+            chunks = []
+            while chunk := response.read(1 << 16):
+                chunks.append(chunk)
+                if conn.sock is not None:
+                    conn.sock.settimeout(min(self.limits.read_timeout, time_left(deadline)))
+        except (OSError, self._http.HTTPException) as exc:  # timeouts, resets, refusals
+            self._drop()
+            raise S3GetError(0, type(exc).__name__, str(exc)) from None
+        body = b"".join(chunks)
         status = response.status
         if status in (200, 304):
             return status, body, response.getheader("ETag")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from genre_model.model_cache import LoadedModel
 from genre_model.schemas import PredictRequest
 
 logger = logging.getLogger(__name__)
+MODEL_UNUSABLE = "Genre model unusable"
 
 
 class ApiError(Exception):
@@ -24,7 +26,7 @@ class ApiError(Exception):
 def _features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
     """Feature row in the model's column order, and the profile echoed back to the client."""
     if request.customer_id is not None:
-        found = model.customers().lookup(request.customer_id)
+        found = model.customers.lookup(request.customer_id)
         if found is None:
             raise ApiError(
                 404,
@@ -67,6 +69,9 @@ def predict(request: PredictRequest, model: LoadedModel) -> dict[str, Any]:
     """The spec's response: genre, its confidence, every genre's probability (highest first)."""
     row, profile = _features(request, model)
     probabilities = model.predictor.predict_one(row).tolist()
+    if not all(math.isfinite(p) for p in probabilities):  # JSON has no NaN: never send one
+        logger.error("Model %s produced non-finite probabilities for %s", model.version, row)
+        raise ApiError(503, MODEL_UNUSABLE, [("model", "the model produced an invalid answer")])
     ranked = sorted(zip(model.predictor.classes, probabilities, strict=True), key=lambda kv: -kv[1])
     return {
         "status": "OK",

@@ -1,0 +1,221 @@
+"""What training writes and serving reads: file names, version names, the predictor and snapshot.
+
+A SHA-256 proves the bytes are the ones published, not that they are sane: a buggy or hostile
+trainer can publish a correctly hashed forest whose indexes point outside its arrays, whose
+depth lies (each request would loop that many times) or whose leaves hold NaN. So the payloads
+are validated here, once, when a version is loaded, and a version that breaks any rule is
+refused like a hash mismatch. Imports only numpy: this module is on the predict path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+POINTER = "latest.json"
+MANIFEST = "manifest.json"
+MODEL_FILE = "model.joblib"
+PREDICTOR_FILE = "predictor.joblib"
+CUSTOMERS_FILE = "customers.joblib"
+METRICS_FILE = "metrics.json"
+
+# What ``artifacts.new_version`` has always written: UTC time, then at least 6 hex digits.
+VERSION_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6,64}")  # ASCII digits only
+VERSION_EXAMPLE = "20261126T020000Z-1a2b3c"
+
+FORMAT = "genre-model-forest/1"
+SPEC_FEATURES = ("total_spent", "total_tracks_bought", "genre_spending_ratio")
+LOCATION_FEATURES = (*SPEC_FEATURES, "country_code")
+LEAF_SUM_TOLERANCE = 1e-6
+
+
+class ContractError(ValueError):
+    """A name or an artifact breaks the contract between training and serving."""
+
+
+class InvalidVersion(ContractError):
+    """A version name that is not one training writes (``../../evil``, empty, not a string)."""
+
+
+class PredictorError(ContractError):
+    """The predictor payload is not one this code can evaluate safely."""
+
+
+class SnapshotError(ContractError):
+    """The customer snapshot is malformed or does not fit the version's predictor."""
+
+
+def check_version(value: object, where: str = "version") -> str:
+    """``value`` if it is a version name training writes, else ``InvalidVersion``."""
+    if isinstance(value, str) and VERSION_PATTERN.fullmatch(value):
+        return value
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+    raise InvalidVersion(f"{where} {shown} is not a version name (like {VERSION_EXAMPLE})")
+
+
+def is_version(value: object) -> bool:
+    return isinstance(value, str) and VERSION_PATTERN.fullmatch(value) is not None
+
+
+def pack_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, tuple[str, tuple[int, ...], bytes]]:
+    return {k: (a.dtype.str, a.shape, a.tobytes()) for k, a in arrays.items()}
+
+
+def unpack_arrays(
+    packed: Mapping[str, tuple[str, tuple[int, ...], bytes]],
+) -> dict[str, np.ndarray]:
+    return {
+        k: np.frombuffer(raw, dtype=dt).reshape(shape) for k, (dt, shape, raw) in packed.items()
+    }
+
+
+def _arrays(payload: Mapping[str, Any], kinds: Mapping[str, str], error: type) -> dict:
+    """The named arrays, each of a numeric kind (``i`` integer, ``f`` float), never objects."""
+    packed = payload.get("arrays")
+    if not isinstance(packed, Mapping):
+        raise error("payload has no arrays")
+    arrays = {}
+    for name, kind in kinds.items():
+        try:
+            dtype, shape, raw = packed[name]
+            if np.dtype(dtype).kind not in "iuf":
+                raise TypeError(f"dtype {dtype}")
+            array = np.frombuffer(raw, dtype=dtype).reshape(tuple(shape))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise error(f"array {name!r} unusable: {exc}") from None
+        if array.dtype.kind not in kind:
+            raise error(f"array {name!r} has dtype {array.dtype}, expected kind {kind!r}")
+        arrays[name] = array
+    return arrays
+
+
+def _strings(payload: Mapping[str, Any], name: str, error: type) -> tuple[str, ...]:
+    value = payload.get(name)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise error(f"{name} must be a list of strings")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class Forest:
+    """A validated predictor payload: every index in range, depth exact, leaves probabilities."""
+
+    classes: tuple[str, ...]
+    feature_columns: tuple[str, ...]
+    countries: tuple[str, ...]
+    depth: int
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
+    roots: np.ndarray
+
+
+def validate_forest(payload: Mapping[str, Any]) -> Forest:
+    """The forest ``forest.export_forest`` writes, or ``PredictorError`` naming the broken rule."""
+    if not isinstance(payload, Mapping):
+        raise PredictorError("predictor payload is not a dict")
+    if payload.get("format") != FORMAT:
+        raise PredictorError(f"unsupported predictor format {payload.get('format')!r}")
+    classes = _strings(payload, "classes", PredictorError)
+    columns = _strings(payload, "feature_columns", PredictorError)
+    countries = _strings(payload, "countries", PredictorError)
+    if not classes or len(set(classes)) != len(classes):
+        raise PredictorError("classes must be distinct and at least one")
+    if len(set(countries)) != len(countries):
+        raise PredictorError("countries must be distinct (each is one code)")
+    if columns not in (SPEC_FEATURES, LOCATION_FEATURES):
+        raise PredictorError(f"feature_columns {list(columns)} are not a known feature set")
+    depth = payload.get("depth")
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+        raise PredictorError(f"depth {depth!r} is not a non-negative integer")
+    a = _arrays(
+        payload,
+        {
+            "feature": "iu",
+            "threshold": "f",
+            "left": "iu",
+            "right": "iu",
+            "value": "f",
+            "roots": "iu",
+        },
+        PredictorError,
+    )
+    n = len(a["left"])
+    for name in ("feature", "threshold", "left", "right"):
+        if a[name].shape != (n,):
+            raise PredictorError(f"{name} has shape {a[name].shape}, expected ({n},)")
+    if a["value"].shape != (n, len(classes)):
+        raise PredictorError(
+            f"value has shape {a['value'].shape}, expected ({n}, {len(classes)}) for the classes"
+        )
+    roots = a["roots"]
+    if roots.ndim != 1 or len(roots) == 0:
+        raise PredictorError("the forest has no tree (no roots)")
+    for name in ("left", "right", "roots"):
+        if (a[name] < 0).any() or (a[name] >= n).any():
+            raise PredictorError(f"{name} indexes outside the {n} nodes")
+    if (a["feature"] < 0).any() or (a["feature"] >= len(columns)).any():
+        raise PredictorError(f"feature indexes outside the {len(columns)} feature columns")
+    index = np.arange(n)
+    leaf = a["left"] == index
+    if not np.array_equal(leaf, a["right"] == index):
+        raise PredictorError("a node loops on one side only (a leaf must loop on both)")
+    if not np.isfinite(a["threshold"]).all():
+        raise PredictorError("thresholds must be finite")
+    leaves = a["value"][leaf]
+    if not np.isfinite(leaves).all() or (leaves < 0).any():
+        raise PredictorError("leaf probabilities must be finite and non-negative")
+    if (np.abs(leaves.sum(axis=1) - 1.0) > LEAF_SUM_TOLERANCE).any():
+        raise PredictorError("leaf probabilities must sum to 1")
+    real = _depth(roots, a["left"], a["right"], leaf)
+    if depth != real:
+        raise PredictorError(f"stored depth {depth} is not the forest's real depth {real}")
+    return Forest(classes, columns, countries, depth, **a)
+
+
+def _depth(roots: np.ndarray, left: np.ndarray, right: np.ndarray, leaf: np.ndarray) -> int:
+    """Levels from the roots to the deepest leaf; a path longer than the node count is a cycle."""
+    frontier = np.unique(roots)
+    for level in range(len(left) + 1):
+        inner = frontier[~leaf[frontier]]
+        if len(inner) == 0:
+            return level
+        frontier = np.unique(np.concatenate([left[inner], right[inner]]))
+    raise PredictorError("the nodes form a cycle, not trees")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A validated customer snapshot: sorted ids, one finite feature row and a country each."""
+
+    ids: np.ndarray
+    features: np.ndarray
+    countries: tuple[str, ...]
+
+
+def validate_snapshot(payload: Mapping[str, Any], feature_columns: tuple[str, ...]) -> Snapshot:
+    """The snapshot ``pipeline.customer_snapshot`` writes, checked against the model's columns."""
+    if not isinstance(payload, Mapping):
+        raise SnapshotError("snapshot payload is not a dict")
+    columns = _strings(payload, "feature_columns", SnapshotError)
+    expected = tuple(c for c in feature_columns if c != "country_code")
+    if columns != expected:
+        raise SnapshotError(
+            f"snapshot columns {list(columns)} are not the model's {list(expected)}"
+        )
+    countries = _strings(payload, "countries", SnapshotError)
+    a = _arrays(payload, {"customer_id": "iu", "features": "f"}, SnapshotError)
+    ids, features = a["customer_id"], a["features"]
+    if ids.ndim != 1 or features.shape != (len(ids), len(columns)) or len(countries) != len(ids):
+        raise SnapshotError("snapshot ids, feature rows and countries do not line up")
+    if len(ids) > 1 and not (np.diff(ids) > 0).all():
+        raise SnapshotError("snapshot customer ids must be strictly increasing")
+    if not np.isfinite(features).all() or (features < 0).any():
+        raise SnapshotError("snapshot features must be finite and non-negative")
+    return Snapshot(ids, features, countries)
