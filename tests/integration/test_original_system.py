@@ -168,21 +168,20 @@ def test_a_version_published_in_the_old_format_still_serves(
             "feature_columns": list(ds.feature_columns),
             "genre_classes": [str(c) for c in forest.classes_],
             "countries": [],
-            "version": "20250101T000000Z-0ld0ld",
+            "version": "20250101T000000Z-01d01d",
         }
     )
     files[PREDICTOR_FILE] = _dump(export_forest(forest, forest.classes_, ds.feature_columns))
     fields = {k: v for k, v in spec_model.manifest.items() if k not in {"version", "files"}}
     local = LocalModelPath(tmp_path / "modelo_genero_entrenado.pkl")
-    local.registry.write_version("20250101T000000Z-0ld0ld", files, fields)
-    local.registry.promote("20250101T000000Z-0ld0ld")
-    local.export("20250101T000000Z-0ld0ld")
+    local.registry.write_version("20250101T000000Z-01d01d", files, fields)
+    local.registry.promote("20250101T000000Z-01d01d")
     monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(local.path))
 
     for request in many_inputs(spec_model, n=40):
         answer = invoke(predict_handler, make_event(request))
         assert answer.status == 200, answer.raw
-        assert answer.headers["x-model-version"] == "20250101T000000Z-0ld0ld"
+        assert answer.headers["x-model-version"] == "20250101T000000Z-01d01d"
         row = [[request[k] for k in ds.feature_columns]]
         expected = dict(zip(forest.classes_, forest.predict_proba(row)[0].tolist(), strict=True))
         assert answer.body["prediction"]["all_probabilities"] == expected
