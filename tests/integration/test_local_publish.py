@@ -212,7 +212,7 @@ def test_model_cache_follows_a_publish(tmp_path: Path, synthetic_sqlite: Path) -
     local.registry.check_promotion(local.registry.write_version(again, files, fields), 1)
     local.registry.promote(again)
     assert cache.get().version == again
-    assert cache.get().customers().lookup(1) is not None
+    assert cache.get().customers.lookup(1) is not None
 
 
 PUBLISHER = """
