@@ -50,6 +50,7 @@ class Predictor:
         if payload.get("format") != FORMAT:
             raise PredictorError(f"unsupported predictor format {payload.get('format')!r}")
         arrays = unpack_arrays(payload["arrays"])
+        self.arrays = arrays  # the exported node table as published (explain reads covers)
         self.classes: tuple[str, ...] = tuple(payload["classes"])
         self.feature_columns: tuple[str, ...] = tuple(payload["feature_columns"])
         self.countries: dict[str, int] = {c: i for i, c in enumerate(payload["countries"], 1)}
