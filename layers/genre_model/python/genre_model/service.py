@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from genre_model.explain import ExplainUnavailable, explainer_for
 from genre_model.model_cache import LoadedModel
 from genre_model.schemas import PredictRequest
 
@@ -68,7 +69,7 @@ def predict(request: PredictRequest, model: LoadedModel) -> dict[str, Any]:
     row, profile = _features(request, model)
     probabilities = model.predictor.predict_one(row).tolist()
     ranked = sorted(zip(model.predictor.classes, probabilities, strict=True), key=lambda kv: -kv[1])
-    return {
+    answer = {
         "status": "OK",
         "prediction": {
             "genre": ranked[0][0],
@@ -77,6 +78,23 @@ def predict(request: PredictRequest, model: LoadedModel) -> dict[str, Any]:
         },
         "customer_profile": profile,
     }
+    if request.explain:
+        answer["explanation"] = explain(model, row, ranked[0][0])
+    return answer
+
+
+def explain(model: LoadedModel, row: list[float], genre: str) -> dict[str, Any]:
+    """The SHAP explanation of ``genre`` for ``row``, or a 422 naming ``explain`` when the
+    version cannot give one (published before covers were exported, or damaged)."""
+    try:
+        return explainer_for(model.predictor).explain(row, genre).as_json()
+    except ExplainUnavailable as exc:
+        logger.warning("Model %s cannot explain: %s", model.version, exc)
+        raise ApiError(
+            422,
+            f"Model {model.version} cannot explain predictions",
+            [("explain", f"{exc}; omit explain")],
+        ) from None
 
 
 def model_summary(model: LoadedModel) -> dict[str, Any]:
