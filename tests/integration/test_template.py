@@ -244,6 +244,7 @@ def test_predict_api_routes(resources: dict[str, Any]) -> None:
     }
     assert routes == {
         ("post", "/api/predict-genre"),
+        ("post", "/api/predict-genre/batch"),
         ("get", "/api/health"),
         ("get", "/api/model"),
     }
