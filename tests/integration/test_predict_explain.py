@@ -52,5 +52,5 @@ def test_location_model_explains_the_country(predict_handler, location_model, mo
 
 @pytest.mark.parametrize("value", ["1", "0", "null", '"true"', "[]", "{}"])
 def test_explain_must_be_a_json_boolean(predict_handler, local_model, value):
-    answer = invoke(predict_handler, make_event(raw='{"explain": %s}' % value))
+    answer = invoke(predict_handler, make_event(raw=f'{{"explain": {value}}}'))
     assert_error(answer, 422, "explain")
