@@ -198,22 +198,23 @@ def test_one_model_answers_the_whole_batch_even_when_a_refresh_lands(
     monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")  # every cache lookup re-reads the pointer
     publish(s3, spec_model)
     items = [{"total_spent": float(i), "total_tracks_bought": i} for i in range(1, 40, 3)]
-    predict = service.predict
-    calls = []
+    features = service.features
+    seen = []
 
-    def publish_v2_after_the_first(request: Any, model: Any) -> dict:
-        calls.append(model.version)
-        if len(calls) == 1:
+    def publish_v2_after_the_first(request: Any, model: Any) -> Any:
+        seen.append(model.version)
+        if len(seen) == 1:
             publish(s3, spec_model_v2)
-        return predict(request, model)
+        return features(request, model)
 
-    monkeypatch.setattr(service, "predict", publish_v2_after_the_first)
+    monkeypatch.setattr(service, "features", publish_v2_after_the_first)
     answer = invoke(predict_handler, batch_event(json.dumps({"items": items})))
     assert answer.status == 200
     assert answer.headers["x-model-version"] == spec_model.version
     for item, result in zip(items, answer.body["results"], strict=True):
         row = [item["total_spent"], item["total_tracks_bought"], 0.0]
         assert result["prediction"]["all_probabilities"] == spec_model.sklearn_proba(row)
+    assert len(seen) == len(items)
     single = invoke(predict_handler, make_event(items[0], headers=JSON))  # the refresh did land
     assert single.headers["x-model-version"] == spec_model_v2.version
 

@@ -13,7 +13,6 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -129,18 +128,22 @@ def predict_request(request: PredictRequest) -> tuple[dict[str, Any], str]:
     return service.predict(request, model), model.version
 
 
-def answer(value: Any, model: Callable[[], LoadedModel]) -> tuple[int, dict[str, Any], str | None]:
-    """One parsed predict body -> (status, JSON body, model version): the single endpoint's
-    answer, which each item of a batch gets too (``model`` is called only for a valid body)."""
+def parse_request(value: Any) -> PredictRequest:
+    """A parsed body as a request, or the ApiError the client sees (single or batch item)."""
     try:
-        request = PredictRequest.model_validate(value)
-        loaded = model()
-        return 200, service.predict(request, loaded), loaded.version
+        return PredictRequest.model_validate(value)
     except ValidationError as exc:
-        failure = validation_failure(exc.errors())
+        raise validation_failure(exc.errors()) from None
+
+
+def answer(value: Any) -> tuple[int, dict[str, Any], str | None]:
+    """One parsed predict body -> (status, JSON body, model version)."""
+    try:
+        request = parse_request(value)
+        model = cached_model()
+        return 200, service.predict(request, model), model.version
     except ApiError as exc:
-        failure = exc
-    return failure.status, error_body(failure.message, failure.errors), None
+        return exc.status, error_body(exc.message, exc.errors), None
 
 
 _BODY_SHAPE_ERRORS = {"json_invalid", "model_attributes_type", "model_type", "dict_type", "missing"}
@@ -254,7 +257,7 @@ def predict_event(event: dict) -> dict:
         return _proxy_error(400, "Request body is not valid JSON", [("body", "invalid JSON")])
     except ApiError as exc:
         return _proxy_error(exc.status, exc.message, exc.errors)
-    status, body, version = answer(value, cached_model)
+    status, body, version = answer(value)
     return _proxy(status, body, {"X-Model-Version": version} if version else None)
 
 

@@ -22,7 +22,7 @@ class ApiError(Exception):
         self.errors = list(errors)
 
 
-def _features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
+def features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
     """Feature row in the model's column order, and the profile echoed back to the client."""
     if request.customer_id is not None:
         found = model.customers().lookup(request.customer_id)
@@ -66,8 +66,18 @@ def _features(request: PredictRequest, model: LoadedModel) -> tuple[list[float],
 
 def predict(request: PredictRequest, model: LoadedModel) -> dict[str, Any]:
     """The spec's response: genre, its confidence, every genre's probability (highest first)."""
-    row, profile = _features(request, model)
-    probabilities = model.predictor.predict_one(row).tolist()
+    row, profile = features(request, model)
+    return respond(request, model, row, profile, model.predictor.predict_one(row).tolist())
+
+
+def respond(
+    request: PredictRequest,
+    model: LoadedModel,
+    row: list[float],
+    profile: dict[str, Any],
+    probabilities: list[float],
+) -> dict[str, Any]:
+    """The answer for a row whose probabilities are known (one by one, or a batch's)."""
     ranked = sorted(zip(model.predictor.classes, probabilities, strict=True), key=lambda kv: -kv[1])
     answer = {
         "status": "OK",
