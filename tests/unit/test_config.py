@@ -115,6 +115,10 @@ def test_empty_db_password_is_valid() -> None:
         ("RF_RANDOM_STATE", "seed"),
         ("RF_N_JOBS", "all"),
         ("RF_N_JOBS", "0"),  # scikit-learn/joblib reject n_jobs=0 at fit time
+        ("MAX_BATCH_ITEMS", "0"),
+        ("MAX_BATCH_ITEMS", "none"),
+        ("MAX_BATCH_ITEMS", "1e3"),
+        ("MAX_BATCH_ITEMS", "10001"),  # would not answer inside the function's 29 s
     ],
 )
 def test_bad_value_raises_config_error_naming_the_variable(name: str, value: str) -> None:
@@ -145,3 +149,9 @@ def test_process_settings_read_once_from_environ(monkeypatch: pytest.MonkeyPatch
     assert settings() is first  # cached: read once
     settings.cache_clear()
     assert settings().min_customers == 5
+
+
+def test_max_batch_items() -> None:
+    assert load_settings({}).max_batch_items == 1000
+    assert load_settings({"MAX_BATCH_ITEMS": " 25 "}).max_batch_items == 25
+    assert load_settings({"MAX_BATCH_ITEMS": "10000"}).max_batch_items == 10_000
