@@ -125,7 +125,14 @@ class BatchRequest(BaseModel):
     items: list[Any] = Field(
         min_length=1,
         description="Bodies of POST /api/predict-genre (PredictRequest), 1 to MAX_BATCH_ITEMS",
-        json_schema_extra={"items": {"$ref": "#/components/schemas/PredictRequest"}},
+        json_schema_extra={
+            "items": {
+                "anyOf": [
+                    {"$ref": "#/components/schemas/PredictRequest"},
+                    {"description": "Any other JSON value: its result is the error body"},
+                ]
+            }
+        },
     )
 
 
