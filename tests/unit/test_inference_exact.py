@@ -75,7 +75,7 @@ def test_both_layouts_are_exact_at_every_depth(max_depth):
     from sklearn.ensemble import RandomForestClassifier
 
     from genre_model.forest import export_forest
-    from genre_model.inference import COMPLETE_LAYOUT_MAX_DEPTH
+    from genre_model.inference import COMPLETE_LAYOUT_MAX_DEPTH, ROW_BLOCK
 
     rng = np.random.default_rng(max_depth or 0)
     X = np.column_stack(
@@ -97,3 +97,6 @@ def test_both_layouts_are_exact_at_every_depth(max_depth):
     for row in rows[:50]:
         assert np.array_equal(predictor.predict_one(row.tolist()), model.predict_proba([row])[0])
     assert predictor.predict_proba(rows[:0]).shape == (0, len(model.classes_))
+    many = np.vstack([rows] * 3)  # several row blocks, the last one partial
+    assert len(many) % ROW_BLOCK
+    assert np.array_equal(predictor.predict_proba(many), model.predict_proba(many))

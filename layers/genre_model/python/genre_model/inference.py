@@ -25,6 +25,9 @@ import numpy as np
 FORMAT = "genre-model-forest/1"
 # Deepest forest given the complete-tree layout: 2**12 slots per tree (a few MB for 100 trees).
 COMPLETE_LAYOUT_MAX_DEPTH = 12
+# Rows walked together: (rows x trees) work arrays of this size stay in cache (measured best
+# between 256 and 1,024 rows for 100 trees on 2 cores; 10,000 rows at once ran ~30 % slower).
+ROW_BLOCK = 512
 
 
 class PredictorError(ValueError):
@@ -85,13 +88,16 @@ class Predictor:
         x = np.asarray(X, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.feature_columns):
             raise PredictorError(f"expected rows of {len(self.feature_columns)} features")
-        if self.depth <= COMPLETE_LAYOUT_MAX_DEPTH:
-            leaves = self._complete.leaves(x)
-        else:
-            leaves = self._slot_leaves(x.astype(np.float64))
         total = np.zeros((len(x), self._value.shape[1]))
-        for tree in range(self.n_trees):  # tree order, from zeros: scikit-learn's sum
-            total += self._value[leaves[:, tree]]
+        for start in range(0, len(x), ROW_BLOCK):
+            block = x[start : start + ROW_BLOCK]
+            if self.depth <= COMPLETE_LAYOUT_MAX_DEPTH:
+                leaves = self._complete.leaves(block)
+            else:
+                leaves = self._slot_leaves(block.astype(np.float64))
+            subtotal = total[start : start + ROW_BLOCK]
+            for tree in range(self.n_trees):  # tree order, from zeros: scikit-learn's sum
+                subtotal += self._value[leaves[:, tree]]
         return total / self.n_trees
 
     def _slot_leaves(self, x: np.ndarray) -> np.ndarray:
