@@ -26,10 +26,16 @@ def test_committed_openapi_matches_the_code():
 
 def test_openapi_documents_every_route_and_status():
     paths = generated()["paths"]
-    assert set(paths) == {"/api/predict-genre", "/api/health", "/api/model"}
+    batch = "/api/predict-genre/batch"
+    assert set(paths) == {"/api/predict-genre", batch, "/api/health", "/api/model"}
     assert set(paths["/api/predict-genre"]) == {"post"}
     responses = set(paths["/api/predict-genre"]["post"]["responses"])
     assert {"200", "400", "404", "413", "415", "422", "503"} <= responses
+    assert set(paths[batch]) == {"post"}
+    assert {"200", "400", "413", "415", "422", "503"} <= set(paths[batch]["post"]["responses"])
+    item = generated()["components"]["schemas"]["BatchRequest"]["properties"]["items"]
+    # A PredictRequest, or anything else (answered with its error body, never a 4xx for all)
+    assert item["items"]["anyOf"][0] == {"$ref": "#/components/schemas/PredictRequest"}
     assert "503" in paths["/api/model"]["get"]["responses"]
 
 
@@ -43,6 +49,7 @@ def test_openapi_request_schema_is_strict():
         "genre_spending_ratio",
         "country",
         "customer_id",
+        "explain",
     }
     assert not request.get("required")
     ratio = request["properties"]["genre_spending_ratio"]

@@ -26,6 +26,7 @@ from predict_fixtures import (
 
 FIXTURES = (local_model, predict_sqlite, require, reset_api, spec_model)
 ROOT = Path(__file__).resolve().parents[2]
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 # Copied verbatim from the spec ("cURL Example" and "Python Example"); only the port changes.
 SPEC_CURL = """curl -X POST http://localhost:8000/api/predict-genre \\
@@ -238,3 +239,37 @@ def test_documented_curl_works_as_written(server_port, require, document, comman
     assert status == "200", f"{document}: {command}\n-> {status} {body}"
     answer = json.loads(body)
     assert answer.get("status", "OK") == "OK" or answer.get("model_loaded") is True, answer
+
+
+def _readme_batch_curl() -> str:
+    from predict_fixtures import ROOT
+
+    blocks = re.findall(r"```bash\n(curl .*?)```", (ROOT / "README.md").read_text(), re.S)
+    return next(b for b in blocks if "/api/predict-genre/batch" in b)
+
+
+def test_readme_batch_curl_example(server_port, local_model, require):
+    """The README's batch example, run verbatim: each result equals that item sent alone."""
+    require(shutil.which("curl") is not None, "curl not found on PATH")
+    command = _readme_batch_curl().replace("localhost:8000", f"localhost:{server_port}")
+    done = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=30, env=os.environ.copy()
+    )
+    assert done.returncode == 0, done.stderr
+    sent = json.loads(re.search(r"-d '(.*)'", command, re.S).group(1))["items"]
+    results = json.loads(done.stdout)["results"]
+    assert len(results) == len(sent) == 3
+    for item, result in zip(sent, results, strict=True):
+        _, _, alone = request(
+            server_port, "POST", "/api/predict-genre", json.dumps(item).encode(), JSON_HEADERS
+        )
+        assert json.dumps(result, separators=(",", ":")).encode() == alone
+    assert "explanation" in results[1]
+    assert results[2]["status"] == "ERROR"
+
+
+def test_http_batch_over_1_mib_is_413_unread(server_port, local_model):
+    body = b'{"items": [{"pad": "' + b"x" * (1024 * 1024) + b'"}]}'
+    status, _, raw = request(server_port, "POST", "/api/predict-genre/batch", body, JSON_HEADERS)
+    assert status == 413
+    assert json.loads(raw)["message"] == "Request body over 1 MiB"

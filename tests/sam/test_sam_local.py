@@ -121,6 +121,21 @@ def test_start_api_answers_the_spec_curl(
         body, status = curl.stdout.rsplit("\n", 1)
         assert status == "200", curl.stdout + (tmp_path / "start-api.log").read_text()[-3000:]
         _assert_spec_shape(json.loads(body))
+        batch = subprocess.run(
+            [
+                "curl", "-s", "-w", "\n%{http_code}", "-X", "POST",
+                f"http://localhost:{port}/api/predict-genre/batch",
+                "-H", "Content-Type: application/json",
+                "-d", f'{{"items": [{SPEC_CURL_BODY}, {{"total_spend": 1}}]}}',
+            ],
+            capture_output=True, text=True, timeout=180, check=True,
+        )  # fmt: skip
+        batch_body, batch_status = batch.stdout.rsplit("\n", 1)
+        assert batch_status == "200", batch.stdout
+        first, second = json.loads(batch_body)["results"]
+        assert first == json.loads(body)  # the same answer as the single endpoint's
+        assert second["status"] == "ERROR"
+        assert second["errors"] == [{"field": "total_spend", "reason": "unknown field"}]
     finally:
         api.terminate()
         try:

@@ -129,6 +129,10 @@ def test_empty_db_password_is_valid() -> None:
         ("MIN_CUSTOMERS", str(2**64)),
         ("MODEL_REFRESH_SECONDS", "inf"),
         ("MODEL_REFRESH_SECONDS", "1e400"),
+        ("MAX_BATCH_ITEMS", "0"),
+        ("MAX_BATCH_ITEMS", "none"),
+        ("MAX_BATCH_ITEMS", "1e3"),
+        ("MAX_BATCH_ITEMS", "10001"),  # would not answer inside the function's 29 s
     ],
 )
 def test_bad_value_raises_config_error_naming_the_variable(name: str, value: str) -> None:
@@ -199,3 +203,9 @@ def test_s3_limits_default_well_inside_api_gateway() -> None:
 def test_bad_s3_limit_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings({name: value})
+
+
+def test_max_batch_items() -> None:
+    assert load_settings({}).max_batch_items == 1000
+    assert load_settings({"MAX_BATCH_ITEMS": " 25 "}).max_batch_items == 25
+    assert load_settings({"MAX_BATCH_ITEMS": "10000"}).max_batch_items == 10_000

@@ -66,3 +66,37 @@ def test_wrong_width_is_refused(spec_model):
 def test_unknown_format_is_refused():
     with pytest.raises(PredictorError, match="format"):
         Predictor({"format": "something-else/9"})
+
+
+@pytest.mark.parametrize("max_depth", [1, 4, 12, 13, None])
+def test_both_layouts_are_exact_at_every_depth(max_depth):
+    """Depth <= 12 walks the complete-tree layout, deeper forests the slot layout: both equal
+    scikit-learn bit for bit, on 1,000+ rows including every split threshold of a tree."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from genre_model.forest import export_forest
+    from genre_model.inference import COMPLETE_LAYOUT_MAX_DEPTH, ROW_BLOCK
+
+    rng = np.random.default_rng(max_depth or 0)
+    X = np.column_stack(
+        [rng.uniform(0, 200, 3000), rng.integers(0, 120, 3000), rng.uniform(0, 1, 3000)]
+    )
+    y = np.where(X[:, 0] > 100, 0, rng.integers(0, 6, 3000))
+    model = RandomForestClassifier(
+        n_estimators=15, max_depth=max_depth, min_samples_split=2, random_state=1
+    ).fit(X, y)
+    predictor = Predictor(export_forest(model, ["a", "b", "c"]))
+    assert (predictor.depth <= COMPLETE_LAYOUT_MAX_DEPTH) == (max_depth in (1, 4, 12))
+    tree = model.estimators_[0].tree_
+    split = tree.children_left != -1
+    on = X[: split.sum()].copy()
+    on[np.arange(len(on)), tree.feature[split]] = tree.threshold[split]
+    rows = np.vstack([rng.uniform(-1, 201, (1000, 3)), on, np.nextafter(on, np.inf)])
+    rows = np.vstack([rows, [[3.4e38, 1e15, 1.0], [0.0, 0.0, 0.0]]])
+    assert np.array_equal(predictor.predict_proba(rows), model.predict_proba(rows))
+    for row in rows[:50]:
+        assert np.array_equal(predictor.predict_one(row.tolist()), model.predict_proba([row])[0])
+    assert predictor.predict_proba(rows[:0]).shape == (0, len(model.classes_))
+    many = np.vstack([rows] * 3)  # several row blocks, the last one partial
+    assert len(many) % ROW_BLOCK
+    assert np.array_equal(predictor.predict_proba(many), model.predict_proba(many))

@@ -20,16 +20,19 @@ from pydantic import ValidationError
 
 from genre_model import proxy_event, service
 from genre_model.config import settings
-from genre_model.model_cache import ModelCache, ModelUnavailable
+from genre_model.model_cache import LoadedModel, ModelCache, ModelUnavailable
 from genre_model.schemas import PredictRequest
 from genre_model.service import MODEL_UNUSABLE, ApiError
 
 APPLICATION_JSON = "application/json"
 
 MAX_BODY_BYTES = 16 * 1024
+MAX_BATCH_BODY_BYTES = 1024 * 1024
 PREDICT_PATH = "/api/predict-genre"
+BATCH_PATH = "/api/predict-genre/batch"
 ROUTES = {
     PREDICT_PATH: {"POST"},
+    BATCH_PATH: {"POST"},
     "/api/health": {"GET"},
     "/api/model": {"GET"},
 }
@@ -82,7 +85,19 @@ def reset() -> None:
     settings.cache_clear()
 
 
-def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+def duplicate_key(key: str) -> ApiError:
+    return ApiError(400, "Request body has a duplicate key", [(key, "duplicate key")])
+
+
+def too_deep() -> ApiError:
+    return ApiError(400, "Request body is nested too deeply", [("body", "too deep")])
+
+
+def number_too_long() -> ApiError:
+    return ApiError(400, "Request body has a number too long", [("body", "number too long")])
+
+
+def nested_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     """True when arrays/objects in ``text`` nest deeper than ``limit`` (brackets inside strings
     do not count). Costs two ``str.count`` calls for any body with few brackets."""
     if text.count("[") + text.count("{") <= limit:
@@ -102,20 +117,18 @@ def strict_json(text: str) -> Any:
         seen: dict[str, Any] = {}
         for key, value in pairs:
             if key in seen:
-                raise ApiError(400, "Request body has a duplicate key", [(key, "duplicate key")])
+                raise duplicate_key(key)
             seen[key] = value
         return seen
 
-    if too_deep(text):
-        raise ApiError(400, "Request body is nested too deeply", [("body", "too deep")])
+    if nested_too_deep(text):
+        raise too_deep()
     try:
         return json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError:
         raise
     except ValueError:  # e.g. an integer beyond Python's 4,300-digit conversion limit
-        raise ApiError(
-            400, "Request body has a number too long", [("body", "number too long")]
-        ) from None
+        raise number_too_long() from None
 
 
 def error_body(message: str, errors: list[tuple[str, str]]) -> dict[str, Any]:
@@ -132,12 +145,35 @@ def unavailable() -> ApiError:
     )
 
 
-def predict_request(request: PredictRequest) -> tuple[dict[str, Any], str]:
+def cached_model() -> LoadedModel:
+    """The model to answer with, or the 503 a client sees when there is none."""
     try:
-        model = model_cache().get()
+        return model_cache().get()
     except ModelUnavailable:
         raise unavailable() from None
+
+
+def predict_request(request: PredictRequest) -> tuple[dict[str, Any], str]:
+    model = cached_model()
     return service.predict(request, model), model.version
+
+
+def parse_request(value: Any) -> PredictRequest:
+    """A parsed body as a request, or the ApiError the client sees (single or batch item)."""
+    try:
+        return PredictRequest.model_validate(value)
+    except ValidationError as exc:
+        raise validation_failure(exc.errors()) from None
+
+
+def answer(value: Any) -> tuple[int, dict[str, Any], str | None]:
+    """One parsed predict body -> (status, JSON body, model version)."""
+    try:
+        request = parse_request(value)
+        model = cached_model()
+        return 200, service.predict(request, model), model.version
+    except ApiError as exc:
+        return exc.status, error_body(exc.message, exc.errors), None
 
 
 _BODY_SHAPE_ERRORS = {"json_invalid", "model_attributes_type", "model_type", "dict_type", "missing"}
@@ -168,21 +204,26 @@ def _header(event: dict, name: str) -> str | None:
     return None
 
 
-def to_json(body: Any) -> str:
-    """The response encoder: strict JSON, so NaN or Infinity is an error, never sent."""
+def compact(body: Any) -> str:
+    """The JSON text of every answer (a batch result is byte for byte its single answer); strict,
+    so NaN or Infinity is an error, never sent."""
     return json.dumps(body, separators=(",", ":"), allow_nan=False)
 
 
 def _proxy(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict:
     """An API Gateway proxy response, for answers given without the router."""
     try:
-        text = to_json(body)
+        text = compact(body)
     except ValueError:  # a non-finite number in the answer: the model is at fault, not the client
         logger.error("Response with a non-finite number refused (HTTP %s)", status)
         status, headers = 503, None
-        text = to_json(
+        text = compact(
             error_body(MODEL_UNUSABLE, [("model", "the model produced an invalid answer")])
         )
+    return proxy_text(status, text, headers)
+
+
+def proxy_text(status: int, text: str, headers: dict[str, str] | None = None) -> dict:
     return {
         "statusCode": status,
         "headers": {"Content-Type": APPLICATION_JSON, **(headers or {})},
@@ -203,8 +244,14 @@ def guard(event: dict) -> tuple[dict, dict | None]:
     body = event.get("body")
     if body is None:
         return event, None
-    too_large = (413, "Request body over 16 KiB", [("body", "too large")])
-    if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
+    batch = event.get("path") == BATCH_PATH
+    limit = MAX_BATCH_BODY_BYTES if batch else MAX_BODY_BYTES
+    too_large = (
+        413,
+        f"Request body over {'1 MiB' if batch else '16 KiB'}",
+        [("body", "too large")],
+    )
+    if len(body) > limit * 4 // 3 + 4:
         return event, _proxy_error(*too_large)
     base64_encoded = bool(event.get("isBase64Encoded"))
     if base64_encoded:
@@ -216,7 +263,7 @@ def guard(event: dict) -> tuple[dict, dict | None]:
             )
     else:
         raw = body.encode("utf-8", "surrogatepass")
-    if len(raw) > MAX_BODY_BYTES:
+    if len(raw) > limit:
         return event, _proxy_error(*too_large)
     try:
         text = raw.decode("utf-8")
@@ -244,16 +291,13 @@ def predict_event(event: dict) -> dict:
     ``validation_failure``) in a fraction of that. Everything else goes through ``app``.
     """
     try:
-        request = PredictRequest.model_validate(strict_json(event.get("body") or ""))
-        body, version = predict_request(request)
+        value = strict_json(event.get("body") or "")
     except json.JSONDecodeError:
         return _proxy_error(400, "Request body is not valid JSON", [("body", "invalid JSON")])
-    except ValidationError as exc:
-        failure = validation_failure(exc.errors())
-        return _proxy_error(failure.status, failure.message, failure.errors)
     except ApiError as exc:
         return _proxy_error(exc.status, exc.message, exc.errors)
-    return _proxy(200, body, {"X-Model-Version": version})
+    status, body, version = answer(value)
+    return _proxy(status, body, {"X-Model-Version": version} if version else None)
 
 
 def handle(event: Any, context: Any) -> dict:
@@ -274,6 +318,10 @@ def _answer(event: dict, context: Any) -> dict:
         return rejected
     if event.get("path") == PREDICT_PATH and event.get("httpMethod") == "POST":
         return predict_event(event)
+    if event.get("path") == BATCH_PATH and event.get("httpMethod") == "POST":
+        from genre_model.batch import batch_event
+
+        return batch_event(event)
     from genre_model.routes import app
 
     return app.resolve(event, context)

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from functools import cache
 
 DEFAULT_MODEL_PREFIX = "models/genre/"
+DEFAULT_MAX_BATCH_ITEMS = 1000
+# A batch answers inside the predict function's 29 s: 10,000 explained items take a few seconds.
+MAX_BATCH_ITEMS_CEILING = 10_000
 FEATURE_SETS = ("spec", "location")
 
 
@@ -69,6 +72,7 @@ class Settings:
     s3: S3Limits = S3Limits()
     feature_set: str = "spec"
     min_customers: int = 10
+    max_batch_items: int = DEFAULT_MAX_BATCH_ITEMS
     database: DatabaseSettings = DatabaseSettings()
     forest: ForestSettings = ForestSettings()
 
@@ -86,6 +90,7 @@ VARIABLES: dict[str, str] = {
     "S3_MAX_ATTEMPTS": "attempts per S3 GET (retries on 500/503/SlowDown, timeouts)",
     "FEATURE_SET": "`spec` (three spending features) or `location` (adds country)",
     "MIN_CUSTOMERS": "promotion rule: fewest labelled customers a new model needs",
+    "MAX_BATCH_ITEMS": "most items one POST /api/predict-genre/batch may carry",
     "DB_SECRET_ARN": "Secrets Manager secret (RDS JSON: host, port, username, password, dbname)",
     "DB_HOST": "MySQL/MariaDB host",
     "DB_PORT": "MySQL/MariaDB port",
@@ -204,6 +209,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"(-1: all cores), got {n_jobs_raw!r}"
         )
     budget, deadline, limits = _load_limits(env)
+    max_batch_items = _required_int(env, "MAX_BATCH_ITEMS", DEFAULT_MAX_BATCH_ITEMS, minimum=1)
+    if max_batch_items > MAX_BATCH_ITEMS_CEILING:
+        raise ConfigError(
+            f"MAX_BATCH_ITEMS must be <= {MAX_BATCH_ITEMS_CEILING}, got {max_batch_items}"
+        )
     return Settings(
         model_bucket=_text(env, "MODEL_BUCKET"),
         model_prefix=_prefix(env.get("MODEL_PREFIX", DEFAULT_MODEL_PREFIX)),
@@ -214,6 +224,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         s3=limits,
         feature_set=feature_set,
         min_customers=_required_int(env, "MIN_CUSTOMERS", 10, minimum=1),
+        max_batch_items=max_batch_items,
         database=DatabaseSettings(
             secret_arn=_text(env, "DB_SECRET_ARN"),
             host=_text(env, "DB_HOST") or "127.0.0.1",

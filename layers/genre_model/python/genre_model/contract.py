@@ -114,6 +114,7 @@ class Forest:
     right: np.ndarray
     value: np.ndarray
     roots: np.ndarray
+    cover: np.ndarray | None = None  # training rows per node (explain); absent before covers
 
 
 def validate_forest(payload: Mapping[str, Any]) -> Forest:
@@ -176,7 +177,12 @@ def validate_forest(payload: Mapping[str, Any]) -> Forest:
     real = _depth(roots, a["left"], a["right"], leaf)
     if depth != real:
         raise PredictorError(f"stored depth {depth} is not the forest's real depth {real}")
-    return Forest(classes, columns, countries, depth, **a)
+    cover = None
+    if "cover" in payload["arrays"]:  # optional: versions published before covers lack it
+        cover = _arrays(payload, {"cover": "f"}, PredictorError)["cover"]
+        if cover.shape != (n,) or not np.isfinite(cover).all() or (cover < 0).any():
+            raise PredictorError(f"cover must be {n} finite non-negative node weights")
+    return Forest(classes, columns, countries, depth, **a, cover=cover)
 
 
 def _depth(roots: np.ndarray, left: np.ndarray, right: np.ndarray, leaf: np.ndarray) -> int:

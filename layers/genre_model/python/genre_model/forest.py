@@ -2,7 +2,9 @@
 
 All trees are concatenated into one node table; leaves point to themselves so a fixed number of
 vectorised steps (the deepest tree's depth) walks every tree at once. Leaf values are copied
-unchanged: ``DecisionTreeClassifier.predict_proba`` returns them as they are.
+unchanged: ``DecisionTreeClassifier.predict_proba`` returns them as they are. Each node's cover
+(``weighted_n_node_samples``: the bootstrap-weighted training rows that reached it) goes along:
+``explain`` needs it for the tree path-dependent expectations SHAP defines.
 The forest may be fitted on genre codes (the published one is); ``classes`` names its columns.
 """
 
@@ -25,7 +27,7 @@ def export_forest(
     """The predictor payload: genre names (one per ``model.classes_``), features, node table."""
     if len(classes) != len(model.classes_):
         raise ValueError(f"{len(classes)} genre names for {len(model.classes_)} forest classes")
-    features, thresholds, lefts, rights, values, roots = [], [], [], [], [], []
+    features, thresholds, lefts, rights, values, covers, roots = [], [], [], [], [], [], []
     offset, depth = 0, 0
     for estimator in model.estimators_:
         tree = estimator.tree_
@@ -37,6 +39,7 @@ def export_forest(
         features.append(np.where(leaf, 0, tree.feature).astype(np.int64))
         thresholds.append(np.where(leaf, 0.0, tree.threshold))
         values.append(tree.value[:, 0, :])
+        covers.append(tree.weighted_n_node_samples)
         roots.append(offset)
         depth = max(depth, int(tree.max_depth))
         offset += n
@@ -54,6 +57,7 @@ def export_forest(
                 "right": np.concatenate(rights).astype(np.int64),
                 "value": np.ascontiguousarray(np.concatenate(values), dtype=np.float64),
                 "roots": np.asarray(roots, dtype=np.int64),
+                "cover": np.concatenate(covers).astype(np.float64),
             }
         ),
     }

@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from genre_model import service
 from genre_model.api import (
+    BATCH_PATH,
     MODEL_NOT_FOUND,
     PREDICT_PATH,
     ROUTES,
@@ -28,6 +29,8 @@ from genre_model.api import (
 )
 from genre_model.model_cache import ModelUnavailable
 from genre_model.schemas import (
+    BatchRequest,
+    BatchResponse,
     ErrorResponse,
     HealthResponse,
     ModelSummary,
@@ -77,6 +80,35 @@ def predict_genre(request: Annotated[PredictRequest, Body()]) -> Response[dict[s
         content_type=content_types.APPLICATION_JSON,
         body=body,
         headers={"X-Model-Version": version},
+    )
+
+
+@app.post(
+    BATCH_PATH,
+    summary="Predict for many customers with one model (each item answered as if alone)",
+    description=(
+        "Each item is a body of POST /api/predict-genre; each result is byte for byte the JSON "
+        "object that endpoint answers for it (200 body or error body). Answered by "
+        "`batch.batch_event` before routing; this route gives the document and the 405s."
+    ),
+    responses={
+        200: _doc(BatchResponse, "One result per item, in item order"),
+        400: _doc(ErrorResponse, "Body is not a JSON object"),
+        413: _doc(ErrorResponse, "Body over 1 MiB, or the answer over the Lambda response limit"),
+        415: _doc(ErrorResponse, "Content-Type is not JSON"),
+        422: _doc(ErrorResponse, "No items list, or too few or too many items"),
+        503: _doc(ErrorResponse, MODEL_NOT_FOUND),
+    },
+)
+def predict_genre_batch(request: Annotated[BatchRequest, Body()]) -> Response[dict[str, Any]]:
+    from genre_model.batch import batch_event
+
+    answered = batch_event(app.current_event.raw_event)
+    return Response(
+        status_code=answered["statusCode"],
+        content_type=content_types.APPLICATION_JSON,
+        body=answered["body"],
+        headers=answered["headers"],
     )
 
 

@@ -8,7 +8,7 @@ when a field is absent).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -53,6 +53,10 @@ class PredictRequest(BaseModel):
         le=2**63 - 1,
         description="Predict for a known customer from the training snapshot, instead of features",
     )
+    explain: bool = Field(
+        False,
+        description="Add the exact SHAP values (tree path-dependent) of the predicted genre",
+    )
 
     @model_validator(mode="after")
     def _customer_or_features(self) -> PredictRequest:
@@ -86,10 +90,20 @@ class CustomerProfile(BaseModel):
     )
 
 
+class Explanation(BaseModel):
+    method: Literal["shap-tree-path-dependent"]
+    genre: str = Field(description="The predicted genre, whose probability is explained")
+    base_value: float = Field(description="The forest's expected probability of that genre")
+    contributions: dict[str, float] = Field(
+        description="Per feature column; base_value + their sum == prediction.confidence"
+    )
+
+
 class PredictResponse(BaseModel):
     status: Literal["OK"] = "OK"
     prediction: Prediction
     customer_profile: CustomerProfile
+    explanation: Explanation | None = Field(None, description='Only when "explain": true')
 
 
 class ErrorDetail(BaseModel):
@@ -101,6 +115,32 @@ class ErrorResponse(BaseModel):
     status: Literal["ERROR"] = "ERROR"
     message: str
     errors: list[ErrorDetail] = []
+
+
+class BatchRequest(BaseModel):
+    """For the OpenAPI document: each item is judged alone, exactly as the single endpoint does."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[Any] = Field(
+        min_length=1,
+        description="Bodies of POST /api/predict-genre (PredictRequest), 1 to MAX_BATCH_ITEMS",
+        json_schema_extra={
+            "items": {
+                "anyOf": [
+                    {"$ref": "#/components/schemas/PredictRequest"},
+                    {"description": "Any other JSON value: its result is the error body"},
+                ]
+            }
+        },
+    )
+
+
+class BatchResponse(BaseModel):
+    status: Literal["OK"] = "OK"
+    results: list[PredictResponse | ErrorResponse] = Field(
+        description="In item order, each the JSON object the single endpoint answers for it"
+    )
 
 
 class HealthResponse(BaseModel):

@@ -18,7 +18,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
-MAX_READ_BYTES = 1024 * 1024  # beyond this the server answers 413 itself, without reading
+from genre_model.api import BATCH_PATH, MAX_BATCH_BODY_BYTES
+
+MAX_READ_BYTES = MAX_BATCH_BODY_BYTES  # beyond this the server answers 413 itself, unread
 SOCKET_TIMEOUT_SECONDS = 15.0  # an idle keep-alive or a client that stops mid-request is dropped
 LISTEN_BACKLOG = 128  # the default 5 makes a burst of 50+ clients wait for SYN retries or resets
 Handler = Callable[[dict, object], dict]
@@ -142,8 +144,9 @@ def make_server(
                 self._refuse(400, "Invalid Content-Length", "Content-Length", "not a whole number")
                 return
             length = int(raw_length)
-            if length > MAX_READ_BYTES:
-                self._refuse(413, "Request body over 16 KiB", "body", "too large")
+            if length > MAX_READ_BYTES:  # over every route's limit: the batch route's 1 MiB
+                limit = "1 MiB" if urlsplit(self.path).path == BATCH_PATH else "16 KiB"
+                self._refuse(413, f"Request body over {limit}", "body", "too large")
                 return
             body = self.rfile.read(length) if length else None
             event = to_event(self.command, self.path, dict(self.headers.items()), body)

@@ -6,6 +6,7 @@ import logging
 import math
 from typing import Any
 
+from genre_model.explain import ExplainUnavailable, explainer_for
 from genre_model.model_cache import LoadedModel
 from genre_model.schemas import PredictRequest
 
@@ -23,7 +24,7 @@ class ApiError(Exception):
         self.errors = list(errors)
 
 
-def _features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
+def features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
     """Feature row in the model's column order, and the profile echoed back to the client."""
     if request.customer_id is not None:
         found = model.customers.lookup(request.customer_id)
@@ -67,13 +68,23 @@ def _features(request: PredictRequest, model: LoadedModel) -> tuple[list[float],
 
 def predict(request: PredictRequest, model: LoadedModel) -> dict[str, Any]:
     """The spec's response: genre, its confidence, every genre's probability (highest first)."""
-    row, profile = _features(request, model)
-    probabilities = model.predictor.predict_one(row).tolist()
+    row, profile = features(request, model)
+    return respond(request, model, row, profile, model.predictor.predict_one(row).tolist())
+
+
+def respond(
+    request: PredictRequest,
+    model: LoadedModel,
+    row: list[float],
+    profile: dict[str, Any],
+    probabilities: list[float],
+) -> dict[str, Any]:
+    """The answer for a row whose probabilities are known (one by one, or a batch's)."""
     if not all(math.isfinite(p) for p in probabilities):  # JSON has no NaN: never send one
         logger.error("Model %s produced non-finite probabilities for %s", model.version, row)
         raise ApiError(503, MODEL_UNUSABLE, [("model", "the model produced an invalid answer")])
     ranked = sorted(zip(model.predictor.classes, probabilities, strict=True), key=lambda kv: -kv[1])
-    return {
+    answer = {
         "status": "OK",
         "prediction": {
             "genre": ranked[0][0],
@@ -82,6 +93,23 @@ def predict(request: PredictRequest, model: LoadedModel) -> dict[str, Any]:
         },
         "customer_profile": profile,
     }
+    if request.explain:
+        answer["explanation"] = explain(model, row, ranked[0][0])
+    return answer
+
+
+def explain(model: LoadedModel, row: list[float], genre: str) -> dict[str, Any]:
+    """The SHAP explanation of ``genre`` for ``row``, or a 422 naming ``explain`` when the
+    version cannot give one (published before covers were exported, or damaged)."""
+    try:
+        return explainer_for(model.predictor).explain(row, genre).as_json()
+    except ExplainUnavailable as exc:
+        logger.warning("Model %s cannot explain: %s", model.version, exc)
+        raise ApiError(
+            422,
+            f"Model {model.version} cannot explain predictions",
+            [("explain", f"{exc}; omit explain")],
+        ) from None
 
 
 def model_summary(model: LoadedModel) -> dict[str, Any]:

@@ -1,0 +1,188 @@
+"""Issue 15: the numpy forest on many rows, exact explanations, and the batch route.
+
+Every figure is against a baseline measured in the same process and the same rounds:
+scikit-learn's ``predict_proba`` (``n_jobs=None``) on the same rows, ``shap.TreeExplainer``
+(tree path-dependent) on the same row, and the previous batch walk of our own forest (slot
+layout + one 3-D ``np.add.accumulate``). Rounds interleave the variants; each ratio is the median
+over rounds of baseline time / our time in that round.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import HANDLER_ENV, api_event, median, percentile
+from benchmarks.warm import _context, _time_calls, load_handler
+
+
+def _rows(n: int, seed: int) -> np.ndarray:
+    """Profiles like the spec's clients send (the synthetic store's ranges)."""
+    rng = np.random.default_rng(seed)
+    tracks = rng.integers(1, 60, n)
+    spent = np.round(tracks * rng.choice((0.99, 1.99), n) * rng.random(n), 2)
+    return np.column_stack([spent, tracks, np.round(rng.random(n), 3)]).astype(np.float64)
+
+
+def _best_ms(fn, arg, repeat: int) -> float:
+    """Fastest of ``repeat`` calls, in ms (a batch call is long enough for the minimum)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(arg)
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
+
+
+def _previous_walk(predictor):
+    """The batch walk before issue 15, kept here as the same-run baseline."""
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        leaves = predictor._slot_leaves(np.asarray(x, dtype=np.float32).astype(np.float64))
+        per_tree = predictor._value[leaves]
+        return np.add.accumulate(per_tree, axis=1)[:, -1, :] / predictor.n_trees
+
+    return predict
+
+
+def _forest(ours, estimator, smoke: bool) -> dict:
+    sizes = (1000,) if smoke else (100, 1000, 10_000)
+    rounds, repeat = (2, 2) if smoke else (7, 5)
+    previous = _previous_walk(ours)
+    out: dict = {"sizes": {}}
+    for n in sizes:
+        x = _rows(n, seed=n)
+        exact = bool(np.array_equal(ours.predict_proba(x), estimator.predict_proba(x)))
+        exact = exact and bool(np.array_equal(previous(x), estimator.predict_proba(x)))
+        per = {"ours_ms": [], "sklearn_ms": [], "previous_ms": []}
+        for _ in range(rounds):
+            per["ours_ms"].append(_best_ms(ours.predict_proba, x, repeat))
+            per["sklearn_ms"].append(_best_ms(estimator.predict_proba, x, repeat))
+            per["previous_ms"].append(_best_ms(previous, x, repeat))
+        out["sizes"][n] = {
+            "exact": exact,
+            **{k: median(v) for k, v in per.items()},
+            "ratio_vs_sklearn": median(
+                [s / o for s, o in zip(per["sklearn_ms"], per["ours_ms"], strict=True)]
+            ),
+            "ratio_vs_previous": median(
+                [p / o for p, o in zip(per["previous_ms"], per["ours_ms"], strict=True)]
+            ),
+        }
+    one = _rows(256, seed=1)
+    calls = 2000 if smoke else 20_000
+    ours_one = _time_calls(ours.predict_one, [(r.tolist(),) for r in one], calls)
+    sk_one = _time_calls(estimator.predict_proba, [(r[None, :],) for r in one], calls // 20)
+    out["one_row"] = {
+        "exact": all(
+            np.array_equal(ours.predict_one(r.tolist()), estimator.predict_proba(r[None, :])[0])
+            for r in one
+        ),
+        "ours_p50_us": percentile(ours_one, 50),
+        "sklearn_p50_us": percentile(sk_one, 50),
+    }
+    return out
+
+
+def _explain(handler, context, ours, estimator, smoke: bool) -> dict:
+    import shap
+
+    oracle = shap.TreeExplainer(estimator, feature_perturbation="tree_path_dependent")
+    rows = _rows(64 if smoke else 1000, seed=3).astype(np.float32).astype(np.float64)
+    expected = np.asarray(oracle.shap_values(rows))
+    worst = 0.0
+    worst_sum = 0.0
+    for i, row in enumerate(rows):
+        body = {"total_spent": row[0], "total_tracks_bought": int(row[1])}
+        body["genre_spending_ratio"] = row[2]
+        answer = json.loads(
+            handler(api_event(json.dumps({**body, "explain": True})), context)["body"]
+        )
+        explanation = answer["explanation"]
+        c = ours.classes.index(explanation["genre"])
+        phi = np.array(list(explanation["contributions"].values()))
+        worst = max(worst, float(np.abs(phi - expected[i, :, c]).max()))
+        total = explanation["base_value"] + phi.sum()
+        worst_sum = max(worst_sum, abs(total - answer["prediction"]["confidence"]))
+    plain = [json.dumps({"total_spent": r[0], "total_tracks_bought": int(r[1])}) for r in rows]
+    explained = [p[:-1] + ', "explain": true}' for p in plain]
+    calls = 300 if smoke else 3000
+    rounds = 2 if smoke else 5
+    samples: dict[str, list[float]] = {"handler_plain": [], "handler_explain": [], "shap": []}
+    for _ in range(rounds):
+        samples["handler_plain"] += _time_calls(
+            handler, [(api_event(b), context) for b in plain], calls
+        )
+        samples["handler_explain"] += _time_calls(
+            handler, [(api_event(b), context) for b in explained], calls
+        )
+        samples["shap"] += _time_calls(
+            oracle.shap_values, [(r[None, :],) for r in rows], calls // 3
+        )
+    p50 = {k: percentile(v, 50) for k, v in samples.items()}
+    return {
+        "rows_compared": len(rows),
+        "max_abs_delta_vs_shap": worst,
+        "max_additivity_error": worst_sum,
+        "p50_us": p50,
+        "p99_us": {k: percentile(v, 99) for k, v in samples.items()},
+        "ratio_shap_vs_handler_explain": p50["shap"] / p50["handler_explain"],
+    }
+
+
+def _batch_route(handler, context, smoke: bool) -> dict:
+    items = [
+        {"total_spent": float(r[0]), "total_tracks_bought": int(r[1]), "genre_spending_ratio": r[2]}
+        for r in _rows(100 if smoke else 1000, seed=5)
+    ]
+    batch = api_event(json.dumps({"items": items}))
+    batch["path"] = batch["resource"] = "/api/predict-genre/batch"
+    singles = [api_event(json.dumps(item)) for item in items]
+    answer = handler(batch, context)
+    results = json.loads(answer["body"])["results"]
+    same = [json.loads(handler(e, context)["body"]) for e in singles] == results
+    rounds = 2 if smoke else 5
+    batch_ms, singles_ms = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        handler(batch, context)
+        batch_ms.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        for event in singles:
+            handler(event, context)
+        singles_ms.append((time.perf_counter() - t0) * 1000)
+    return {
+        "items": len(items),
+        "same_as_single": same,
+        "response_bytes": len(answer["body"]),
+        "batch_ms": median(batch_ms),
+        "singles_ms": median(singles_ms),
+        "ratio": median([s / b for s, b in zip(singles_ms, batch_ms, strict=True)]),
+    }
+
+
+def run(model_path: Path, smoke: bool = False) -> dict:
+    os.environ.update(HANDLER_ENV)
+    os.environ["MODELO_GENERO_ENTRENADO"] = str(model_path)
+    import joblib
+
+    from genre_model import api
+
+    api.reset()
+    handler = load_handler()
+    context = _context()
+    assert handler(api_event("{}"), context)["statusCode"] == 200
+    ours = api.model_cache().get().predictor
+    estimator = joblib.load(model_path)["model"]
+    estimator.set_params(n_jobs=None)  # the baseline the issue names
+    return {
+        "trees": ours.n_trees,
+        "depth": ours.depth,
+        "forest": _forest(ours, estimator, smoke),
+        "explain": _explain(handler, context, ours, estimator, smoke),
+        "batch": _batch_route(handler, context, smoke),
+    }

@@ -1,0 +1,200 @@
+"""POST /api/predict-genre/batch: many predict bodies, one model snapshot, each judged alone.
+
+Each result is byte for byte what POST /api/predict-genre answers for that item sent alone
+(compactly): its 200 body or its error body. So the whole body is parsed once with the strict
+parser's checks turned into values: a duplicate key or an over-long integer inside an item
+becomes a marker, and the item whose subtree holds the first one (in parse order, where the
+single endpoint's parser would have stopped) gets that 400 body; the other items are unaffected.
+Problems of the request itself (not JSON, no ``items`` list, too few or too many items) are one
+4xx for the whole batch. One model answers every item: it is taken from the cache once, and
+the valid items' rows go through ``predict_proba`` together.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import count
+from typing import Any
+
+from genre_model import service
+from genre_model.api import (
+    MAX_BODY_BYTES,
+    MAX_JSON_DEPTH,
+    cached_model,
+    compact,
+    duplicate_key,
+    error_body,
+    nested_too_deep,
+    number_too_long,
+    parse_request,
+    proxy_text,
+    too_deep,
+)
+from genre_model.config import settings
+from genre_model.model_cache import LoadedModel
+from genre_model.schemas import PredictRequest
+from genre_model.service import ApiError
+
+# Lambda refuses a response over 6 MB (the body travels JSON-escaped inside it); keep a margin.
+MAX_RESPONSE_BYTES = 6_000_000
+
+
+class _Fault:
+    """A point where the single endpoint's strict parser would have stopped with ``error``."""
+
+    __slots__ = ("children", "error", "seq")
+
+    def __init__(self, seq: int, error: ApiError, children: list[Any]) -> None:
+        self.seq = seq
+        self.error = error
+        self.children = children  # what the parser had read inside it (it may hold faults)
+
+
+class _Parser:
+    """``json.loads`` whose strict checks leave ``_Fault`` markers instead of raising."""
+
+    def __init__(self) -> None:
+        self._seq = count()
+        self.faulted = False
+
+    def _fault(self, error: ApiError, children: list[Any]) -> _Fault:
+        self.faulted = True
+        return _Fault(next(self._seq), error, children)
+
+    def _object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any] | _Fault:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                return self._fault(duplicate_key(key), [v for _, v in pairs])
+            seen[key] = value
+        return seen
+
+    def _integer(self, text: str) -> int | _Fault:
+        try:
+            return int(text)
+        except ValueError:  # beyond Python's 4,300-digit conversion limit
+            return self._fault(number_too_long(), [])
+
+    def loads(self, text: str) -> Any:
+        # Items sit two levels down ({"items": [item]}): an item nested past the single
+        # endpoint's limit refuses the whole body, on every Python (no RecursionError reliance).
+        if nested_too_deep(text, MAX_JSON_DEPTH + 2):
+            raise too_deep()
+        try:
+            return json.loads(text, object_pairs_hook=self._object, parse_int=self._integer)
+        except json.JSONDecodeError:
+            raise ApiError(
+                400, "Request body is not valid JSON", [("body", "invalid JSON")]
+            ) from None
+
+
+def _first_fault(value: Any) -> _Fault | None:
+    """The earliest marker anywhere inside ``value`` (iterative: nesting may be deep)."""
+    first: _Fault | None = None
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _Fault):
+            if first is None or node.seq < first.seq:
+                first = node
+            stack.extend(node.children)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return first
+
+
+def _compact_size(value: Any) -> int:
+    """Bytes of ``value`` sent compactly as UTF-8 (a marker counts as what it stands for)."""
+    text = json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False, default=lambda f: f.children
+    )
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _items(parser: _Parser, text: str) -> list[Any]:
+    """The ``items`` list, or the ApiError that fails the whole request."""
+    top = parser.loads(text)
+    if isinstance(top, _Fault):  # a duplicate key in the request object itself
+        raise top.error
+    if not isinstance(top, dict):
+        raise ApiError(400, "Request body must be a JSON object", [("body", "not an object")])
+    extra = sorted(set(top) - {"items"})
+    if extra:
+        raise ApiError(422, "Invalid request", [(k, "unknown field") for k in extra])
+    if "items" not in top:
+        raise ApiError(422, "Invalid request", [("items", "Field required")])
+    items = top["items"]
+    if not isinstance(items, list):
+        raise ApiError(422, "Invalid request", [("items", "must be a list of predict bodies")])
+    limit = settings().max_batch_items
+    if not 1 <= len(items) <= limit:
+        raise ApiError(422, "Invalid request", [("items", f"must hold 1 to {limit} items")])
+    return items
+
+
+class _Answers:
+    """The batch's results by position: errors at once, valid items after one forest walk."""
+
+    def __init__(self, model: LoadedModel, size: int) -> None:
+        self.model = model
+        self.texts: list[str] = [""] * size
+        self._pending: list[tuple[int, PredictRequest, list[float], dict[str, Any]]] = []
+
+    def add(self, position: int, item: Any, faulted: bool) -> None:
+        fault = _first_fault(item) if faulted else None
+        if fault is None:
+            try:
+                request = parse_request(item)
+                row, profile = service.features(request, self.model)
+            except ApiError as exc:
+                error = exc
+            else:  # valid items are always far below the single endpoint's 16 KiB
+                self._pending.append((position, request, row, profile))
+                return
+        else:
+            error = fault.error
+        if _compact_size(item) > MAX_BODY_BYTES:  # the single endpoint checks the size first
+            error = ApiError(413, "Request body over 16 KiB", [("body", "too large")])
+        self.texts[position] = compact(error_body(error.message, error.errors))
+
+    def finish(self) -> list[str]:
+        """Every valid row through ``predict_proba`` at once (bit-identical to one by one)."""
+        if self._pending:
+            rows = [row for _, _, row, _ in self._pending]
+            probabilities = self.model.predictor.predict_proba(rows).tolist()
+            for (position, request, row, profile), p in zip(
+                self._pending, probabilities, strict=True
+            ):
+                try:
+                    body = service.respond(request, self.model, row, profile, p)
+                except ApiError as exc:  # explain on a version that cannot
+                    body = error_body(exc.message, exc.errors)
+                self.texts[position] = compact(body)
+        return self.texts
+
+
+def batch_event(event: dict) -> dict:
+    """Answer a batch proxy event: 200 with every item's answer, or one 4xx/503 for all."""
+    parser = _Parser()
+    try:
+        items = _items(parser, event.get("body") or "")
+        model = cached_model()
+    except ApiError as exc:
+        return proxy_text(exc.status, compact(error_body(exc.message, exc.errors)))
+    answers = _Answers(model, len(items))
+    for position, item in enumerate(items):
+        answers.add(position, item, parser.faulted)
+    text = f'{{"status":"OK","results":[{",".join(answers.finish())}]}}'
+    if len(text) + text.count('"') + text.count("\\") > MAX_RESPONSE_BYTES:  # size once escaped
+        return proxy_text(
+            413,
+            compact(
+                error_body(
+                    "Batch answer over the 6 MB Lambda response limit; send fewer items",
+                    [("items", "answer too large")],
+                )
+            ),
+        )
+    return proxy_text(200, text, {"X-Model-Version": model.version})
