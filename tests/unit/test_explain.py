@@ -17,7 +17,7 @@ from genre_model.config import ForestSettings
 from genre_model.explain import METHOD, ExplainUnavailable, ForestExplainer, explainer_for
 from genre_model.features import build_dataset
 from genre_model.forest import export_forest
-from genre_model.inference import Predictor, pack_arrays, unpack_arrays
+from genre_model.inference import Predictor, PredictorError, pack_arrays, unpack_arrays
 from genre_model.model_cache import LoadedModel
 from genre_model.schemas import PredictRequest
 from genre_model.service import ApiError, predict
@@ -53,7 +53,9 @@ def fitted(request: pytest.FixtureRequest, store) -> Fitted:
     feature_set, forest = VARIANTS[request.param]
     data = build_dataset(SQLiteSource(store).customer_summaries(), feature_set)
     model = make_forest(forest).fit(data.X, data.y)
-    predictor = Predictor(export_forest(model, data.feature_columns, data.countries))
+    predictor = Predictor(
+        export_forest(model, [str(c) for c in model.classes_], data.feature_columns, data.countries)
+    )
     return Fitted(model, predictor, hostile_rows(model, np.asarray(data.X, dtype=np.float64)))
 
 
@@ -124,7 +126,9 @@ def _without(predictor: Predictor, **changes) -> Predictor:
 def spec_fitted(store) -> Fitted:
     data = build_dataset(SQLiteSource(store).customer_summaries(), "spec")
     model = make_forest(ForestSettings(n_estimators=10)).fit(data.X, data.y)
-    predictor = Predictor(export_forest(model, data.feature_columns))
+    predictor = Predictor(
+        export_forest(model, [str(c) for c in model.classes_], data.feature_columns)
+    )
     return Fitted(model, predictor, np.asarray(data.X[:5], dtype=np.float64))
 
 
@@ -135,7 +139,7 @@ def test_published_without_covers_still_predicts_but_cannot_explain(spec_fitted:
     )
     with pytest.raises(ExplainUnavailable, match="covers"):
         explainer_for(old)
-    loaded = LoadedModel(old, {"version": "v-old"}, store=None, keys={})  # type: ignore[arg-type]
+    loaded = LoadedModel(old, customers=None, manifest={"version": "v-old"})  # type: ignore[arg-type]
     plain = predict(PredictRequest(total_spent=10.0), loaded)
     assert "explanation" not in plain
     with pytest.raises(ApiError) as refused:
@@ -146,20 +150,22 @@ def test_published_without_covers_still_predicts_but_cannot_explain(spec_fitted:
 
 
 @pytest.mark.parametrize(
-    "damage",
+    ("damage", "refusal"),
     [
-        lambda c: c[:-1],
-        lambda c: np.where(np.arange(len(c)) == 3, np.nan, c),
-        lambda c: np.where(np.arange(len(c)) == 5, -1.0, c),
-        lambda c: np.zeros_like(c),
-        lambda c: np.full_like(c, np.inf),
-        lambda c: c.reshape(1, -1),
+        (lambda c: c[:-1], PredictorError),
+        (lambda c: np.where(np.arange(len(c)) == 3, np.nan, c), PredictorError),
+        (lambda c: np.where(np.arange(len(c)) == 5, -1.0, c), PredictorError),
+        (lambda c: np.zeros_like(c), ExplainUnavailable),
+        (lambda c: np.full_like(c, np.inf), PredictorError),
+        (lambda c: c.reshape(1, -1), PredictorError),
     ],
     ids=["short", "nan", "negative", "zero", "inf", "2-d"],
 )
-def test_damaged_covers_are_refused_not_explained(spec_fitted: Fitted, damage):
+def test_damaged_covers_are_refused_not_explained(spec_fitted: Fitted, damage, refusal):
+    """Covers that are not one finite non-negative weight per node refuse the whole version when
+    it is loaded (contract.validate_forest); all-zero covers load but cannot explain."""
     cover = np.array(spec_fitted.predictor.arrays["cover"])
-    with pytest.raises(ExplainUnavailable):
+    with pytest.raises(refusal):
         explainer_for(_without(spec_fitted.predictor, cover=damage(cover)))
 
 
@@ -170,7 +176,7 @@ def test_a_cyclic_node_table_is_refused(spec_fitted: Fitted):
     child = left[root]
     assert left[child] != child, "the fixture's second tree must be two levels deep"
     left[child] = root  # the second tree's left grandchild is its root again
-    with pytest.raises(ExplainUnavailable):
+    with pytest.raises(PredictorError, match="cycle"):  # refused when the version is loaded
         ForestExplainer(_without(spec_fitted.predictor, left=left))
 
 

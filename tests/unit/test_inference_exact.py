@@ -74,6 +74,7 @@ def test_both_layouts_are_exact_at_every_depth(max_depth):
     scikit-learn bit for bit, on 1,000+ rows including every split threshold of a tree."""
     from sklearn.ensemble import RandomForestClassifier
 
+    from genre_model.contract import SPEC_FEATURES
     from genre_model.forest import export_forest
     from genre_model.inference import COMPLETE_LAYOUT_MAX_DEPTH, ROW_BLOCK
 
@@ -85,7 +86,7 @@ def test_both_layouts_are_exact_at_every_depth(max_depth):
     model = RandomForestClassifier(
         n_estimators=15, max_depth=max_depth, min_samples_split=2, random_state=1
     ).fit(X, y)
-    predictor = Predictor(export_forest(model, ["a", "b", "c"]))
+    predictor = Predictor(export_forest(model, [str(c) for c in model.classes_], SPEC_FEATURES))
     assert (predictor.depth <= COMPLETE_LAYOUT_MAX_DEPTH) == (max_depth in (1, 4, 12))
     tree = model.estimators_[0].tree_
     split = tree.children_left != -1
