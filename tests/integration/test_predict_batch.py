@@ -63,6 +63,11 @@ HOSTILE_ITEMS = [
     '{"c": ' + "9" * 5000 + ', "a": {"b": 1, "b": 2}}',
     '{"d": 1, "d": {"e": 2, "e": 3}}',
     '{"deep": ' + "[" * 60 + "]" * 60 + "}",
+    # nesting around the single endpoint's limit (32 levels, the item's own object included)
+    '{"at": ' + "[" * 31 + "]" * 31 + "}",
+    '{"over": ' + "[" * 32 + "]" * 32 + "}",
+    '{"deep": ' + "[" * 150 + '{"a": 1, "a": 2}' + "]" * 150 + "}",
+    "[" * 40 + "9" * 5000 + "]" * 40,
     '{"\\u00e9t\\u00e9": 1, "\\ud800": 2}',
     # over 16 KiB of unknown fields: the single endpoint answers 413 before reading them
     json.dumps({f"f{i}": i for i in range(2000)}, separators=(",", ":")),
@@ -229,3 +234,16 @@ def test_committed_batch_event(predict_handler, local_model):
     assert ok["status"] == explained["status"] == "OK"
     assert set(explained["explanation"]) == {"method", "genre", "base_value", "contributions"}
     assert bad["errors"] == [{"field": "total_spend", "reason": "unknown field"}]
+
+
+@pytest.mark.parametrize("depth", [199, 200, 1000, 100_000])
+def test_a_body_nested_past_the_batch_limit_is_one_400(predict_handler, local_model, depth):
+    """Refused by our own depth check (same on 3.11 and 3.13), never by RecursionError."""
+    body = '{"items": [' + "[" * depth + "]" * depth + "]}"
+    assert len(body) < 1024 * 1024 or depth == 100_000
+    answer = invoke(predict_handler, batch_event(body))
+    if len(body) > 1024 * 1024:
+        assert answer.status == 413
+    else:
+        assert_error(answer, 400, "body")
+        assert "deep" in answer.body["message"]

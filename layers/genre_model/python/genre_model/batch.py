@@ -37,6 +37,9 @@ from genre_model.service import ApiError
 
 # Lambda refuses a response over 6 MB (the body travels JSON-escaped inside it); keep a margin.
 MAX_RESPONSE_BYTES = 6_000_000
+# Nesting the whole batch body may have: items sit two levels down ({"items": [item]}), and an
+# item deeper than the single limit still gets its own 400; far below every recursion limit.
+MAX_BATCH_JSON_DEPTH = 200
 
 
 class _Fault:
@@ -76,9 +79,9 @@ class _Parser:
             return self._fault(number_too_long(), [])
 
     def loads(self, text: str) -> Any:
-        # Items sit two levels down ({"items": [item]}): an item nested past the single
-        # endpoint's limit refuses the whole body, on every Python (no RecursionError reliance).
-        if nested_too_deep(text, MAX_JSON_DEPTH + 2):
+        # Checked by us, far below any Python's recursion limit (no RecursionError reliance);
+        # an item nested past the single endpoint's limit but within this one is that item's 400.
+        if nested_too_deep(text, MAX_BATCH_JSON_DEPTH):
             raise too_deep()
         try:
             return json.loads(text, object_pairs_hook=self._object, parse_int=self._integer)
@@ -103,6 +106,22 @@ def _first_fault(value: Any) -> _Fault | None:
         elif isinstance(node, list):
             stack.extend(node)
     return first
+
+
+def _nesting(value: Any) -> int:
+    """Array/object levels of a parsed item, counted as the single endpoint counts brackets
+    (a duplicate-key marker is the object it stands for; a too-long number is a scalar)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        children = node.children if isinstance(node, _Fault) else node
+        if isinstance(node, dict):
+            children = list(node.values())
+        if not isinstance(node, dict | list) and not (isinstance(node, _Fault) and children):
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _compact_size(value: Any) -> int:
@@ -144,7 +163,9 @@ class _Answers:
 
     def add(self, position: int, item: Any, faulted: bool) -> None:
         fault = _first_fault(item) if faulted else None
-        if fault is None:
+        if _nesting(item) > MAX_JSON_DEPTH:  # the single endpoint checks depth before parsing
+            error = too_deep()
+        elif fault is None:
             try:
                 request = parse_request(item)
                 row, profile = service.features(request, self.model)
