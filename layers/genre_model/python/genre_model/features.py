@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from genre_model.contract import MAX_FEATURE_VALUE, MAX_TRACKS
 from genre_model.sources import CustomerRow, DataSourceError
 
 SPEC_FEATURES = ("total_spent", "total_tracks_bought", "genre_spending_ratio")
 LOCATION_FEATURES = (*SPEC_FEATURES, "country_code")
 UNKNOWN_COUNTRY = "Unknown"
 MIN_CUSTOMERS_PER_GENRE = 2
-MAX_FEATURE = float(np.finfo(np.float32).max)  # scikit-learn's trees compare in float32
+MAX_FEATURE = MAX_FEATURE_VALUE  # scikit-learn's trees compare in float32; the API's limit
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Dataset:
 def summaries_frame(rows: Iterable[CustomerRow]) -> pd.DataFrame:
     """The summaries as a frame with the spec's three features computed."""
     frame = pd.DataFrame.from_records(list(rows), columns=list(CustomerRow._fields))
+    _refuse_duplicate_ids(frame["customer_id"])
     frame = frame.set_index("customer_id")
     total = frame["total_cents"].astype(np.float64)
     frame["total_spent"] = total / 100.0
@@ -68,14 +70,27 @@ def summaries_frame(rows: Iterable[CustomerRow]) -> pd.DataFrame:
     return frame
 
 
+def _refuse_duplicate_ids(ids: pd.Series) -> None:
+    """Two summary rows with one id (``'01'`` and ``'1'`` in a text column): which customer a
+    ``customer_id`` request means cannot be told, so the run is refused."""
+    twice = ids[ids.duplicated()].unique()
+    if len(twice):
+        shown = ", ".join(str(i) for i in sorted(twice)[:5])
+        raise DataSourceError(
+            f"{len(twice)} customer ids stand for more than one customer once read as numbers "
+            f"({shown}{', ...' if len(twice) > 5 else ''}): refusing to train (fix the ids)"
+        )
+
+
 def _refuse_out_of_range(frame: pd.DataFrame) -> None:
     values = frame.loc[:, list(SPEC_FEATURES)].to_numpy(dtype=np.float64)
     bad = ~(np.isfinite(values) & (np.abs(values) <= MAX_FEATURE)).all(axis=1)
+    bad |= values[:, 1] > MAX_TRACKS  # what a request may send, and so what the snapshot holds
     if bad.any():
         ids = ", ".join(str(i) for i in frame.index[bad][:5])
         raise DataSourceError(
-            f"{int(bad.sum())} customers have totals beyond float32 range (customer ids {ids}"
-            f"{', ...' if bad.sum() > 5 else ''}): refusing to train on them"
+            f"{int(bad.sum())} customers have totals beyond what the API accepts (customer ids "
+            f"{ids}{', ...' if bad.sum() > 5 else ''}): refusing to train on them"
         )
 
 
