@@ -77,8 +77,8 @@ def _refuse_duplicate_ids(ids: pd.Series) -> None:
     if len(twice):
         shown = ", ".join(str(i) for i in sorted(twice)[:5])
         raise DataSourceError(
-            f"{len(twice)} customer ids stand for more than one customer once read as numbers "
-            f"({shown}{', ...' if len(twice) > 5 else ''}): refusing to train (fix the ids)"
+            f"customer ids {shown}{', ...' if len(twice) > 5 else ''} each stand for more than "
+            "one customer once read as numbers ('01' and '1'): refusing to train (fix the ids)"
         )
 
 
