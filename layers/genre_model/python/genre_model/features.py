@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from genre_model.contract import MAX_FEATURE_VALUE, MAX_TRACKS
+from genre_model.contract import MAX_COUNTRY_LENGTH, MAX_FEATURE_VALUE, MAX_TRACKS
 from genre_model.sources import CustomerRow, DataSourceError
 
 SPEC_FEATURES = ("total_spent", "total_tracks_bought", "genre_spending_ratio")
@@ -65,7 +65,9 @@ def summaries_frame(rows: Iterable[CustomerRow]) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = frame["genre_cents"].astype(np.float64) / total
     frame["genre_spending_ratio"] = ratio.fillna(0.0)
-    frame["country"] = frame["country"].fillna(UNKNOWN_COUNTRY)
+    country = frame["country"]
+    too_long = country.str.len() > MAX_COUNTRY_LENGTH  # no request could send it back
+    frame["country"] = country.mask(too_long).fillna(UNKNOWN_COUNTRY)
     _refuse_out_of_range(frame)
     return frame
 
