@@ -209,7 +209,10 @@ def _wrong_types(_predictor: dict, manifest: dict) -> None:
 
 @pytest.mark.parametrize(
     ("damage", "reason"),
-    [(_nan_leaves, "leaf probabilities must be finite"), (_wrong_types, "manifest.json of 20200101T000000Z-bad0bad unusable: manifest")],
+    [
+        (_nan_leaves, "leaf probabilities must be finite"),
+        (_wrong_types, "manifest.json of 20200101T000000Z-bad0bad unusable"),
+    ],
 )
 def test_rollback_to_a_hash_correct_unservable_version_is_refused(
     tmp_path: Path,
@@ -229,7 +232,9 @@ def test_rollback_to_a_hash_correct_unservable_version_is_refused(
     assert main(["rollback", bad]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert err.count("\n") == 1 and err.startswith("error: ") and reason in err, err
+    assert err.count("\n") == 1, err
+    assert err.startswith("error: ")
+    assert reason in err
     assert _reader_view(model) == before
 
 
@@ -249,5 +254,7 @@ def test_training_never_promotes_a_forest_predict_would_refuse(
     capsys.readouterr()
     assert main(["train", "--db", str(synthetic_sqlite)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "not published" in err and "longer than 3 levels" in err, err
+    assert err.count("\n") == 1, err
+    assert "not published" in err
+    assert "longer than 3 levels" in err
     assert _reader_view(model) == before

@@ -174,9 +174,9 @@ def test_local_pointer_that_is_not_a_regular_file_is_refused_untouched(
     _pointer_kinds(pointer, theirs)[kind]()
     manifest = local.registry.write_version("20260101T000002Z-000002", FILES, manifest_fields(9))
     before = pointer.lstat()
-    with pytest.raises(ArtifactError, match="latest.json"):
+    with pytest.raises(ArtifactError, match=r"latest\.json"):
         local.registry.check_promotion(manifest, 1)  # the pointer is never judged through a link
-    with pytest.raises(ArtifactError, match="latest.json"):
+    with pytest.raises(ArtifactError, match=r"latest\.json"):
         local.registry.promote("20260101T000002Z-000002")  # nor replaced (a rollback's path)
     after = pointer.lstat()
     assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)

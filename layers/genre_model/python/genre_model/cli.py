@@ -66,7 +66,6 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from genre_model.contract import check_version
-
     from genre_model.model_cache import load_version
 
     check_version(args.version)  # before anything is read: a name, never a path

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from decimal import Decimal
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
