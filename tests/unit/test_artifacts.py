@@ -216,3 +216,20 @@ def test_promotion_runs_the_version_check_before_the_pointer_moves(tmp_path: Pat
     assert seen == [{name: v + name for name in names}]  # the keys predict's loader reads
     registry.promote("20260101T000002Z-000002", validate=lambda *_: None)
     assert registry.pointer()["version"] == "20260101T000002Z-000002"
+
+
+def test_a_current_version_with_a_wrong_typed_manifest_neither_blocks_nor_breaks_listing(
+    tmp_path: Path,
+) -> None:
+    registry = Registry(DirStore(tmp_path), "")
+    old = "20260101T000001Z-000001"
+    registry.write_version(old, FILES, manifest_fields(10))
+    registry.promote(old)
+    path = tmp_path / old / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "rows": "x", "metrics": [1]}))
+    new = registry.write_version("20260101T000002Z-000002", FILES, manifest_fields(3))
+    registry.check_promotion(new, 1)  # compared against nothing, never a crash on "x"
+    listing = {v.version: v for v in registry.versions()}
+    assert listing[old].created == "(damaged manifest)"
+    assert listing[old].accuracy is None
+    assert listing["20260101T000002Z-000002"].labelled == 3

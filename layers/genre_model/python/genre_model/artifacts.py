@@ -42,6 +42,8 @@ from genre_model.contract import (
     MODEL_FILE,
     POINTER,
     PREDICTOR_FILE,
+    ContractError,
+    Manifest,
     check_version,
     is_version,
 )
@@ -511,15 +513,20 @@ class Registry:
         )
         infos = []
         for version in found:
-            manifest = self.manifest(version)
-            holdout = manifest.get("metrics", {}).get("holdout", {})
+            try:
+                manifest = Manifest.from_json(self.manifest(version))
+            except ContractError:  # listed, so it can be looked at; predict would refuse it
+                infos.append(VersionInfo(version, "(damaged manifest)", None, None, None, False))
+                continue
+            holdout = manifest.metrics.get("holdout")
+            holdout = holdout if isinstance(holdout, dict) else {}
             infos.append(
                 VersionInfo(
                     version=version,
-                    created=manifest.get("created", ""),
-                    accuracy=holdout.get("model_accuracy"),
-                    baseline_accuracy=holdout.get("baseline_accuracy"),
-                    labelled=manifest.get("rows", {}).get("labelled"),
+                    created=manifest.created,
+                    accuracy=_number(holdout.get("model_accuracy")),
+                    baseline_accuracy=_number(holdout.get("baseline_accuracy")),
+                    labelled=manifest.rows.get("labelled"),
                     latest=pointer.get("version") == version,
                 )
             )
@@ -544,9 +551,10 @@ class Registry:
         if data is None:
             return None, None
         try:
-            version = json.loads(data)["version"]
-            return self.manifest(str(version)), tag
-        except (ValueError, TypeError, KeyError, ArtifactError):
+            manifest = self.manifest(str(json.loads(data)["version"]))
+            Manifest.from_json(manifest)  # its rows are compared: of the documented types
+            return manifest, tag
+        except (ValueError, TypeError, KeyError, ArtifactError):  # ContractError: a ValueError
             return None, tag  # a broken pointer must not block a good model from replacing it
 
     def check_promotion(self, manifest: Mapping[str, Any], min_customers: int) -> None:
@@ -797,6 +805,12 @@ class _ModelPathStore(DirStore):
         except BaseException:
             undo()
             raise
+
+
+def _number(value: object) -> float | None:
+    """A metric to print, when it is one (a damaged manifest may hold anything there)."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if is_number else None
 
 
 def _plain_name(version: str | None) -> bool:
