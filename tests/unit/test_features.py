@@ -140,3 +140,10 @@ def test_countries_longer_than_a_request_may_send_are_unknown() -> None:
     ds = build_dataset(rows, "location")
     assert ds.summaries.loc[9, "country"] == "Unknown"
     assert "x" * (MAX_COUNTRY_LENGTH + 1) not in ds.countries
+
+
+def test_a_share_rounded_past_one_is_one() -> None:
+    """MySQL sums huge DOUBLE cents with rounding: the genre's sum can exceed the total's."""
+    total = 2**62
+    rows = [*ROWS, CustomerRow(9, "USA", "Rock", total, 1, total + 1024)]
+    assert build_dataset(rows).summaries.loc[9, "genre_spending_ratio"] == 1.0

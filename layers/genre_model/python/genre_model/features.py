@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from genre_model.contract import MAX_COUNTRY_LENGTH, MAX_FEATURE_VALUE, MAX_TRACKS
+from genre_model.contract import MAX_COUNTRY_LENGTH, MAX_FEATURE_VALUE, MAX_RATIO, MAX_TRACKS
 from genre_model.sources import CustomerRow, DataSourceError
 
 SPEC_FEATURES = ("total_spent", "total_tracks_bought", "genre_spending_ratio")
@@ -64,7 +64,9 @@ def summaries_frame(rows: Iterable[CustomerRow]) -> pd.DataFrame:
     frame["total_tracks_bought"] = frame["total_tracks"].astype(np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = frame["genre_cents"].astype(np.float64) / total
-    frame["genre_spending_ratio"] = ratio.fillna(0.0)
+    # A share is at most 1; sums past 2**53 cents come back from MySQL as rounded doubles, so a
+    # favourite genre holding all the money can read as 1.0000000001 (the API refuses that).
+    frame["genre_spending_ratio"] = ratio.fillna(0.0).clip(upper=MAX_RATIO)
     country = frame["country"]
     too_long = country.str.len() > MAX_COUNTRY_LENGTH  # no request could send it back
     frame["country"] = country.mask(too_long).fillna(UNKNOWN_COUNTRY)
