@@ -125,7 +125,7 @@ def test_customer_ids_no_request_could_name_refuse_the_run(value: object) -> Non
 def test_two_rows_with_one_id_refuse_the_run() -> None:
     """'01' and '1' in a text column are both customer 1: which one a request means is unknown."""
     rows = [*ROWS, CustomerRow(customer_id("03"), "USA", "Jazz", 100, 1, 100)]
-    with pytest.raises(DataSourceError, match="customer ids 3 each stand for more than one"):
+    with pytest.raises(DataSourceError, match="customer id 3 stands for more than one customer"):
         build_dataset(rows)
 
 

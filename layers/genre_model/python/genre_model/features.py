@@ -80,9 +80,10 @@ def _refuse_duplicate_ids(ids: pd.Series) -> None:
     twice = ids[ids.duplicated()].unique()
     if len(twice):
         shown = ", ".join(str(i) for i in sorted(twice)[:5])
+        ids = f"ids {shown}{', ...' if len(twice) > 5 else ''} each stand" if len(twice) > 1 else ""
         raise DataSourceError(
-            f"customer ids {shown}{', ...' if len(twice) > 5 else ''} each stand for more than "
-            "one customer once read as numbers ('01' and '1'): refusing to train (fix the ids)"
+            f"customer {ids or f'id {shown} stands'} for more than one customer once read as "
+            "numbers ('01' and '1'): refusing to train (fix the ids)"
         )
 
 
