@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
+import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -14,8 +18,10 @@ import joblib
 import numpy as np
 import pytest
 
+from genre_model import contract
 from genre_model.cli import main
-from genre_model.inference import Predictor
+from genre_model.contract import pack_arrays, unpack_arrays
+from genre_model.inference import Predictor, load_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPANIONS = ("predictor.joblib", "manifest.json", "metrics.json", "customers.joblib")
@@ -164,3 +170,91 @@ def test_seed_command(tmp_path: Path, synthetic_sqlite: Path) -> None:
     saved = joblib.load(model)
     assert saved["genre_classes"] == list(saved["label_encoders"]["genre"].classes_)
     assert companion(model, "manifest.json").is_file()
+
+
+def _reader_view(model: Path) -> dict[str, bytes]:
+    """Every byte a reader of the model path sees, where the links lead, and the pointer."""
+    view = {p.name: p.read_bytes() for p in model.parent.glob("modelo*") if p.is_file()}
+    view["current"] = str(companion(model, "current").readlink()).encode()
+    view["latest.json"] = (model.parent / "modelo.versions" / "latest.json").read_bytes()
+    return view
+
+
+def _damaged_copy(model: Path, damage: Callable[[dict, dict], None]) -> str:
+    """A copy of the served version, re-hashed after ``damage(predictor, manifest)``."""
+    versions = model.parent / "modelo.versions"
+    served = json.loads((versions / "latest.json").read_text())["version"]
+    bad = "20200101T000000Z-bad0bad"
+    shutil.copytree(versions / served, versions / bad)
+    predictor = load_payload((versions / bad / "predictor.joblib").read_bytes())
+    manifest = json.loads((versions / bad / "manifest.json").read_text())
+    damage(predictor, manifest)
+    data = pickle.dumps(predictor)
+    (versions / bad / "predictor.joblib").write_bytes(data)
+    manifest["version"] = bad
+    manifest["files"]["predictor.joblib"]["sha256"] = hashlib.sha256(data).hexdigest()
+    (versions / bad / "manifest.json").write_text(json.dumps(manifest))
+    return bad
+
+
+def _nan_leaves(predictor: dict, _manifest: dict) -> None:
+    arrays = unpack_arrays(predictor["arrays"])
+    arrays["value"] = np.full_like(arrays["value"], np.nan)
+    predictor["arrays"] = pack_arrays(arrays)
+
+
+def _wrong_types(_predictor: dict, manifest: dict) -> None:
+    manifest.update(classes=5, created={"a": 1}, rows="x", metrics=[1])
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (_nan_leaves, "leaf probabilities must be finite"),
+        (_wrong_types, "manifest.json of 20200101T000000Z-bad0bad unusable"),
+    ],
+)
+def test_rollback_to_a_hash_correct_unservable_version_is_refused(
+    tmp_path: Path,
+    synthetic_sqlite: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fast_forest: None,
+    damage: Callable[[dict, dict], None],
+    reason: str,
+) -> None:
+    model = tmp_path / "modelo.pkl"
+    monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(model))
+    assert main(["train", "--db", str(synthetic_sqlite)]) == 0
+    bad = _damaged_copy(model, damage)
+    before = _reader_view(model)
+    capsys.readouterr()
+    assert main(["rollback", bad]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1, err
+    assert err.startswith("error: ")
+    assert reason in err
+    assert _reader_view(model) == before
+
+
+def test_training_never_promotes_a_forest_predict_would_refuse(
+    tmp_path: Path,
+    synthetic_sqlite: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fast_forest: None,
+) -> None:
+    """Trees deeper than the contract's bound (here lowered to 3) are written, never promoted."""
+    model = tmp_path / "modelo.pkl"
+    monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(model))
+    assert main(["train", "--db", str(synthetic_sqlite)]) == 0
+    before = _reader_view(model)
+    monkeypatch.setattr(contract, "MAX_TREE_DEPTH", 3)
+    capsys.readouterr()
+    assert main(["train", "--db", str(synthetic_sqlite)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "not published" in err
+    assert "longer than 3 levels" in err
+    assert _reader_view(model) == before

@@ -288,3 +288,38 @@ def test_refused_run_changes_nothing_served(store, tmp_path, capsys, damage: str
     status, _, err = train(store, model, capsys)
     assert_one_line_error(status, err)
     assert served(model) == before
+
+
+def assert_id_damage_refused(store: Store, model: Path, capsys, column: str, value: str) -> None:
+    """Half of customer 1's invoices get the id ``value``: the run is refused with one line,
+    never published as a version whose snapshot predict would refuse (503 for every request)."""
+    status, _, err = train(store, model, capsys)
+    assert status == 0, err
+    before = served(model)
+    if store.naming is SNAKE:  # MariaDB: the column is typed; SQLite stores what it is given
+        store.sql("ALTER TABLE {invoice} MODIFY {customer_id} " + column)
+    where = " WHERE {customer_id} = 1 AND {invoice_id} % 2 = 0"
+    changed = store.sql("UPDATE {invoice} SET {customer_id} = " + value + where)  # noqa: S608
+    assert changed > 0
+    status, _, err = train(store, model, capsys)
+    assert_one_line_error(status, err, "customer id")
+    assert served(model) == before
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("VARCHAR(20)", "'abc'"),  # not a number
+        ("DECIMAL(10,2)", "1.4"),  # beside customer 1 once truncated
+        ("BIGINT UNSIGNED", "18446744073709551615"),  # past int64 (SQLite: a REAL)
+    ],
+)
+def test_customer_ids_predict_could_not_serve_refuse_the_run(
+    store, tmp_path, capsys, column: str, value: str
+) -> None:
+    assert_id_damage_refused(store, tmp_path / "m.pkl", capsys, column, value)
+
+
+@pytest.mark.parametrize("store", ["mariadb"], indirect=True)  # SQLite's affinity makes '01' 1
+def test_customer_ids_equal_once_read_as_numbers_refuse_the_run(store, tmp_path, capsys) -> None:
+    assert_id_damage_refused(store, tmp_path / "m.pkl", capsys, "VARCHAR(20)", "'01'")

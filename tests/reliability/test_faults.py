@@ -344,9 +344,9 @@ def test_two_trainings_at_the_same_moment(bucket, monkeypatch, synthetic_copy):
         if params["Key"] == POINTER:
             conditions.append({k: v for k, v in params.items() if k.startswith("If")})
 
-    def racing_promote(self: Registry, version: str) -> dict:
+    def racing_promote(self: Registry, version: str, **checks: Any) -> dict:
         barrier.wait()  # both runs checked promotion against the same pointer; now both write
-        return original(self, version)
+        return original(self, version, **checks)
 
     monkeypatch.setattr(Registry, "promote", racing_promote)
     boto3.setup_default_session()

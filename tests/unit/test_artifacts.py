@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from genre_model.artifacts import (
     ArtifactError,
     ArtifactNotFound,
     DirStore,
+    IntegrityError,
     LocalModelPath,
     PromotionRefused,
     Registry,
@@ -143,3 +146,90 @@ def test_store_for() -> None:
     assert (store.bucket, prefix) == ("bucket-b", "")
     store, prefix = store_for("bucket-b", "s3://bucket-c")
     assert (store.bucket, prefix) == ("bucket-c", "")
+
+
+def _pointer_kinds(path: Path, other: Path) -> dict[str, Callable[[], None]]:
+    return {
+        "symlink to another store's pointer": lambda: path.symlink_to(other),
+        "dangling symlink": lambda: path.symlink_to(path.with_name("gone.json")),
+        "FIFO": lambda: os.mkfifo(path),
+        "directory": lambda: path.mkdir(),
+    }
+
+
+@pytest.mark.parametrize(
+    "kind", ["symlink to another store's pointer", "dangling symlink", "FIFO", "directory"]
+)
+def test_local_pointer_that_is_not_a_regular_file_is_refused_untouched(
+    tmp_path: Path, kind: str
+) -> None:
+    other = LocalModelPath(tmp_path / "other" / "modelo.pkl")
+    other.registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
+    other.registry.promote("20260101T000001Z-000001")
+    theirs = other.versions / "latest.json"
+    their_bytes = theirs.read_bytes()
+    local = LocalModelPath(tmp_path / "mine" / "modelo.pkl")
+    local.versions.mkdir(parents=True)
+    pointer = local.versions / "latest.json"
+    _pointer_kinds(pointer, theirs)[kind]()
+    manifest = local.registry.write_version("20260101T000002Z-000002", FILES, manifest_fields(9))
+    before = pointer.lstat()
+    with pytest.raises(ArtifactError, match=r"latest\.json"):
+        local.registry.check_promotion(manifest, 1)  # the pointer is never judged through a link
+    with pytest.raises(ArtifactError, match=r"latest\.json"):
+        local.registry.promote("20260101T000002Z-000002")  # nor replaced (a rollback's path)
+    after = pointer.lstat()
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    assert theirs.read_bytes() == their_bytes
+    assert not local.current.exists()  # no reader path was switched
+
+
+def test_symlinked_pointer_lock_is_refused(tmp_path: Path) -> None:
+    registry = Registry(DirStore(tmp_path), "")
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    (tmp_path / ".latest.json.lock").symlink_to(victim)
+    registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
+    with pytest.raises(ArtifactError, match="cannot lock"):
+        registry.promote("20260101T000001Z-000001")
+    assert victim.read_bytes() == b"keep"
+    assert not (tmp_path / "latest.json").exists()
+
+
+def test_promotion_runs_the_version_check_before_the_pointer_moves(tmp_path: Path) -> None:
+    registry = Registry(DirStore(tmp_path), "models/")
+    registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
+    registry.promote("20260101T000001Z-000001")
+    pointer = (tmp_path / "models/latest.json").read_bytes()
+    registry.write_version("20260101T000002Z-000002", FILES, manifest_fields(10))
+    seen: list[dict[str, str]] = []
+
+    def refuse(store: object, keys: dict[str, str], manifest: dict) -> None:
+        seen.append(keys)
+        raise IntegrityError(f"{manifest['version']} is not servable")
+
+    with pytest.raises(IntegrityError, match="20260101T000002Z-000002 is not servable"):
+        registry.promote("20260101T000002Z-000002", validate=refuse)
+    assert (tmp_path / "models/latest.json").read_bytes() == pointer
+    v = "models/20260101T000002Z-000002/"
+    names = ("manifest.json", "predictor.joblib", "customers.joblib")
+    assert seen == [{name: v + name for name in names}]  # the keys predict's loader reads
+    registry.promote("20260101T000002Z-000002", validate=lambda *_: None)
+    assert registry.pointer()["version"] == "20260101T000002Z-000002"
+
+
+def test_a_current_version_with_a_wrong_typed_manifest_neither_blocks_nor_breaks_listing(
+    tmp_path: Path,
+) -> None:
+    registry = Registry(DirStore(tmp_path), "")
+    old = "20260101T000001Z-000001"
+    registry.write_version(old, FILES, manifest_fields(10))
+    registry.promote(old)
+    path = tmp_path / old / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "rows": "x", "metrics": [1]}))
+    new = registry.write_version("20260101T000002Z-000002", FILES, manifest_fields(3))
+    registry.check_promotion(new, 1)  # compared against nothing, never a crash on "x"
+    listing = {v.version: v for v in registry.versions()}
+    assert listing[old].created == "(damaged manifest)"
+    assert listing[old].accuracy is None
+    assert listing["20260101T000002Z-000002"].labelled == 3

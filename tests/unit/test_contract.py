@@ -9,11 +9,22 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
+from genre_model import contract
 from genre_model.artifacts import new_version
 from genre_model.contract import (
     FORMAT,
+    MAX_COUNTRY_LENGTH,
+    MAX_CUSTOMER_ID,
+    MAX_FEATURE_VALUE,
+    MAX_RATIO,
+    MAX_TRACKS,
+    MAX_TREE_DEPTH,
+    MIN_CUSTOMER_ID,
     InvalidVersion,
+    Manifest,
+    ManifestError,
     PredictorError,
     SnapshotError,
     check_version,
@@ -21,6 +32,7 @@ from genre_model.contract import (
     validate_snapshot,
 )
 from genre_model.inference import Predictor
+from genre_model.schemas import PredictRequest
 
 SPEC = ["total_spent", "total_tracks_bought", "genre_spending_ratio"]
 
@@ -235,3 +247,149 @@ def test_every_version_training_writes_matches_the_pattern() -> None:
 def test_anything_else_is_not_a_version(name: object) -> None:
     with pytest.raises(InvalidVersion, match="not a version name"):
         check_version(name)
+
+
+def chain(depth: int) -> dict:
+    """One tree that is a chain of ``depth`` splits, its depth stored truthfully."""
+    n = 2 * depth + 1
+    left, right = np.arange(n), np.arange(n)
+    left[:depth] = depth + 1 + np.arange(depth)
+    right[:depth] = np.arange(1, depth + 1)
+    value = np.zeros((n, 2))
+    value[:, 0] = 1.0
+    arrays = {
+        "feature": np.zeros(n, dtype=I64),
+        "threshold": np.zeros(n),
+        "left": left,
+        "right": right,
+        "value": value,
+        "roots": np.array([0], dtype=I64),
+    }
+    return {**forest(), "depth": depth, "arrays": pack_arrays(arrays)}
+
+
+def test_depth_is_bounded_even_when_stored_truthfully() -> None:
+    assert Predictor(chain(MAX_TREE_DEPTH)).depth == MAX_TREE_DEPTH  # the bound itself loads
+    for depth in (MAX_TREE_DEPTH + 1, 20 * MAX_TREE_DEPTH):
+        with pytest.raises(PredictorError, match=f"longer than {MAX_TREE_DEPTH} levels"):
+            Predictor(chain(depth))
+
+
+def test_node_count_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(contract, "MAX_NODES", 3)  # the sound forest has 4 nodes
+    with pytest.raises(PredictorError, match="4 nodes, more than the 3"):
+        Predictor(forest())
+
+
+def _features(row: list[float]) -> dict:
+    return {"arrays": _packed([1, 5], [row, [20.0, 4, 0.25]])}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        (_features([1e300, 3, 0.5]), r"total_spent must be finite numbers from 0 to 3\.4e\+38"),
+        (_features([10.0, 1e300, 0.5]), "total_tracks_bought must be finite numbers from 0"),
+        (_features([10.0, float(MAX_TRACKS) * 2, 0.5]), "total_tracks_bought"),
+        (_features([10.0, 2.5, 0.5]), "total_tracks_bought must be whole numbers"),
+        (_features([10.0, 3, 5.0]), "genre_spending_ratio must be finite numbers from 0 to 1"),
+        (_features([10.0, 3, -0.1]), "genre_spending_ratio"),
+        ({"arrays": _packed([0, 5], [[1, 1, 0.1], [2, 2, 0.2]])}, "customer ids must be from 1"),
+        (
+            {
+                "arrays": pack_arrays(
+                    {
+                        "customer_id": np.array([1, 2**64 - 1], dtype=np.uint64),
+                        "features": np.array([[1, 1, 0.1], [2, 2, 0.2]]),
+                    }
+                )
+            },
+            "customer ids must be from 1",
+        ),
+        ({"countries": ["Brazil", ""]}, "countries must have 1 to 64"),
+        ({"countries": ["Brazil", "x" * (MAX_COUNTRY_LENGTH + 1)]}, "countries must have 1 to 64"),
+    ],
+)
+def test_snapshot_values_a_request_could_not_send_are_refused(changes: dict, reason: str) -> None:
+    with pytest.raises(SnapshotError, match=reason):
+        validate_snapshot(snapshot(**changes), tuple(SPEC))
+
+
+def test_snapshot_limits_are_the_request_schema_limits() -> None:
+    """At each limit both the request and the snapshot accept; one step past, both refuse."""
+    limits = {
+        "total_spent": MAX_FEATURE_VALUE,
+        "total_tracks_bought": MAX_TRACKS,
+        "genre_spending_ratio": MAX_RATIO,
+    }
+    for j, (name, top) in enumerate(limits.items()):
+        past = top + 1 if isinstance(top, int) else float(np.nextafter(top, np.inf))
+        for value, ok in ((top, True), (past, False)):
+            row = [1.0, 1.0, 0.5]
+            row[j] = value
+            request_ok = _accepted(PredictRequest, **{name: value})
+            stored_ok = _accepted(lambda r: validate_snapshot(_snap(r), tuple(SPEC)), row)
+            assert request_ok == stored_ok == ok, (name, value)
+    assert _accepted(PredictRequest, customer_id=MAX_CUSTOMER_ID)
+    assert not _accepted(PredictRequest, customer_id=MAX_CUSTOMER_ID + 1)
+    assert not _accepted(PredictRequest, customer_id=MIN_CUSTOMER_ID - 1)
+
+
+def _snap(row: list[float]) -> dict:
+    return snapshot(arrays=_packed([1, 5], [row, [20.0, 4, 0.25]]))
+
+
+def _accepted(build: Callable[..., object], *args: object, **kwargs: object) -> bool:
+    try:
+        build(*args, **kwargs)
+    except (SnapshotError, ValidationError):
+        return False
+    return True
+
+
+def manifest(**changes: object) -> dict:
+    base = {
+        "version": "20261126T020000Z-1a2b3c",
+        "created": "2026-11-26T02:00:00+00:00",
+        "classes": ["Jazz", "Rock"],
+        "feature_set": "spec",
+        "feature_columns": SPEC,
+        "rows": {"labelled": 59, "skipped_invoice_lines": 0},
+        "metrics": {"holdout": {"model_accuracy": 0.5}},
+        "files": {"predictor.joblib": {"sha256": "ab" * 32, "bytes": 10}},
+    }
+    return {**base, **changes}
+
+
+def test_the_sound_manifest_is_typed() -> None:
+    typed = Manifest.from_json(manifest())
+    assert typed.classes == ("Jazz", "Rock")
+    assert typed.rows["labelled"] == 59
+    bare = Manifest.from_json({"version": "20261126T020000Z-1a2b3c"})  # defaults, as /api/model
+    assert (bare.created, bare.classes, bare.feature_set, bare.rows) == ("", (), "spec", {})
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"classes": 5}, "classes is int, expected list"),
+        ({"classes": ["Rock", 1]}, "classes must be a list of strings"),
+        ({"created": {"a": 1}}, "created is dict, expected str"),
+        ({"created": None}, "created is NoneType"),
+        ({"rows": "x"}, "rows is str, expected dict"),
+        ({"rows": {"labelled": True}}, "rows must map names to non-negative integers"),
+        ({"rows": {"labelled": -1}}, "rows must map"),
+        ({"rows": {"labelled": 1.5}}, "rows must map"),
+        ({"metrics": [1]}, "metrics is list, expected dict"),
+        ({"feature_set": 3}, "feature_set is int"),
+        ({"feature_columns": "abc"}, "feature_columns is str"),
+        ({"files": []}, "files is list"),
+        ({"files": {"predictor.joblib": "ab"}}, "files"),
+        ({"files": {"predictor.joblib": {"sha256": 1}}}, "files"),
+        ({"version": "../../evil"}, "not a version name"),
+        ({"version": 7}, "not a version name"),
+    ],
+)
+def test_manifest_fields_of_the_wrong_type_are_refused(changes: dict, reason: str) -> None:
+    with pytest.raises(ManifestError, match=reason):
+        Manifest.from_json(manifest(**changes))

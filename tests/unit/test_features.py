@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import math
+from decimal import Decimal
 
 import numpy as np
 import pytest
 
+from genre_model.contract import MAX_COUNTRY_LENGTH, MAX_TRACKS
 from genre_model.features import (
     LOCATION_FEATURES,
     SPEC_FEATURES,
     build_dataset,
 )
-from genre_model.sources import CustomerRow
+from genre_model.sources import CustomerRow, DataSourceError, customer_id
 
 ROWS = [
     #           id  country   genre     cents tracks genre_cents
@@ -80,3 +83,67 @@ def test_location_feature_with_unknown_bucket() -> None:
     assert ds.customers.loc[4, "country"] == "Unknown"
     assert ds.X.shape == (5, 4)
     assert ds.X[:, 3].tolist() == [3.0, 1.0, 3.0, 0.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(7, 7), (Decimal("7.00"), 7), (7.0, 7), ("7", 7), ("07", 7), (2**63 - 1, 2**63 - 1)],
+)
+def test_customer_ids_read_as_the_whole_number_they_hold(value: object, expected: int) -> None:
+    assert customer_id(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decimal("1.4"),
+        1.5,
+        0,
+        -3,
+        2**63,
+        2**64 - 1,
+        1e300,
+        math.nan,
+        math.inf,
+        Decimal("NaN"),
+        "abc",
+        "",
+        " 7",
+        "-1",
+        "1.0",
+        "٣",
+        True,
+        b"1",
+        None,
+    ],
+)
+def test_customer_ids_no_request_could_name_refuse_the_run(value: object) -> None:
+    with pytest.raises(DataSourceError, match=f"is not a whole number from 1 to {2**63 - 1}"):
+        customer_id(value)
+
+
+def test_two_rows_with_one_id_refuse_the_run() -> None:
+    """'01' and '1' in a text column are both customer 1: which one a request means is unknown."""
+    rows = [*ROWS, CustomerRow(customer_id("03"), "USA", "Jazz", 100, 1, 100)]
+    with pytest.raises(DataSourceError, match="customer id 3 stands for more than one customer"):
+        build_dataset(rows)
+
+
+def test_totals_beyond_what_a_request_accepts_refuse_the_run() -> None:
+    rows = [*ROWS, CustomerRow(9, "USA", "Jazz", 100, MAX_TRACKS + 1, 100)]
+    with pytest.raises(DataSourceError, match=r"beyond what the API accepts \(customer ids 9\)"):
+        build_dataset(rows)
+
+
+def test_countries_longer_than_a_request_may_send_are_unknown() -> None:
+    rows = [*ROWS[:4], CustomerRow(9, "x" * (MAX_COUNTRY_LENGTH + 1), "Rock", 100, 1, 100)]
+    ds = build_dataset(rows, "location")
+    assert ds.summaries.loc[9, "country"] == "Unknown"
+    assert "x" * (MAX_COUNTRY_LENGTH + 1) not in ds.countries
+
+
+def test_a_share_rounded_past_one_is_one() -> None:
+    """MySQL sums huge DOUBLE cents with rounding: the genre's sum can exceed the total's."""
+    total = 2**62
+    rows = [*ROWS, CustomerRow(9, "USA", "Rock", total, 1, total + 1024)]
+    assert build_dataset(rows).summaries.loc[9, "genre_spending_ratio"] == 1.0

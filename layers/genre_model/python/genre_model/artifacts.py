@@ -42,6 +42,8 @@ from genre_model.contract import (
     MODEL_FILE,
     POINTER,
     PREDICTOR_FILE,
+    ContractError,
+    Manifest,
     check_version,
     is_version,
 )
@@ -302,15 +304,19 @@ class DirStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
-    def get(self, key: str) -> bytes:
-        """The file's bytes; a directory, FIFO or unreadable file at the path is an error."""
+    def get(self, key: str, *, follow: bool = True) -> bytes:
+        """The file's bytes; a directory, FIFO or unreadable file at the path is an error, and
+        so is a symlink unless ``follow``."""
         path = self.root / key
+        opener = _regular_file_opener if follow else _regular_file_nofollow_opener
         try:
-            with open(path, "rb", opener=_regular_file_opener) as fh:
+            with open(path, "rb", opener=opener) as fh:
                 return fh.read()
         except FileNotFoundError:
             raise ArtifactNotFound(f"not found: {self.url(key)}") from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink
+                raise ArtifactError(f"{self.url(key)} is a symlink: refusing to use it") from None
             raise ArtifactError(f"cannot read {self.url(key)}: {exc.strerror or exc}") from None
 
     def put(self, key: str, data: bytes) -> None:
@@ -320,9 +326,13 @@ class DirStore:
             raise ArtifactError(f"cannot write {self.url(key)}: {exc.strerror or exc}") from None
 
     def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
-        """``(body, sha256)``, or ``(None, None)`` when the file does not exist."""
+        """``(body, sha256)``, or ``(None, None)`` when the file does not exist.
+
+        This is the pointer's read (promotion checks, compare-and-swap): a symlink there, even
+        to a regular file such as another store's pointer, is refused and left untouched.
+        """
         try:
-            data = self.get(key)
+            data = self.get(key, follow=False)
         except ArtifactNotFound:
             return None, None
         return data, sha256(data)
@@ -338,7 +348,8 @@ class DirStore:
         path = self.root / key
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            lock = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+            lock_path = path.with_name(f".{path.name}.lock")
+            lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
             raise ArtifactError(f"cannot lock {self.url(key)}: {exc.strerror or exc}") from None
         try:
@@ -366,6 +377,11 @@ class DirStore:
 
     def url(self, key: str) -> str:
         return str(self.root / key)
+
+
+def _regular_file_nofollow_opener(path: str, flags: int) -> int:
+    """``_regular_file_opener`` that also refuses a symlink (``ELOOP``) instead of following it."""
+    return _regular_file_opener(path, flags | os.O_NOFOLLOW)
 
 
 def _regular_file_opener(path: str, flags: int) -> int:
@@ -399,12 +415,16 @@ def _no_constant(name: str) -> Any:
 
 def read_json(store: Store, key: str) -> dict:
     """A JSON object as RFC 8259 defines it (no NaN/Infinity: they would reach a response)."""
+    return json_object(store.get(key), store.url(key))
+
+
+def json_object(data: bytes, where: str) -> dict:
     try:
-        value = json.loads(store.get(key), parse_constant=_no_constant)
+        value = json.loads(data, parse_constant=_no_constant)
     except (ValueError, RecursionError):
-        raise IntegrityError(f"not valid JSON: {store.url(key)}") from None
+        raise IntegrityError(f"not valid JSON: {where}") from None
     if not isinstance(value, dict):
-        raise IntegrityError(f"not a JSON object: {store.url(key)}")
+        raise IntegrityError(f"not a JSON object: {where}")
     return value
 
 
@@ -434,6 +454,10 @@ def verified(store: Store, key: str, manifest: Mapping[str, Any], name: str) -> 
     return data
 
 
+# (store, key of each file name, manifest) -> anything; raises when the version is unservable
+VersionCheck = Callable[[Store, dict[str, str], dict], object]
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     version: str
@@ -459,10 +483,9 @@ class Registry:
         return self.prefix + "/".join(parts)
 
     def pointer(self) -> dict | None:
-        try:
-            return read_json(self.store, self.key(POINTER))
-        except ArtifactNotFound:
-            return None
+        """The pointer's JSON, read as promotion reads it (a local symlink there is refused)."""
+        data = self.store.get_tagged(self.key(POINTER))[0]
+        return None if data is None else json_object(data, self.store.url(self.key(POINTER)))
 
     def manifest(self, version: str) -> dict:
         """The version's manifest; ``version`` must be a version name (never a path)."""
@@ -490,15 +513,20 @@ class Registry:
         )
         infos = []
         for version in found:
-            manifest = self.manifest(version)
-            holdout = manifest.get("metrics", {}).get("holdout", {})
+            try:
+                manifest = Manifest.from_json(self.manifest(version))
+            except ContractError:  # listed, so it can be looked at; predict would refuse it
+                infos.append(VersionInfo(version, "(damaged manifest)", None, None, None, False))
+                continue
+            holdout = manifest.metrics.get("holdout")
+            holdout = holdout if isinstance(holdout, dict) else {}
             infos.append(
                 VersionInfo(
                     version=version,
-                    created=manifest.get("created", ""),
-                    accuracy=holdout.get("model_accuracy"),
-                    baseline_accuracy=holdout.get("baseline_accuracy"),
-                    labelled=manifest.get("rows", {}).get("labelled"),
+                    created=manifest.created,
+                    accuracy=_number(holdout.get("model_accuracy")),
+                    baseline_accuracy=_number(holdout.get("baseline_accuracy")),
+                    labelled=manifest.rows.get("labelled"),
                     latest=pointer.get("version") == version,
                 )
             )
@@ -523,9 +551,10 @@ class Registry:
         if data is None:
             return None, None
         try:
-            version = json.loads(data)["version"]
-            return self.manifest(str(version)), tag
-        except (ValueError, TypeError, KeyError, ArtifactError):
+            manifest = self.manifest(str(json.loads(data)["version"]))
+            Manifest.from_json(manifest)  # its rows are compared: of the documented types
+            return manifest, tag
+        except (ValueError, TypeError, KeyError, ArtifactError):  # ContractError: a ValueError
             return None, tag  # a broken pointer must not block a good model from replacing it
 
     def check_promotion(self, manifest: Mapping[str, Any], min_customers: int) -> None:
@@ -558,16 +587,23 @@ class Registry:
                     "is the database truncated or half-loaded?",
                 )
 
-    def promote(self, version: str) -> dict:
+    def promote(self, version: str, validate: VersionCheck | None = None) -> dict:
         """Point latest.json at ``version`` after checking it is complete and intact.
 
+        ``validate`` (the serve side's ``model_cache.load_version``, passed in by training and
+        rollback) loads the version exactly as predict will: a version it refuses never
+        becomes latest and the pointer keeps its bytes.
         Compare-and-swap: the pointer is replaced only if it is still the one the promotion
         check saw (or, for a rollback, the one read just before). When another run moved it
         meanwhile, the check is run again against that run's version before retrying.
         """
         manifest = self.manifest(version)
-        for name in manifest.get("files", {}):
+        files = manifest.get("files")
+        for name in files if isinstance(files, dict) else ():
             verified(self.store, self.key(version, name), manifest, name)
+        if validate is not None:
+            names = (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE)
+            validate(self.store, {n: self.key(version, n) for n in names}, manifest)
         checked = self._checked.pop(version, None)
         if checked is None:  # a rollback: no rule to re-check, only the pointer read now
             checked_min, tag = None, self.store.get_tagged(self.key(POINTER))[1]
@@ -769,6 +805,12 @@ class _ModelPathStore(DirStore):
         except BaseException:
             undo()
             raise
+
+
+def _number(value: object) -> float | None:
+    """A metric to print, when it is one (a damaged manifest may hold anything there)."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if is_number else None
 
 
 def _plain_name(version: str | None) -> bool:

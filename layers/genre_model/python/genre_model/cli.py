@@ -66,10 +66,11 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from genre_model.contract import check_version
+    from genre_model.model_cache import load_version
 
     check_version(args.version)  # before anything is read: a name, never a path
     registry, _ = _registry(args)
-    pointer = registry.promote(args.version)
+    pointer = registry.promote(args.version, validate=load_version)  # as predict would load it
     print(f"latest -> {pointer['version']}")
     return 0
 

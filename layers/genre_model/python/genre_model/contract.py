@@ -31,6 +31,19 @@ FORMAT = "genre-model-forest/1"
 SPEC_FEATURES = ("total_spent", "total_tracks_bought", "genre_spending_ratio")
 LOCATION_FEATURES = (*SPEC_FEATURES, "country_code")
 LEAF_SUM_TOLERANCE = 1e-6
+# Bounds of a forest predict will walk (a request loops once per level: ~0.5 ms at 256 levels
+# for 100 trees). Trained forests stay inside: depth 10 by default; unlimited depth
+# (RF_MAX_DEPTH=none) on a million noisy customers measured 67-155 levels (min_samples_split 2-5);
+# 10,000 trees (RF_N_ESTIMATORS' maximum) of depth 10 are at most 20.5M nodes. Training refuses
+# to promote a forest beyond either bound (it is validated as predict loads it).
+MAX_TREE_DEPTH = 256
+MAX_NODES = 2**25
+# What the request schema accepts, and so what a snapshot may hold (schemas imports these).
+MAX_FEATURE_VALUE = 3.4e38  # larger values overflow float32, the precision the forest compares in
+MAX_TRACKS = 10**15
+MAX_RATIO = 1
+MIN_CUSTOMER_ID, MAX_CUSTOMER_ID = 1, 2**63 - 1
+MAX_COUNTRY_LENGTH = 64
 
 
 class ContractError(ValueError):
@@ -148,6 +161,8 @@ def validate_forest(payload: Mapping[str, Any]) -> Forest:
         PredictorError,
     )
     n = len(a["left"])
+    if n > MAX_NODES:
+        raise PredictorError(f"{n} nodes, more than the {MAX_NODES} a forest may have")
     for name in ("feature", "threshold", "left", "right"):
         if a[name].shape != (n,):
             raise PredictorError(f"{name} has shape {a[name].shape}, expected ({n},)")
@@ -186,14 +201,18 @@ def validate_forest(payload: Mapping[str, Any]) -> Forest:
 
 
 def _depth(roots: np.ndarray, left: np.ndarray, right: np.ndarray, leaf: np.ndarray) -> int:
-    """Levels from the roots to the deepest leaf; a path longer than the node count is a cycle."""
+    """Levels from the roots to the deepest leaf, walking at most ``MAX_TREE_DEPTH`` levels: a
+    deeper path is a cycle or a tree too deep to serve, refused either way."""
     frontier = np.unique(roots)
-    for level in range(len(left) + 1):
+    for level in range(MAX_TREE_DEPTH + 1):
         inner = frontier[~leaf[frontier]]
         if len(inner) == 0:
             return level
         frontier = np.unique(np.concatenate([left[inner], right[inner]]))
-    raise PredictorError("the nodes form a cycle, not trees")
+    raise PredictorError(
+        f"a path is longer than {MAX_TREE_DEPTH} levels: the nodes form a cycle, "
+        f"or a tree deeper than the {MAX_TREE_DEPTH} levels a forest may have"
+    )
 
 
 @dataclass(frozen=True)
@@ -222,6 +241,99 @@ def validate_snapshot(payload: Mapping[str, Any], feature_columns: tuple[str, ..
         raise SnapshotError("snapshot ids, feature rows and countries do not line up")
     if len(ids) > 1 and not (np.diff(ids) > 0).all():
         raise SnapshotError("snapshot customer ids must be strictly increasing")
-    if not np.isfinite(features).all() or (features < 0).any():
-        raise SnapshotError("snapshot features must be finite and non-negative")
+    if len(ids) and (ids.min() < MIN_CUSTOMER_ID or ids.max() > MAX_CUSTOMER_ID):
+        raise SnapshotError(
+            f"snapshot customer ids must be from {MIN_CUSTOMER_ID} to {MAX_CUSTOMER_ID}"
+        )
+    if any(not 1 <= len(c) <= MAX_COUNTRY_LENGTH for c in countries):
+        raise SnapshotError(f"snapshot countries must have 1 to {MAX_COUNTRY_LENGTH} characters")
+    for j, column in enumerate(columns):
+        _check_feature(column, features[:, j])
     return Snapshot(ids, features, countries)
+
+
+FEATURE_LIMITS = {  # column -> (largest value, whole numbers only), as the request schema says
+    "total_spent": (MAX_FEATURE_VALUE, False),
+    "total_tracks_bought": (float(MAX_TRACKS), True),
+    "genre_spending_ratio": (MAX_RATIO, False),
+}
+
+
+def _check_feature(column: str, values: np.ndarray) -> None:
+    """Each stored value is one a request could send for ``column`` (finite, in its range)."""
+    top, whole = FEATURE_LIMITS[column]
+    if not np.isfinite(values).all() or (values < 0).any() or (values > top).any():
+        raise SnapshotError(f"snapshot {column} must be finite numbers from 0 to {top:g}")
+    if whole and (np.floor(values) != values).any():
+        raise SnapshotError(f"snapshot {column} must be whole numbers")
+
+
+class ManifestError(ContractError):
+    """A manifest field the serve side reads has the wrong type (GET /api/model shows them)."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The fields of ``manifest.json`` the serve side reads, each of its documented type.
+
+    Absent fields take the defaults ``GET /api/model`` has always shown; present ones must be
+    of the type its ``ModelSummary`` documents, or the version is refused.
+    """
+
+    version: str
+    created: str
+    classes: tuple[str, ...]
+    feature_set: str
+    feature_columns: tuple[str, ...]
+    rows: dict[str, int]
+    metrics: dict[str, Any]
+    files: dict[str, dict[str, Any]]
+
+    @classmethod
+    def from_json(cls, value: object) -> Manifest:
+        """The typed manifest, or ``ManifestError`` naming the first field of a wrong type."""
+        if not isinstance(value, Mapping):
+            raise ManifestError("manifest is not a JSON object")
+        try:
+            version = check_version(value.get("version"), "manifest names")
+        except InvalidVersion as exc:
+            raise ManifestError(str(exc)) from None
+        rows = _field(value, "rows", dict, {})
+        if not all(isinstance(k, str) and _is_count(n) for k, n in rows.items()):
+            raise ManifestError("manifest rows must map names to non-negative integers")
+        files = _field(value, "files", dict, {})
+        for name, entry in files.items():
+            if not (
+                isinstance(entry, dict)
+                and isinstance(entry.get("sha256"), str)
+                and _is_count(entry.get("bytes", 0))
+            ):
+                raise ManifestError(f"manifest files[{name!r}] must be {{sha256, bytes}}")
+        return cls(
+            version=version,
+            created=_field(value, "created", str, ""),
+            classes=_names(value, "classes"),
+            feature_set=_field(value, "feature_set", str, "spec"),
+            feature_columns=_names(value, "feature_columns"),
+            rows=rows,
+            metrics=_field(value, "metrics", dict, {}),
+            files=files,
+        )
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _field(value: Mapping[str, Any], name: str, kind: type, default: Any) -> Any:
+    field = value.get(name, default)
+    if not isinstance(field, kind):
+        raise ManifestError(f"manifest {name} is {type(field).__name__}, expected {kind.__name__}")
+    return field
+
+
+def _names(value: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    field = _field(value, name, list, [])
+    if not all(isinstance(v, str) for v in field):
+        raise ManifestError(f"manifest {name} must be a list of strings")
+    return tuple(field)

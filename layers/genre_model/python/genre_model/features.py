@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from genre_model.contract import MAX_COUNTRY_LENGTH, MAX_FEATURE_VALUE, MAX_RATIO, MAX_TRACKS
 from genre_model.sources import CustomerRow, DataSourceError
 
 SPEC_FEATURES = ("total_spent", "total_tracks_bought", "genre_spending_ratio")
 LOCATION_FEATURES = (*SPEC_FEATURES, "country_code")
 UNKNOWN_COUNTRY = "Unknown"
 MIN_CUSTOMERS_PER_GENRE = 2
-MAX_FEATURE = float(np.finfo(np.float32).max)  # scikit-learn's trees compare in float32
+MAX_FEATURE = MAX_FEATURE_VALUE  # scikit-learn's trees compare in float32; the API's limit
 
 logger = logging.getLogger(__name__)
 
@@ -56,26 +57,45 @@ class Dataset:
 def summaries_frame(rows: Iterable[CustomerRow]) -> pd.DataFrame:
     """The summaries as a frame with the spec's three features computed."""
     frame = pd.DataFrame.from_records(list(rows), columns=list(CustomerRow._fields))
+    _refuse_duplicate_ids(frame["customer_id"])
     frame = frame.set_index("customer_id")
     total = frame["total_cents"].astype(np.float64)
     frame["total_spent"] = total / 100.0
     frame["total_tracks_bought"] = frame["total_tracks"].astype(np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = frame["genre_cents"].astype(np.float64) / total
-    frame["genre_spending_ratio"] = ratio.fillna(0.0)
-    frame["country"] = frame["country"].fillna(UNKNOWN_COUNTRY)
+    # A share is at most 1; sums past 2**53 cents come back from MySQL as rounded doubles, so a
+    # favourite genre holding all the money can read as 1.0000000001 (the API refuses that).
+    frame["genre_spending_ratio"] = ratio.fillna(0.0).clip(upper=MAX_RATIO)
+    country = frame["country"]
+    too_long = country.str.len() > MAX_COUNTRY_LENGTH  # no request could send it back
+    frame["country"] = country.mask(too_long).fillna(UNKNOWN_COUNTRY)
     _refuse_out_of_range(frame)
     return frame
+
+
+def _refuse_duplicate_ids(ids: pd.Series) -> None:
+    """Two summary rows with one id (``'01'`` and ``'1'`` in a text column): which customer a
+    ``customer_id`` request means cannot be told, so the run is refused."""
+    twice = ids[ids.duplicated()].unique()
+    if len(twice):
+        shown = ", ".join(str(i) for i in sorted(twice)[:5])
+        ids = f"ids {shown}{', ...' if len(twice) > 5 else ''} each stand" if len(twice) > 1 else ""
+        raise DataSourceError(
+            f"customer {ids or f'id {shown} stands'} for more than one customer once read as "
+            "numbers ('01' and '1'): refusing to train (fix the ids)"
+        )
 
 
 def _refuse_out_of_range(frame: pd.DataFrame) -> None:
     values = frame.loc[:, list(SPEC_FEATURES)].to_numpy(dtype=np.float64)
     bad = ~(np.isfinite(values) & (np.abs(values) <= MAX_FEATURE)).all(axis=1)
+    bad |= values[:, 1] > MAX_TRACKS  # what a request may send, and so what the snapshot holds
     if bad.any():
         ids = ", ".join(str(i) for i in frame.index[bad][:5])
         raise DataSourceError(
-            f"{int(bad.sum())} customers have totals beyond float32 range (customer ids {ids}"
-            f"{', ...' if bad.sum() > 5 else ''}): refusing to train on them"
+            f"{int(bad.sum())} customers have totals beyond what the API accepts (customer ids "
+            f"{ids}{', ...' if bad.sum() > 5 else ''}): refusing to train on them"
         )
 
 

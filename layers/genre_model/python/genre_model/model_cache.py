@@ -48,7 +48,13 @@ from genre_model.artifacts import (
     verified,
 )
 from genre_model.config import ConfigError, Settings
-from genre_model.contract import ContractError, check_version, is_version, validate_snapshot
+from genre_model.contract import (
+    ContractError,
+    Manifest,
+    check_version,
+    is_version,
+    validate_snapshot,
+)
 from genre_model.inference import Predictor, load_payload
 
 logger = logging.getLogger(__name__)
@@ -99,14 +105,23 @@ def _verified(store: Store, keys: dict[str, str], manifest: dict[str, Any], name
 
 
 def load_version(store: Store, keys: dict[str, str], manifest: dict[str, Any]) -> LoadedModel:
-    """Predictor and snapshot of one manifest, each verified, decoded and validated.
+    """Manifest, predictor and snapshot of one version, each verified, decoded and validated.
 
+    This is THE check of a version: predict loads with it, and promotion and rollback run it
+    before the pointer moves, so nothing predict would refuse is ever promoted.
     The snapshot is required: every version training ever wrote has one, so a version without
     it (unlisted or gone) is incomplete and refused rather than half-served.
     """
-    version = manifest["version"]
+    typed = _decode(MANIFEST, str(manifest.get("version")), lambda: Manifest.from_json(manifest))
+    version = typed.version
     data = _verified(store, keys, manifest, PREDICTOR_FILE)
     predictor = _decode(PREDICTOR_FILE, version, lambda: Predictor.from_bytes(data))
+    for name, listed, real in (
+        ("classes", typed.classes, predictor.classes),
+        ("feature_columns", typed.feature_columns, predictor.feature_columns),
+    ):
+        if listed and tuple(listed) != tuple(real):
+            raise IntegrityError(f"{MANIFEST} of {version} lists {name} its predictor lacks")
     data = _verified(store, keys, manifest, CUSTOMERS_FILE)
     snapshot = _decode(
         CUSTOMERS_FILE,

@@ -34,6 +34,7 @@ from genre_model.config import ConfigError, Settings
 from genre_model.features import Dataset, build_dataset, describe_skipped
 from genre_model.forest import export_forest
 from genre_model.inference import pack_arrays
+from genre_model.model_cache import load_version
 from genre_model.sources import ChinookSource, open_source
 from genre_model.training import TrainingError, TrainingResult, train
 
@@ -242,7 +243,8 @@ def run_training(
     location = registry_.store.url(registry_.key(version))
     registry_.check_promotion(manifest, settings.min_customers)
     try:
-        registry_.promote(version)  # a local model path switches inside the pointer's lock
+        # loaded as predict loads it first; a local model path switches inside the pointer's lock
+        registry_.promote(version, validate=load_version)
     except ArtifactError as exc:  # written but not intact, or not publishable: never point at it
         raise ArtifactError(f"version {version} not published: {exc}") from None
     phase("upload_and_promote")

@@ -13,8 +13,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-# Larger values overflow float32, the precision the forest compares in.
-MAX_FEATURE_VALUE = 3.4e38
+from genre_model.contract import (  # the limits a stored customer snapshot is checked against
+    MAX_COUNTRY_LENGTH,
+    MAX_CUSTOMER_ID,
+    MAX_FEATURE_VALUE,
+    MAX_RATIO,
+    MAX_TRACKS,
+    MIN_CUSTOMER_ID,
+)
+
 FEATURE_FIELDS = ("total_spent", "total_tracks_bought", "genre_spending_ratio", "country")
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
@@ -36,21 +43,21 @@ class PredictRequest(BaseModel):
         0.0, ge=0, le=MAX_FEATURE_VALUE, description="Total amount spent by the customer"
     )
     total_tracks_bought: int = Field(
-        0, ge=0, le=10**15, description="Total tracks purchased (a whole number)"
+        0, ge=0, le=MAX_TRACKS, description="Total tracks purchased (a whole number)"
     )
     genre_spending_ratio: float = Field(
-        0.0, ge=0, le=1, description="Share of spending on the preferred genre (0.0-1.0)"
+        0.0, ge=0, le=MAX_RATIO, description="Share of spending on the preferred genre (0.0-1.0)"
     )
     country: str = Field(
         None,  # type: ignore[assignment]  # absent -> None; an explicit null is rejected
         min_length=1,
-        max_length=64,
+        max_length=MAX_COUNTRY_LENGTH,
         description="Customer's country; only for models trained with the location features",
     )
     customer_id: int = Field(
         None,  # type: ignore[assignment]  # absent -> None; an explicit null is rejected
-        ge=1,
-        le=2**63 - 1,
+        ge=MIN_CUSTOMER_ID,
+        le=MAX_CUSTOMER_ID,
         description="Predict for a known customer from the training snapshot, instead of features",
     )
     explain: bool = Field(

@@ -24,10 +24,12 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from genre_model.config import DatabaseSettings
+from genre_model.contract import MAX_CUSTOMER_ID, MIN_CUSTOMER_ID
 
 FETCH_CHUNK = 20_000
 # Per-session cap for MySQL's in-memory temporary tables (GROUP BY and window functions). The
@@ -200,10 +202,33 @@ def _text_or_none(value: Any) -> str | None:
     return text or None
 
 
+def customer_id(value: Any) -> int:
+    """The id as the whole number it holds (``7``, ``Decimal("7.00")``, ``7.0``, text ``"7"``),
+    or ``DataSourceError``: an id that is fractional, not a number, or outside the ids the
+    predict API accepts would be a customer no request can name (or two merged into one)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        number: Any = int(value)
+    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        number = value
+    else:
+        number = None
+    try:
+        whole = number is not None and number == int(number)
+    except (ValueError, OverflowError, ArithmeticError):  # NaN, infinity
+        whole = False
+    if not whole or not MIN_CUSTOMER_ID <= int(number) <= MAX_CUSTOMER_ID:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise DataSourceError(
+            f"customer id {shown} is not a whole number from {MIN_CUSTOMER_ID} to "
+            f"{MAX_CUSTOMER_ID}: refusing to train (fix the invoice's customer id)"
+        )
+    return int(number)
+
+
 def _rows(raw: Iterator[Sequence[Any]]) -> Iterator[CustomerRow]:
-    for customer_id, country, genre, total_cents, total_tracks, genre_cents, skipped in raw:
+    for cid, country, genre, total_cents, total_tracks, genre_cents, skipped in raw:
         yield CustomerRow(
-            int(customer_id),
+            customer_id(cid),
             _text_or_none(country),
             _text_or_none(genre),  # type: ignore[arg-type]  # None: a genre without a name
             int(total_cents or 0),
