@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from genre_model.config import DatabaseSettings
+from genre_model.contract import clean_name
 
 FETCH_CHUNK = 20_000
 # Per-session cap for MySQL's in-memory temporary tables (GROUP BY and window functions). The
@@ -206,15 +206,11 @@ def _lenient_text(data: bytes) -> str:
 
 
 def _text_or_none(value: Any) -> str | None:
-    """A name as text; NULL, blank, or bytes that are not UTF-8 become None (unknown).
-
-    Control characters (NUL, tabs, newlines) are removed: 'Rock\\0' is Rock, an invisible
-    difference would print as a second Rock in every report and answer."""
+    """A name as text (``contract.clean_name``: no control characters, 'Rock\\0' is Rock);
+    NULL, blank, or bytes that are not UTF-8 become None (unknown)."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
-    text = "" if value is None else str(value)
-    text = "".join(c for c in text if unicodedata.category(c) != "Cc").strip()
-    return text or None
+    return clean_name(None if value is None else str(value))
 
 
 def _rows(raw: Iterator[Sequence[Any]]) -> Iterator[CustomerRow]:
