@@ -270,6 +270,51 @@ def test_text_in_numeric_columns_sqlite(store, tmp_path, capsys) -> None:
     assert out["report"]["skipped"]["customers_without_valid_lines"] == 2
 
 
+@pytest.mark.parametrize("store", ["mariadb"], indirect=True)
+@pytest.mark.parametrize(
+    ("price_type", "quantity_type"),
+    [("VARCHAR(30)", "VARCHAR(30)"), ("TEXT", "DECIMAL(10,2)"), ("DECIMAL(10,2)", "DOUBLE")],
+)
+def test_line_rules_hold_whatever_the_mysql_column_types(
+    store, tmp_path, capsys, price_type: str, quantity_type: str
+) -> None:
+    """An altered schema: text that is not exactly a number and fractional quantities are
+    skipped and counted, as in SQLite; numbers stored as text or DECIMAL still count."""
+    before = summaries(store)
+    store.sql(
+        f"ALTER TABLE {{invoice_line}} MODIFY {{unit_price}} {price_type} NULL, "
+        f"MODIFY {{quantity}} {quantity_type} NULL"
+    )
+    assert summaries(store) == before  # the same numbers in other types: nothing changes
+    n = update_lines(store, "{quantity} = 1.5", 9)
+    textual = price_type != "DECIMAL(10,2)"
+    if textual:
+        for who, price in [(10, "'abc'"), (11, "'  0.99x'"), (12, "'0.99 '"), (13, "''")]:
+            n += update_lines(store, f"{{unit_price}} = {price}", who)
+        update_lines(store, "{unit_price} = '1.99'", 14)  # a number as text: counts
+    status, out, err = train(store, tmp_path / "m.pkl", capsys)
+    assert status == 0, err
+    assert out["report"]["skipped"]["invoice_lines"] == n
+    after = summaries(store)
+    assert 9 not in after or after[9].total_tracks == 0
+    if textual:
+        assert after[14].total_cents == 199 * before[14].total_tracks
+        for who in (10, 11, 12, 13):
+            assert after[who].total_cents == 0
+            assert after[who].skipped_lines == before[who].total_tracks
+
+
+@pytest.mark.parametrize("parts", [("'Rock'", "CHAR(0)"), ("CHAR(9)", "'Rock'", "CHAR(10)")])
+def test_control_characters_are_removed_from_genre_names(store, tmp_path, capsys, parts) -> None:
+    """'Rock\\0' is Rock: an invisible difference would show as two Rocks everywhere."""
+    name = " || ".join(parts) if store.naming is PASCAL else f"CONCAT({', '.join(parts)})"
+    store.sql(f"UPDATE {{genre}} SET {{genre_name}} = {name} WHERE {{genre_name}} = 'Rock'")  # noqa: S608
+    status, out, err = train(store, tmp_path / "m.pkl", capsys)
+    assert status == 0, err
+    assert "Rock" in out["report"]["classes"]
+    assert all(name.isprintable() for name in out["report"]["classes"])
+
+
 @pytest.mark.parametrize(
     "damage",
     [

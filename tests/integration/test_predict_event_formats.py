@@ -104,6 +104,36 @@ def test_v2_answers_byte_identical_to_v1(predict_handler, name, door):
     assert isinstance(json.loads(other["body"]), dict)
 
 
+CASINGS = ("POST", "post", "Post", "pOsT", "GET", "get", "po\u017ft")
+BODIES = {
+    "no body": lambda m: make_event(None, method=m),
+    "empty object": lambda m: make_event({}, method=m),
+    "text/plain": lambda m: make_event({}, method=m, headers={"Content-Type": "text/plain"}),
+    "invalid JSON": lambda m: make_event(raw="{nope", method=m),
+}
+
+
+@pytest.mark.parametrize("method", CASINGS)
+@pytest.mark.parametrize("body", sorted(BODIES))
+def test_method_casing_answers_alike_on_every_door(predict_handler, method, body):
+    """A method is case-insensitive: v1 and v2 give one answer, the upper-case one's."""
+    v1 = BODIES[body](method)
+    if v1["body"] is None:
+        v1.pop("body")
+    events = [v1, as_v2(copy.deepcopy(v1))]
+    if method.isascii():
+        events.append(BODIES[body](method.upper()))
+        if events[-1]["body"] is None:
+            events[-1].pop("body")
+    answers = [_comparable(predict_handler.lambda_handler(e, lambda_context())) for e in events]
+    assert len(set(map(repr, answers))) == 1
+    if not method.isascii():  # a look-alike is no POST, nor any method
+        assert answers[0][0] == 400
+        assert json.loads(answers[0][1])["errors"] == [
+            {"field": "httpMethod", "reason": "not an HTTP method"}
+        ]
+
+
 def test_v2_prediction_is_the_models(predict_handler, local_model):
     answer = invoke(predict_handler, as_v2(make_event(SPEC), url=True))
     assert answer.status == 200

@@ -332,6 +332,16 @@ def test_location_model_known_country(predict_handler, served_location, genre_lo
     assert "Unknown country" not in genre_logs.text
 
 
+@pytest.mark.parametrize("sent", [" Brazil", "Brazil  ", "\tBrazil\n", "Bra\x00zil"])
+def test_country_is_normalised_as_training_normalised_it(predict_handler, served_location, sent):
+    """Training strips spaces and control characters from names (contract.clean_name); a
+    request's country goes through the same rule, so ' Brazil' is the Brazil it saw."""
+    code = served_location.pickle["countries"].index("Brazil") + 1
+    answer = invoke(predict_handler, make_event({**SPEC_INPUT, "country": sent}))
+    profile = {**SPEC_INPUT, "country": "Brazil", "country_encoding": "known"}
+    assert_prediction(answer, served_location, [*row(SPEC_INPUT), code], profile)
+
+
 def test_location_model_unknown_country_warns_and_uses_code_0(
     predict_handler, served_location, genre_logs
 ):

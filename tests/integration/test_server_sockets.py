@@ -163,3 +163,48 @@ def test_keep_alive_still_serves_well_framed_requests_in_a_row(port):
     answers = one_request(port, predict + HEALTH + predict)
     assert [status for status, _ in answers] == [200, 200, 200]
     assert answers[0][1] == answers[2][1]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"\xb2", b"\xb9\xb2", b"1\xb2", b"\xd9\xa4", b"\xa02", b"2\xa0", b"0x2", b"2.0", b"", b"2 2"],
+)
+def test_content_length_is_ascii_digits_only(port, value):
+    """A latin-1 superscript ('\\xb2' is '²', which str.isdigit() accepts), a non-ASCII digit,
+    a no-break space: one 400 in the error shape, never a traceback and an empty reply."""
+    raw = (
+        b"POST /api/predict-genre HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + value + b"\r\n\r\n{}"
+    )
+    ((got, body),) = one_request(port, raw)
+    assert got == 400
+    assert_error_shape(body, "Content-Length")
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GET /api/health HTTP/1.1\r\n" + b"".join(b"X-%d: a\r\n" % i for i in range(150)), 431),
+        (b"GET /api/health HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n", 431),
+        (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n", 414),
+        (b"GET /api/health HTTP/9.9\r\n", 400),
+        (b"GET /api/health HTTP/2.0\r\n", 400),
+        (b"GET /api/health HTTP/1.x\r\n", 400),
+        (b"GET /api/health FTP/1.1\r\n", 400),
+        (b"GARBAGE\r\n", 400),
+        (b"GET /api/health\r\n", 400),  # HTTP/0.9: http.server would answer with no status line
+        (b"GET /api/health HTTP/1.1 extra\r\n", 400),
+    ],
+)
+def test_protocol_errors_are_json_4xx_with_a_status_line(port, raw, status):
+    """What http.server refuses itself comes in the API's error shape, never HTML, never 5xx."""
+    with connect(port) as sock:
+        sock.sendall(raw + b"\r\n")
+        data = read_until_closed(sock)
+    assert data.startswith(b"HTTP/1.1 %d " % status)
+    head = data.partition(b"\r\n\r\n")[0].lower()
+    assert b"content-type: application/json" in head
+    ((got, body),) = responses(data)
+    assert got == status
+    assert set(body) == {"status", "message", "errors"}
+    assert body["status"] == "ERROR"

@@ -32,6 +32,7 @@ from predict_fixtures import (
 
 FIXTURES = (genre_logs, predict_handler, predict_sqlite, reset_api, spec_model)
 BUDGET = 1.0  # MODEL_REFRESH_BUDGET_SECONDS (the default)
+TRICKLE = 0.2  # seconds between two bytes of a trickling answer
 SLACK = 0.5  # thread start, the handler's own work, a loaded CI machine
 ERRORS = {
     "slowdown": (503, "SlowDown"),
@@ -46,7 +47,7 @@ class FakeS3:
     """Path-style GETs of one bucket; ``mode`` turns it into a server that hangs or errs."""
 
     objects: dict[str, bytes]
-    mode: str = "ok"  # ok | hang | one of ERRORS
+    mode: str = "ok"  # ok | hang | trickle | trickle-headers | one of ERRORS
     gets: list[str] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     url: str = ""
@@ -68,10 +69,28 @@ class FakeS3:
             self._send(handler, 404, body, {"Content-Type": "application/xml"})
             return
         etag = '"' + hashlib.md5(data).hexdigest() + '"'  # noqa: S324 - S3's ETag is an MD5
+        if self.mode.startswith("trickle"):
+            self._trickle(handler, data, etag)
+            return
         if handler.headers.get("If-None-Match") == etag:
             self._send(handler, 304, b"", {"ETag": etag})
             return
         self._send(handler, 200, data, {"ETag": etag})
+
+    def _trickle(self, handler: BaseHTTPRequestHandler, data: bytes, etag: str) -> None:
+        """One byte every TRICKLE seconds, well inside any socket timeout: of the body, or of
+        the status line and headers too. A trickling answer keeps trickling after S3 is healthy
+        again (only new GETs are answered well), until the client hangs up or the test ends."""
+        head = f"HTTP/1.1 200 OK\r\nETag: {etag}\r\nContent-Length: {len(data)}\r\n\r\n"
+        if self.mode == "trickle":
+            handler.wfile.write(head.encode())
+            head = ""
+        for i in range(len(head) + len(data)):
+            if self.release.is_set():
+                return
+            handler.wfile.write((head.encode() + data)[i : i + 1])
+            handler.wfile.flush()
+            time.sleep(TRICKLE)
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict) -> None:
@@ -215,3 +234,55 @@ def test_snapshot_gone_or_s3_down_after_warm_up_changes_nothing(fake_s3, predict
     assert invoke(predict_handler, make_event({"customer_id": 2})).raw == first.raw
     fake_s3.mode = "hang"
     assert invoke(predict_handler, make_event({"customer_id": 2})).raw == first.raw
+
+
+@pytest.mark.parametrize("mode", ["trickle", "trickle-headers"])
+def test_trickling_s3_at_cold_start_is_503_within_the_load_deadline_then_loads(
+    mode, fake_s3, predict_handler, monkeypatch
+):
+    """A byte every 0.2 s restarts every socket timeout; the deadline still bounds the GET,
+    body and headers, and the load does not linger: S3 healthy again, the next request loads."""
+    monkeypatch.setenv("MODEL_LOAD_DEADLINE_SECONDS", "2")
+    fake_s3.mode = mode
+    for _ in range(2):
+        answer, seconds = timed(predict_handler)
+        assert answer.status == 503, answer.raw
+        assert seconds <= 2 + SLACK, f"{mode}: waited {seconds:.2f} s"
+    fake_s3.mode = "ok"
+    answer, seconds = timed(predict_handler)
+    assert answer.status == 200, answer.raw
+    assert seconds <= 2 + SLACK
+
+
+@pytest.mark.parametrize("mode", ["trickle", "trickle-headers"])
+def test_a_refresh_that_hits_a_trickle_never_stops_later_refreshes(
+    mode, fake_s3, predict_handler, monkeypatch, spec_model_v2
+):
+    """Warm, refreshing on every request: the trickle costs at most a budget per request, and
+    once it is over the next published version is picked up."""
+    import json
+
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
+    monkeypatch.setenv("MODEL_LOAD_DEADLINE_SECONDS", "2")
+    first, _ = timed(predict_handler)
+    assert first.status == 200, first.raw
+    fake_s3.mode = mode
+    deadline_over = time.monotonic() + 2 + SLACK
+    for _ in range(4):
+        answer, seconds = timed(predict_handler)
+        assert answer.headers["x-model-version"] == first.headers["x-model-version"]
+        assert seconds <= BUDGET + SLACK
+    v2 = spec_model_v2.version
+    fake_s3.objects.update({f"{PREFIX}{v2}/{n}": d for n, d in spec_model_v2.files().items()})
+    fake_s3.objects[f"{PREFIX}latest.json"] = json.dumps({"version": v2}).encode()
+    fake_s3.mode = "ok"
+    time.sleep(max(0.0, deadline_over - time.monotonic()))
+    served = set()
+    for _ in range(10):
+        answer, _ = timed(predict_handler)
+        assert answer.status == 200, answer.raw
+        served.add(answer.headers["x-model-version"])
+        if v2 in served:
+            break
+        time.sleep(0.3)
+    assert v2 in served

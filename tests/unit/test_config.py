@@ -140,6 +140,42 @@ def test_bad_value_raises_config_error_naming_the_variable(name: str, value: str
         load_settings({name: value})
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "RF_RANDOM_STATE",
+        "DB_PORT",
+        "RF_N_JOBS",
+        "MIN_CUSTOMERS",
+        "MODEL_REFRESH_SECONDS",
+        "MODEL_LOAD_DEADLINE_SECONDS",
+        "S3_READ_TIMEOUT",
+        "S3_MAX_ATTEMPTS",
+    ],
+)
+@pytest.mark.parametrize(
+    "value",
+    ["\u0664\u0662", "\uff14\uff12", "4\u0662", "4_2", "\u00b2", "\U0001d7d2", "0x2a"],
+)
+def test_numbers_are_ascii_digits_only(name: str, value: str) -> None:
+    """int() and float() accept Arabic-Indic, full-width and mathematical digits and '4_2'."""
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value})
+
+
+@pytest.mark.parametrize(
+    "prefix", ["../x", "models/../x", "./models", "models/./genre", "a//b", "models/.."]
+)
+def test_model_prefix_with_dot_or_empty_segments_is_refused(prefix: str) -> None:
+    with pytest.raises(ConfigError, match="MODEL_PREFIX"):
+        load_settings({"MODEL_PREFIX": prefix})
+
+
+def test_model_prefix_plain_segments_are_kept() -> None:
+    assert load_settings({"MODEL_PREFIX": "/a.b/..c/genre/"}).model_prefix == "a.b/..c/genre/"
+    assert load_settings({"MODEL_PREFIX": "/"}).model_prefix == ""
+
+
 def test_largest_accepted_values() -> None:
     s = load_settings({"RF_RANDOM_STATE": str(2**32 - 1), "DB_PORT": "65535", "RF_N_JOBS": "-2"})
     assert (s.forest.random_state, s.database.port, s.forest.n_jobs) == (2**32 - 1, 65535, -2)

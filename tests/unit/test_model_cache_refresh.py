@@ -120,3 +120,50 @@ def test_repeated_failures_back_off_even_at_interval_zero(target, spec_model_v2)
     assert cache.get().version == spec_model_v2.version
     install(spec_model_v2, target)
     assert cache.get().version == spec_model_v2.version
+
+
+def test_a_load_past_its_deadline_is_abandoned_and_its_late_result_dropped(
+    target, spec_model, spec_model_v2, monkeypatch
+):
+    """A load stuck past MODEL_LOAD_DEADLINE_SECONDS no longer blocks refreshes: the next
+    request starts another, and when the stuck one finally returns, its (older) version does
+    not replace the newer one."""
+    import threading
+
+    from genre_model import model_cache
+
+    clock = Clock()
+    settings = Settings(model_path=str(target), model_refresh_seconds=0, model_load_deadline=0.2)
+    cache = ModelCache(settings, clock=clock)
+    first = cache.get()
+    release, entered = threading.Event(), threading.Event()
+    real_load = model_cache.Location.load
+    stuck: list[threading.Thread] = []
+
+    def load(self, current, deadline):
+        if not stuck:  # the first refresh reads v1, then hangs, as past any socket timeout
+            stuck.append(threading.current_thread())
+            old = model_cache.load_version(self.store, self._keys(""), first.manifest)
+            entered.set()
+            release.wait(10)
+            return old
+        return real_load(self, current, deadline)
+
+    monkeypatch.setattr(model_cache.Location, "load", load)
+    clock.now += 1
+    assert cache.get() is first  # the refresh starts and hangs; the cached model answers
+    assert entered.wait(5)
+    install(spec_model_v2, target)
+    clock.now += 0.1
+    assert cache.get() is first  # still within its deadline: nobody starts another
+    clock.now += 0.2
+    cache.get()  # past it: a new refresh runs and finds v2
+    for _ in range(250):
+        if cache.model.version == spec_model_v2.version:
+            break
+        threading.Event().wait(0.02)
+    assert cache.model.version == spec_model_v2.version
+    release.set()  # the stuck load returns its v1 at last
+    stuck[0].join(5)
+    assert not stuck[0].is_alive()
+    assert cache.model.version == spec_model_v2.version

@@ -264,3 +264,32 @@ def test_report_is_json_serialisable(planted_report: dict) -> None:
     from genre_model.artifacts import to_json
 
     assert to_json(planted_report)  # strict JSON: no NaN, no numpy types
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("macro avg", "accuracy", "weighted avg"),
+        ("accuracy", "Rock", "micro avg"),
+        ("precision", "support", "f1-score"),
+    ],
+)
+def test_per_genre_rows_hold_for_names_clashing_with_report_keys(names) -> None:
+    """Each genre's row is its own, even named like scikit-learn's summary rows: recomputed
+    here from the confusion matrix (rows true, columns predicted), genre by genre."""
+    rename = dict(zip(["Rock", "Jazz", "Metal"], names, strict=True))
+    rows = [r._replace(genre=rename[r.genre]) for r in random_label_rows(300, seed=3)]
+    report = train(build_dataset(rows), FAST).report
+    h = report["holdout"]
+    assert set(h["classification_report"]) == set(names)
+    cm = np.array(h["confusion_matrix"]["matrix"])
+    for i, genre in enumerate(h["confusion_matrix"]["labels"]):
+        row = h["classification_report"][genre]
+        assert row["support"] == cm[i].sum()
+        assert row["recall"] == pytest.approx(cm[i, i] / cm[i].sum())
+        predicted = cm[:, i].sum()
+        assert row["precision"] == pytest.approx(cm[i, i] / predicted if predicted else 0.0)
+    text = format_report(report)
+    for genre in names:  # one row per genre, with its own support
+        (line,) = [t for t in text.splitlines() if t.startswith(f"  {genre}  ")]
+        assert line.split()[-1] == str(h["classification_report"][genre]["support"])

@@ -272,7 +272,7 @@ def guard(event: dict) -> tuple[dict, dict | None]:
             400, "Request body is not valid UTF-8", [("body", "invalid UTF-8")]
         )
     content_type = _header(event, "content-type")
-    if content_type and (event.get("httpMethod") or "").upper() == "POST":
+    if content_type and event.get("httpMethod") == "POST":
         media = content_type.split(";", 1)[0].strip().lower()
         if media != "application/json" and not media.endswith("+json"):
             return event, _proxy_error(

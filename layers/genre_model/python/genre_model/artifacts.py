@@ -191,6 +191,30 @@ class S3Store:
         except S3GetError as exc:  # the deadline passed between attempts
             raise StoreUnavailable(f"{self.url(key)}: {exc}", exc.code) from None
 
+    def _read(self, body: Any) -> bytes:
+        """The body, stopping at ``deadline``: botocore's read timeout restarts on every byte,
+        so a trickling server would hold ``read()`` for ever. Each ``read1`` is one receive
+        (at most one read timeout); on abort the connection is closed, not reused."""
+        raw = getattr(body, "_raw_stream", None)  # urllib3's response: one receive per read1
+        if self.deadline is None or not hasattr(raw, "read1"):
+            return body.read()
+        from urllib3.exceptions import HTTPError
+
+        from genre_model.config import S3Limits
+        from genre_model.s3_get import read_body
+
+        sock = getattr(getattr(raw, "_connection", None), "sock", None)
+        try:
+            timeout = (self._limits or S3Limits).read_timeout
+            return read_body(raw.read1, sock, timeout, self.deadline)
+        except HTTPError as exc:  # urllib3's own timeouts and truncations
+            body.close()
+            name = type(exc).__name__
+            raise StoreUnavailable(f"{name}: {exc}", name, transient=True) from None
+        except BaseException:
+            body.close()
+            raise
+
     def _boto_get(self, key: str, etag: str | None) -> tuple[bytes | None, str | None]:
         """One GetObject; errors become ``ArtifactNotFound`` or ``StoreUnavailable``."""
         from botocore.exceptions import BotoCoreError, ClientError
@@ -200,7 +224,7 @@ class S3Store:
             kwargs["IfNoneMatch"] = etag
         try:
             response = self.client.get_object(**kwargs)
-            return response["Body"].read(), response.get("ETag")
+            return self._read(response["Body"]), response.get("ETag")
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = error.get("Code") or "Unknown"

@@ -7,9 +7,11 @@ passed down. A missing or malformed setting raises one ``ConfigError`` naming th
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TypeVar
 
 DEFAULT_MODEL_PREFIX = "models/genre/"
 DEFAULT_MAX_BATCH_ITEMS = 1000
@@ -122,16 +124,26 @@ MAX_JOBS = 1024
 MAX_REFRESH_SECONDS = 86400.0
 
 
+T = TypeVar("T", int, float)
+ASCII_INT = re.compile(r"[+-]?[0-9]+")
+ASCII_NUMBER = re.compile(r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _parsed(raw: str, pattern: re.Pattern[str], kind: type[T], message: str) -> T:
+    """``kind(raw)`` for ASCII digits only: ``int()`` and ``float()`` also take Arabic-Indic
+    or full-width digits and '1_000', which nobody means as a setting."""
+    if not pattern.fullmatch(raw):
+        raise ConfigError(f"{message}, got {raw!r}")
+    return kind(raw)
+
+
 def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int = 0) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     if raw.lower() == "none":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    value = _parsed(raw, ASCII_INT, int, f"{name} must be an integer")
     maximum = MAXIMUMS.get(name, MAX_INT)
     if not minimum <= value <= maximum:
         raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {raw!r}")
@@ -151,7 +163,11 @@ def _text(env: Mapping[str, str], name: str) -> str | None:
 
 
 def _prefix(raw: str) -> str:
+    """A key prefix of plain segments: '.', '..' or empty ones would name keys outside it
+    (or, on a local mirror, other folders)."""
     raw = raw.strip().strip("/")
+    if raw and any(part in ("", ".", "..") for part in raw.split("/")):
+        raise ConfigError(f"MODEL_PREFIX must not contain '.', '..' or empty segments, got {raw!r}")
     return f"{raw}/" if raw else ""
 
 
@@ -159,10 +175,7 @@ def _seconds(env: Mapping[str, str], name: str, default: float, *, maximum: floa
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    value = _parsed(raw, ASCII_NUMBER, float, f"{name} must be a number of seconds")
     if not 0 < value <= maximum:
         raise ConfigError(f"{name} must be > 0 and <= {maximum:g}, got {raw!r}")
     return value
@@ -189,20 +202,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"FEATURE_SET must be one of {', '.join(FEATURE_SETS)}, got {feature_set!r}"
         )
     refresh_raw = env.get("MODEL_REFRESH_SECONDS", "").strip() or "300"
-    try:
-        refresh = float(refresh_raw)
-    except ValueError:
-        raise ConfigError(f"MODEL_REFRESH_SECONDS must be a number, got {refresh_raw!r}") from None
+    refresh = _parsed(refresh_raw, ASCII_NUMBER, float, "MODEL_REFRESH_SECONDS must be a number")
     if not 0 <= refresh <= MAX_REFRESH_SECONDS:  # also refuses nan and inf
         raise ConfigError(
             f"MODEL_REFRESH_SECONDS must be between 0 and {MAX_REFRESH_SECONDS:g}, "
             f"got {refresh_raw!r}"
         )
     n_jobs_raw = env.get("RF_N_JOBS", "").strip()
-    try:
-        n_jobs = int(n_jobs_raw) if n_jobs_raw else None
-    except ValueError:
-        raise ConfigError(f"RF_N_JOBS must be an integer, got {n_jobs_raw!r}") from None
+    n_jobs = None
+    if n_jobs_raw:
+        n_jobs = _parsed(n_jobs_raw, ASCII_INT, int, "RF_N_JOBS must be an integer")
     if n_jobs == 0 or (n_jobs is not None and abs(n_jobs) > MAX_JOBS):
         raise ConfigError(
             f"RF_N_JOBS must be a non-zero integer between -{MAX_JOBS} and {MAX_JOBS} "

@@ -10,6 +10,7 @@ refused like a hash mismatch. Imports only numpy: this module is on the predict 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -337,3 +338,13 @@ def _names(value: Mapping[str, Any], name: str) -> tuple[str, ...]:
     if not all(isinstance(v, str) for v in field):
         raise ManifestError(f"manifest {name} must be a list of strings")
     return tuple(field)
+
+
+def clean_name(value: str | None) -> str | None:
+    """A genre or country name as training stores it and serving looks it up: control
+    characters (NUL, tab, newline) removed, surrounding spaces stripped, blank is None. One
+    rule for both wings, so a request's ' USA' is the USA training saw."""
+    if value is None:
+        return None
+    text = "".join(c for c in value if unicodedata.category(c) != "Cc").strip()
+    return text or None

@@ -15,7 +15,9 @@ or fails in the background; requests arriving meanwhile never wait. After a fail
 model keeps serving and the next attempt comes one refresh interval later, or, after repeated
 failures, no sooner than an exponential backoff (1, 3, 7 ... 60 s). With no model yet, a
 request waits up to the load deadline; a failure is ``ModelUnavailable`` (HTTP 503) and the next
-request tries again. Inside Lambda a load still running when an invocation ends is frozen with
+request tries again. A load still running past its deadline (no GET can, but a hang elsewhere
+might) is abandoned: the next request starts another, and the late result is dropped, never
+swapped over a newer one. Inside Lambda a load still running when an invocation ends is frozen with
 the container and carries on (or times out) during the next one.
 """
 
@@ -232,8 +234,12 @@ def _version_keys(prefix: str) -> dict[str, str]:
 
 @dataclass
 class _Load:
-    """One load in flight: requests wait on ``done`` (each within its own budget)."""
+    """One load in flight: requests wait on ``done`` (each within its own budget).
 
+    ``expires``: past it the load has outlived its deadline and is abandoned (a new one may
+    start; this one's late result is dropped)."""
+
+    expires: float
     done: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
 
@@ -273,11 +279,15 @@ class ModelCache:
             return model
         with self._lock:
             load, started = self._load, False
+            if load is not None and self.clock() >= load.expires:
+                logger.warning("Model load outlived its deadline; abandoned, starting another")
+                self._location = None  # its store and connection stay with the stuck thread
+                load = None
             if load is None:
                 model = self._model
                 if model is not None and self.clock() < self._next_check:
                     return model  # another request's refresh has just finished
-                load = self._load = _Load()
+                load = self._load = _Load(self.clock() + self.settings.model_load_deadline)
                 threading.Thread(target=self._run, args=(load,), daemon=True).start()
                 started = True
         if model is not None and not started:
@@ -300,15 +310,18 @@ class ModelCache:
         """The worker thread: one load under the deadline, then the swap (or the report)."""
         current, loaded, failed = self._model, None, False
         try:
-            if self._location is None:
-                self._location = Location.from_settings(self.settings)
-            loaded = self._location.load(
-                current, time.monotonic() + self.settings.model_load_deadline
-            )
+            location = self._location
+            if location is None:
+                location = self._location = Location.from_settings(self.settings)
+            loaded = location.load(current, time.monotonic() + self.settings.model_load_deadline)
         except Exception as exc:  # S3, network, integrity: never fatal, never out of a request
             load.error, failed = str(exc), True
             self._report(exc, current)
         with self._lock:
+            if self._load is not load:  # abandoned: a newer load owns the cache now
+                logger.warning("Dropping the result of an abandoned model load")
+                load.done.set()
+                return
             if loaded is not None:
                 logger.info("Loaded model version %s", loaded.version)
                 self._model = loaded

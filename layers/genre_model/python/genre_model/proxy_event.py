@@ -8,7 +8,10 @@ invoke`` can send anything) raises ``MalformedEvent``, which the API answers wit
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+METHOD_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class MalformedEvent(ValueError):
@@ -33,6 +36,7 @@ def to_rest(event: Any) -> dict[str, Any]:
             raise MalformedEvent(name, "missing or not a string")
     if not rest["path"].startswith("/"):
         raise MalformedEvent("path", "not an absolute path")
+    rest = {**rest, "httpMethod": method_name(rest["httpMethod"])}
     for name in ("headers", "queryStringParameters", "pathParameters", "stageVariables"):
         _text_map(rest.get(name), name)
     for name in ("multiValueHeaders", "multiValueQueryStringParameters"):
@@ -44,6 +48,14 @@ def to_rest(event: Any) -> dict[str, Any]:
     if not isinstance(rest.get("requestContext", {}), dict):
         raise MalformedEvent("requestContext", "not an object")
     return rest
+
+
+def method_name(method: str) -> str:
+    """HTTP methods are case-insensitive here as in API Gateway: ``post`` is POST for v1 and v2
+    alike. Only an RFC 9110 token: ``str.upper`` (the router's too) makes POST of "po\\u017ft"."""
+    if not METHOD_TOKEN.fullmatch(method):
+        raise MalformedEvent("httpMethod", "not an HTTP method")
+    return method.upper()
 
 
 def to_v2_response(response: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +95,7 @@ def _from_v2(event: dict[str, Any]) -> dict[str, Any]:
     return {
         "resource": path,
         "path": path,
-        "httpMethod": method.upper(),
+        "httpMethod": method_name(method),
         "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": query,
@@ -94,7 +106,7 @@ def _from_v2(event: dict[str, Any]) -> dict[str, Any]:
         "isBase64Encoded": event.get("isBase64Encoded", False),
         "requestContext": {
             "resourcePath": path,
-            "httpMethod": method.upper(),
+            "httpMethod": method_name(method),
             "path": path,
             "stage": stage,
             "requestId": context.get("requestId"),

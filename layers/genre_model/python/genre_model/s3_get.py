@@ -10,13 +10,16 @@ the tests) the store keeps using boto3.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import hmac
 import os
 import random
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -186,18 +189,19 @@ class S3Getter:
             if conn.sock is not None:
                 conn.sock.settimeout(min(self.limits.read_timeout, left))
             conn.request("GET", path, headers=headers)
-            if conn.sock is not None:  # connected: from here on the read timeout applies
-                conn.sock.settimeout(min(self.limits.read_timeout, time_left(deadline)))
-            response = conn.getresponse()
-            chunks = []
-            while chunk := response.read(1 << 16):
-                chunks.append(chunk)
-                if conn.sock is not None:
-                    conn.sock.settimeout(min(self.limits.read_timeout, time_left(deadline)))
-        except (OSError, self._http.HTTPException) as exc:  # timeouts, resets, refusals
+            sock = conn.sock  # getresponse drops it from conn when the server closes after
+            with watchdog(sock, deadline):
+                response = conn.getresponse()
+                body = read_body(response.read1, sock, self.limits.read_timeout, deadline)
+                response.read()  # b"": marks the response done, so the connection is reused
+        except (OSError, self._http.HTTPException, S3GetError) as exc:  # timeouts, resets
             self._drop()
+            time_left(deadline)  # a socket the watchdog shut is the deadline's doing
+            if isinstance(exc, S3GetError):
+                raise
             raise S3GetError(0, type(exc).__name__, str(exc)) from None
-        body = b"".join(chunks)
+        if deadline is not None and time.monotonic() >= deadline:
+            self._drop()  # the watchdog may have shut the socket just after the last byte
         status = response.status
         if status in (200, 304):
             return status, body, response.getheader("ETag")
@@ -205,3 +209,44 @@ class S3Getter:
         if b"<Code>" in body:
             code = body.split(b"<Code>", 1)[1].split(b"</Code>", 1)[0].decode(errors="replace")
         raise S3GetError(status, code or str(status), "")
+
+
+READ_CHUNK = 1 << 16
+
+
+def read_body(
+    read1: Callable[[int], bytes], sock: Any, read_timeout: float, deadline: float | None
+) -> bytes:
+    """The whole body, and not a moment past ``deadline``: a server trickling one byte just
+    inside each socket timeout restarts that timeout forever. ``read1`` returns what ONE
+    receive brings; before each, the socket may wait no longer than the time left."""
+    chunks = []
+    while True:
+        left = time_left(deadline)
+        if sock is not None:
+            sock.settimeout(min(read_timeout, left))
+        chunk = read1(READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+@contextlib.contextmanager
+def watchdog(sock: Any, deadline: float | None) -> Iterator[None]:
+    """Shut ``sock`` at ``deadline`` whatever phase blocks on it (a status line or headers
+    trickling in byte by byte too): the blocked receive returns at once and the GET fails."""
+    if sock is None or deadline is None:
+        yield
+        return
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), _shut, (sock,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _shut(sock: Any) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)

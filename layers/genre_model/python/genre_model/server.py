@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import re
 import socket
 import sys
 import uuid
@@ -24,6 +25,12 @@ MAX_READ_BYTES = MAX_BATCH_BODY_BYTES  # beyond this the server answers 413 itse
 SOCKET_TIMEOUT_SECONDS = 15.0  # an idle keep-alive or a client that stops mid-request is dropped
 LISTEN_BACKLOG = 128  # the default 5 makes a burst of 50+ clients wait for SYN retries or resets
 Handler = Callable[[dict, object], dict]
+DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also takes '²' and other Unicode digits
+# What http.server answers itself (send_error), as (field, reason) of the API's error shape.
+PROTOCOL_ERRORS = {
+    414: ("request-line", "too long"),
+    431: ("headers", "too many or too long"),
+}
 
 
 def find_handler(path: str | Path | None = None) -> Handler:
@@ -139,8 +146,8 @@ def make_server(
                 self._refuse(*refused)
                 return
             declared = self.headers.get("Content-Length")
-            raw_length = "0" if declared is None else declared.strip()
-            if not raw_length.isdigit():
+            raw_length = "0" if declared is None else declared.strip(" \t")
+            if not DIGITS.fullmatch(raw_length):
                 self._refuse(400, "Invalid Content-Length", "Content-Length", "not a whole number")
                 return
             length = int(raw_length)
@@ -157,6 +164,25 @@ def make_server(
             for key, values in (result.get("multiValueHeaders") or {}).items():
                 headers += [(key, str(v)) for v in values]
             self._send(int(result.get("statusCode", 200)), headers, data)
+
+        def parse_request(self) -> bool:
+            """http.server serves a two-word line as HTTP/0.9: no status line, no headers."""
+            if not super().parse_request():
+                return False
+            if self.request_version == "HTTP/0.9":
+                self.send_error(400, "HTTP/0.9 requests are not served")
+                return False
+            return True
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None):
+            """What http.server refuses itself (bad request line or version, 414, 431) in the
+            API's error shape, always a 4xx (its 505 for ``HTTP/9.9`` is a client's error),
+            with a status line even when the request line was unreadable."""
+            if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
+                self.request_version = "HTTP/1.1"
+            status = code if 400 <= code < 500 else 400
+            field, reason = PROTOCOL_ERRORS.get(status, ("request-line", "malformed"))
+            self._refuse(status, message or "Malformed request", field, reason)
 
         def _refuse(self, status: int, message: str, field: str, reason: str) -> None:
             """Answer without reading the body, in the API's error shape, and hang up."""

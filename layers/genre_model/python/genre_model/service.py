@@ -6,6 +6,7 @@ import logging
 import math
 from typing import Any
 
+from genre_model.contract import clean_name
 from genre_model.explain import ExplainUnavailable, explainer_for
 from genre_model.model_cache import LoadedModel
 from genre_model.schemas import PredictRequest
@@ -42,7 +43,7 @@ def features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], 
             "customer_id": request.customer_id,
         }
     else:
-        country = request.country
+        country = clean_name(request.country)
         profile = {
             "total_spent": request.total_spent,
             "total_tracks_bought": request.total_tracks_bought,

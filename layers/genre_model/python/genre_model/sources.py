@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from genre_model.config import DatabaseSettings
-from genre_model.contract import MAX_CUSTOMER_ID, MIN_CUSTOMER_ID
+from genre_model.contract import MAX_CUSTOMER_ID, MIN_CUSTOMER_ID, clean_name
 
 FETCH_CHUNK = 20_000
 # Per-session cap for MySQL's in-memory temporary tables (GROUP BY and window functions). The
@@ -40,6 +40,7 @@ MYSQL_TMP_TABLE_BYTES = 1024 * 1024 * 1024
 # anything beyond is damage, and these bounds keep every sum far below float32's range.
 MAX_UNIT_PRICE = 99_999_999.99
 MAX_QUANTITY = 2**31 - 1
+NUMBER_REGEXP = "^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$"  # how MySQL prints a number as text
 
 
 class DataSourceError(RuntimeError):
@@ -131,15 +132,26 @@ def detect_naming(tables: Sequence[str]) -> Naming:
 
 
 def valid_line_sql(n: Naming, mysql: bool) -> str:
-    """The data rule for one invoice line, as a SQL condition (see the module docstring)."""
+    """The data rule for one invoice line, as a SQL condition (see the module docstring).
+
+    Whatever the column types: SQLite stores whatever was inserted, so its values must BE
+    numbers; a MySQL column may have been altered to DECIMAL, DOUBLE or text, so its value's
+    text must be exactly a number (MySQL reads ``'  0.99x'`` as 0.99 and ``'abc'`` as 0).
+    Either way the quantity must equal its floor: a DECIMAL 1.5 is no whole number.
+    """
     price, quantity = f"il.{n.unit_price}", f"il.{n.quantity}"
-    typed = (
-        ""
-        if mysql  # MySQL columns are typed; SQLite stores whatever was inserted
-        else f"typeof({price}) IN ('integer', 'real') AND typeof({quantity}) = 'integer' AND "
-    )
+    if mysql:
+        typed = " AND ".join(
+            f"CAST({c} AS CHAR) REGEXP '{NUMBER_REGEXP}'" for c in (price, quantity)
+        )
+        whole = f"{quantity} = FLOOR({quantity})"
+    else:
+        typed = (
+            f"typeof({price}) IN ('integer', 'real') AND typeof({quantity}) IN ('integer', 'real')"
+        )
+        whole = f"{quantity} = ROUND({quantity})"
     return (
-        f"{typed}{price} >= 0 AND {price} <= {MAX_UNIT_PRICE} "
+        f"{typed} AND {whole} AND {price} >= 0 AND {price} <= {MAX_UNIT_PRICE} "
         f"AND {quantity} >= 1 AND {quantity} <= {MAX_QUANTITY} AND t.{n.genre_id} IS NOT NULL"
     )
 
@@ -195,11 +207,11 @@ def _lenient_text(data: bytes) -> str:
 
 
 def _text_or_none(value: Any) -> str | None:
-    """A name as text; NULL, blank, or bytes that are not UTF-8 become None (unknown)."""
+    """A name as text (``contract.clean_name``: no control characters, 'Rock\\0' is Rock);
+    NULL, blank, or bytes that are not UTF-8 become None (unknown)."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
-    text = "" if value is None else str(value).strip()
-    return text or None
+    return clean_name(None if value is None else str(value))
 
 
 def customer_id(value: Any) -> int:
