@@ -223,7 +223,10 @@ def read_body(
     chunks = []
     while True:
         left = time_left(deadline)
-        if sock is not None:
+        if sock is not None and sock.fileno() != -1:
+            # Python 3.13's http.client may have closed the socket object already (the server
+            # said Connection: close); the response still reads from its own file, and the
+            # watchdog still bounds it.
             sock.settimeout(min(read_timeout, left))
         chunk = read1(READ_CHUNK)
         if not chunk:
