@@ -41,16 +41,16 @@ test-py313: ## Unit + integration suites again on the Lambda runtime's Python (3
 		$(VENV_RUNTIME)/bin/python -m pytest tests/unit tests/integration -p no:cacheprovider
 
 demo: install ## Synthetic store -> training report -> local API on :8000 (DB=..., DEMO_STORE=s3, DEMO_ONCE=1)
-	DEMO_ONCE=$(DEMO_ONCE) DEMO_STORE=$(DEMO_STORE) DB="$(DB)" $(PY) scripts/demo.py
+	DEMO_ONCE=$(DEMO_ONCE) DEMO_STORE=$(DEMO_STORE) DB="$(DB)" $(PY) -m devtools.demo
 
 SERVE_HOST ?= 127.0.0.1
 SERVE_PORT ?= 8000
 
 serve: install ## Local API on 127.0.0.1:8000 calling the predict Lambda handler (SERVE_HOST=, SERVE_PORT=)
-	$(PY) -m genre_model serve --host $(SERVE_HOST) --port $(SERVE_PORT)
+	$(PY) -m devtools serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
 openapi: install ## Regenerate docs/openapi.json from the resolver
-	$(PY) -c "from genre_model.routes import openapi_document; print(openapi_document())" > docs/openapi.json
+	$(PY) -c "from genre_model.serve.routes import openapi_document; print(openapi_document())" > docs/openapi.json
 
 train: install ## Train once: python -m genre_model train (DB and MODEL_* from the environment)
 	$(PY) -m genre_model train

@@ -170,7 +170,7 @@ def run(model_path: Path, smoke: bool = False) -> dict:
     os.environ["MODELO_GENERO_ENTRENADO"] = str(model_path)
     import joblib
 
-    from genre_model import api
+    from genre_model.serve import api
 
     api.reset()
     handler = load_handler()

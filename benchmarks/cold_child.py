@@ -32,7 +32,8 @@ at_init = sorted(m for m in HEAVY if m in sys.modules)
 if variant == "sklearn":
     import io
 
-    from genre_model import artifacts, model_cache
+    from genre_model import contract
+    from genre_model.serve import model_cache
 
     class SklearnPredictor:
         def __init__(self, payload: dict) -> None:
@@ -54,7 +55,7 @@ if variant == "sklearn":
             return self.estimator.predict_proba(self.np.asarray([features], dtype=float))[0]
 
     # Same download + SHA-256 check + load, of the scikit-learn pickle instead of the predictor.
-    model_cache.PREDICTOR_FILE = artifacts.MODEL_FILE
+    model_cache.PREDICTOR_FILE = contract.MODEL_FILE
     model_cache.Predictor = SklearnPredictor
 
 event = json.loads(Path(sys.argv[2]).read_text())

@@ -179,9 +179,9 @@ def train_model(directory: Path, customers: int = 3000) -> Path:
     Next to it are the companions the predict path reads (predictor, manifest) and the
     scikit-learn pickle the original system loaded.
     """
+    from devtools.synthetic import generate, write_sqlite
     from genre_model.config import load_settings
-    from genre_model.pipeline import run_training
-    from genre_model.synthetic import generate, write_sqlite
+    from genre_model.train.pipeline import run_training
 
     directory.mkdir(parents=True, exist_ok=True)
     db = write_sqlite(generate(customers, seed=42), directory / "store.sqlite")
@@ -196,7 +196,7 @@ def train_model(directory: Path, customers: int = 3000) -> Path:
 def publish_to_s3(model_dir: Path, endpoint: str, bucket: str = "bench-models") -> None:
     """Train again into the moto bucket (same data, seed and forest): a promoted S3 version."""
     from genre_model.config import load_settings
-    from genre_model.pipeline import run_training
+    from genre_model.train.pipeline import run_training
 
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     for key, value in HANDLER_ENV.items():

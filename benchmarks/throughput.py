@@ -1,4 +1,4 @@
-"""Issue 5: the local server (``python -m genre_model serve``) on loopback, bounded runs.
+"""Issue 5: the local server (``python -m devtools serve``) on loopback, bounded runs.
 
 The server (ThreadingHTTPServer -> API Gateway event -> the predict Lambda handler) and the load
 generator (``load_client.py``, asyncio keep-alive connections) run as two processes on the same
@@ -31,7 +31,7 @@ def _wait_ready(port: int, timeout: float = 30) -> None:
 
 
 # The server as `make serve` runs it.
-SERVE = "import sys; from genre_model.cli import main; sys.exit(main())"
+SERVE = "import sys; from devtools.__main__ import main, parser; sys.exit(main(build=parser))"
 
 
 def run(model_path: Path, smoke: bool = False, levels: tuple[int, ...] = (1, 8, 32)) -> dict:

@@ -14,10 +14,10 @@ import time
 from collections import defaultdict
 
 from benchmarks.common import peak_rss_mib
-from genre_model import training
 from genre_model.config import load_settings
-from genre_model.pipeline import run_training
-from genre_model.sources import open_source
+from genre_model.train import fit as training
+from genre_model.train.pipeline import run_training
+from genre_model.train.sources import open_source
 
 
 def main(database: str, bucket: str) -> dict:

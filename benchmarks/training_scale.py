@@ -31,7 +31,7 @@ def _connect():
 
 
 def load_tier(customers: int, database: str) -> dict:
-    from genre_model.synthetic import generate, write_mysql
+    from devtools.synthetic import generate, write_mysql
 
     started = time.perf_counter()
     store = generate(customers, seed=42)

@@ -4,7 +4,7 @@ Three variants answer through the SAME handler (functions/predict/app.py ``lambd
 Powertools decorators, ``api.handle``, guard, strict JSON, pydantic validation, response JSON).
 Only the object answering ``predict_one`` differs:
 
-- ours: the numpy forest (``inference.Predictor``) the predict function ships;
+- ours: the numpy forest (``predictor.Predictor``) the predict function ships;
 - sklearn cached: the scikit-learn estimator, unpickled once, ``predict_proba`` per request;
 - sklearn per request (the original system): ``joblib.load`` of the pickle and ``predict_proba``
   on every request.
@@ -97,7 +97,7 @@ def run(model_path: Path, smoke: bool = False) -> dict:
     os.environ["MODEL_REFRESH_SECONDS"] = "300"
     import joblib
 
-    from genre_model import api
+    from genre_model.serve import api
 
     api.reset()
     handler = load_handler()
@@ -147,11 +147,11 @@ def run(model_path: Path, smoke: bool = False) -> dict:
     n = 500 if smoke else 20000
     row = [45.5, 15, 0.6]
     body = payloads[0]
-    from genre_model.schemas import PredictRequest
+    from genre_model.serve.schemas import PredictRequest
 
     parsed = api.strict_json(body)
     request = PredictRequest.model_validate(parsed)
-    from genre_model import service
+    from genre_model.serve import service
 
     response_body = service.predict(request, model)
     components = {
@@ -205,7 +205,7 @@ def run(model_path: Path, smoke: bool = False) -> dict:
 
 # cProfile: cumulative time of the functions that bound each kind of work.
 CATEGORIES = (
-    ("inference (Predictor.predict_one)", "inference.py", "predict_one"),
+    ("predictor (Predictor.predict_one)", "predictor.py", "predict_one"),
     ("validation (pydantic model_validate)", "", "model_validate"),
     ("JSON parse (strict_json)", "api.py", "strict_json"),
     ("JSON encode (json.dumps in _proxy)", "api.py", "_proxy"),

@@ -2,7 +2,7 @@
 
 Test modules import the fixtures they use (``from predict_fixtures import reset_api, ...``);
 ``tests/`` is on ``sys.path`` because ``tests/conftest.py`` lives there. ``reset_api`` is autouse:
-importing it into a module resets ``genre_model.api`` around each of that module's tests.
+importing it into a module resets ``genre_model.serve.api`` around each of that module's tests.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class TrainedModel:
 
 def _train(root: Path, sqlite: Path, feature_set: str, random_state: int) -> TrainedModel:
     from genre_model.config import ForestSettings, load_settings
-    from genre_model.pipeline import run_training
+    from genre_model.train.pipeline import run_training
 
     path = root / "modelo_genero_entrenado.pkl"
     settings = load_settings(
@@ -100,7 +100,7 @@ def _train(root: Path, sqlite: Path, feature_set: str, random_state: int) -> Tra
 @pytest.fixture(scope="session")
 def predict_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """400 synthetic customers with the planted signal."""
-    from genre_model.synthetic import generate, write_sqlite
+    from devtools.synthetic import generate, write_sqlite
 
     return write_sqlite(generate(400), tmp_path_factory.mktemp("predict-db") / "chinook.sqlite")
 
@@ -127,7 +127,7 @@ def location_model(tmp_path_factory: pytest.TempPathFactory, predict_sqlite: Pat
 @pytest.fixture(autouse=True)
 def reset_api() -> Iterator[None]:
     """Forget the cached model and settings before and after every test of the predict API."""
-    from genre_model import api
+    from genre_model.serve import api
 
     api.reset()
     yield

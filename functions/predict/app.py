@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from genre_model import api, snapstart
+from genre_model.serve import api, snapstart
 
 logger = Logger()
 metrics = Metrics()

@@ -5,7 +5,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from genre_model.config import settings
-from genre_model.pipeline import run_training
+from genre_model.train.pipeline import run_training
 
 logger = Logger()
 tracer = Tracer()

@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from genre_model.synthetic import generate, write_sqlite
+from devtools.synthetic import generate, write_sqlite
 
 
 @pytest.fixture(scope="session")

@@ -16,16 +16,12 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from genre_model.artifacts import (
-    ArtifactError,
-    PromotionRefused,
-    Registry,
-    S3Store,
-    new_version,
-)
 from genre_model.config import load_settings
-from genre_model.inference import Predictor
-from genre_model.pipeline import run_training
+from genre_model.serve.predictor import Predictor
+from genre_model.store.protocol import ArtifactError, PromotionRefused
+from genre_model.store.registry import Registry, new_version
+from genre_model.store.s3 import S3Store
+from genre_model.train.pipeline import run_training
 
 BUCKET = "genre-model-test-bucket"
 PREFIX = "models/genre/"

@@ -21,7 +21,7 @@ import pytest
 from genre_model import contract
 from genre_model.cli import main
 from genre_model.contract import pack_arrays, unpack_arrays
-from genre_model.inference import Predictor, load_payload
+from genre_model.serve.predictor import Predictor, load_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPANIONS = ("predictor.joblib", "manifest.json", "metrics.json", "customers.joblib")

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from genre_model.cli import main
-from genre_model.inference import load_payload, unpack_arrays
-from genre_model.sources import PASCAL, SNAKE, Naming, SQLiteSource
+from genre_model.serve.predictor import load_payload, unpack_arrays
+from genre_model.train.sources import PASCAL, SNAKE, Naming, SQLiteSource
 
 HOST, PORT = "127.0.0.1", 3306
 TABLES = ("customer", "invoice", "invoice_line", "track", "genre")
@@ -144,7 +144,7 @@ def summaries(store: Store) -> dict[int, tuple]:
     if store.naming is PASCAL:
         return {r.customer_id: r for r in SQLiteSource(store.url).customer_summaries()}
     from genre_model.config import DatabaseSettings
-    from genre_model.sources import source_from_url
+    from genre_model.train.sources import source_from_url
 
     source = source_from_url(store.url, DatabaseSettings())
     return {r.customer_id: r for r in source.customer_summaries()}

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from genre_model.artifacts import MANIFEST, ArtifactError, LocalModelPath, new_version
-from genre_model.model_cache import ModelCache
+from genre_model.contract import MANIFEST
+from genre_model.serve.model_cache import ModelCache
+from genre_model.store.local import LocalModelPath
+from genre_model.store.protocol import ArtifactError
+from genre_model.store.registry import new_version
 
 NAMES = ("model.joblib", "predictor.joblib", "customers.joblib", "metrics.json")
 
@@ -197,7 +200,7 @@ def test_model_cache_follows_a_publish(tmp_path: Path, synthetic_sqlite: Path) -
     from dataclasses import replace
 
     from genre_model.config import Settings, load_settings
-    from genre_model.pipeline import run_training
+    from genre_model.train.pipeline import run_training
 
     model = tmp_path / "modelo.pkl"
     settings = load_settings({"CHINOOK_SQLITE_PATH": str(synthetic_sqlite), "RF_N_ESTIMATORS": "5"})
@@ -217,7 +220,8 @@ def test_model_cache_follows_a_publish(tmp_path: Path, synthetic_sqlite: Path) -
 
 PUBLISHER = """
 import sys
-from genre_model.artifacts import LocalModelPath, new_version
+from genre_model.store.local import LocalModelPath
+from genre_model.store.registry import new_version
 sys.path.insert(0, sys.argv[2])
 from test_local_publish import publish
 local = LocalModelPath(sys.argv[1])

@@ -8,13 +8,13 @@ from predict_fixtures import OPENAPI, reset_api
 
 FIXTURES = (reset_api,)
 REGENERATE = (
-    '.venv/bin/python -c "from genre_model.routes import openapi_document; '
+    '.venv/bin/python -c "from genre_model.serve.routes import openapi_document; '
     'print(openapi_document())" > docs/openapi.json'
 )
 
 
 def generated() -> dict:
-    from genre_model.routes import openapi_document
+    from genre_model.serve.routes import openapi_document
 
     return json.loads(openapi_document())
 

@@ -27,12 +27,13 @@ from predict_fixtures import (
     spec_model,
 )
 
-from genre_model.artifacts import MODEL_FILE, PREDICTOR_FILE, LocalModelPath
 from genre_model.config import ForestSettings
-from genre_model.features import build_dataset
-from genre_model.forest import export_forest
-from genre_model.sources import SQLiteSource
-from genre_model.training import make_forest
+from genre_model.contract import MODEL_FILE, PREDICTOR_FILE
+from genre_model.store.local import LocalModelPath
+from genre_model.train.export import export_forest
+from genre_model.train.features import build_dataset
+from genre_model.train.fit import make_forest
+from genre_model.train.sources import SQLiteSource
 
 FIXTURES = (local_model, predict_handler, predict_sqlite, reset_api, spec_model)
 

@@ -21,7 +21,7 @@ from moto import mock_aws
 
 from genre_model.cli import main
 from genre_model.config import DatabaseSettings, load_settings
-from genre_model.sources import open_source, source_from_url
+from genre_model.train.sources import open_source, source_from_url
 
 pytestmark = pytest.mark.mysql
 

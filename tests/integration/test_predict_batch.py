@@ -198,7 +198,7 @@ def test_one_model_answers_the_whole_batch_even_when_a_refresh_lands(
     predict_handler, s3, spec_model, spec_model_v2, monkeypatch
 ):
     """A new version promoted after the first item must not answer the later items."""
-    from genre_model import service
+    from genre_model.serve import service
 
     monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")  # every cache lookup re-reads the pointer
     publish(s3, spec_model)

@@ -218,7 +218,7 @@ def test_transient_failure_while_loading_a_new_version_is_retried(
             failures.append(params["Key"])
             raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
 
-    from genre_model import api
+    from genre_model.serve import api
 
     client = api.model_cache()._location.store.client  # the client predict already holds
     client.meta.events.register("before-parameter-build.s3.GetObject", blip)

@@ -3,6 +3,7 @@ quick start really works from a fresh copy of the repository."""
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import socket
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.__main__ import parser as devtools_parser
 from genre_model import config
 from genre_model.cli import parser
 
@@ -45,7 +47,8 @@ def _make_targets() -> set[str]:
 @pytest.mark.parametrize("title", ["Quick start", "Local development"])
 def test_every_readme_command_exists(title: str) -> None:
     targets = _make_targets()
-    cli_commands = set(parser()._subparsers._group_actions[0].choices)
+    cli_commands = _subcommands(parser())
+    dev_commands = _subcommands(devtools_parser())
     commands = _commands(_section(title))
     assert commands, f"no commands found in '{title}'"
     for command in commands:
@@ -55,15 +58,25 @@ def test_every_readme_command_exists(title: str) -> None:
             assert target in targets, f"README '{title}': make target {target!r} does not exist"
         elif words[:3] == ["python", "-m", "genre_model"]:
             assert words[3] in cli_commands, f"README '{title}': CLI command {words[3]!r} missing"
+        elif words[:3] == ["python", "-m", "devtools"]:
+            assert words[3] in dev_commands, (
+                f"README '{title}': devtools command {words[3]!r} missing"
+            )
         else:
             pytest.fail(f"README '{title}' shows a command this test cannot check: {command}")
 
 
-def test_readme_cli_examples_are_real_subcommands() -> None:
-    cli_commands = set(parser()._subparsers._group_actions[0].choices)
-    shown = re.findall(r"python -m genre_model (\w+)", README)
+def _subcommands(p: argparse.ArgumentParser) -> set[str]:
+    return set(p._subparsers._group_actions[0].choices)
+
+
+@pytest.mark.parametrize(
+    ("package", "build"), [("genre_model", parser), ("devtools", devtools_parser)]
+)
+def test_readme_cli_examples_are_real_subcommands(package: str, build) -> None:
+    shown = re.findall(rf"python -m {package} (\w+)", README)
     assert shown
-    assert set(shown) <= cli_commands
+    assert set(shown) <= _subcommands(build())
 
 
 def test_configuration_table_lists_every_setting_read() -> None:

@@ -55,7 +55,7 @@ print(f"Confidence: {result['prediction']['confidence']:.2%}")
 
 @pytest.fixture
 def server_port(local_model: TrainedModel, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
-    from genre_model.server import find_handler, make_server
+    from devtools.server import find_handler, make_server
 
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
     monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")

@@ -19,7 +19,7 @@ HEALTH = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"
 
 @pytest.fixture
 def port(local_model) -> Iterator[int]:
-    from genre_model.server import find_handler, make_server
+    from devtools.server import find_handler, make_server
 
     server = make_server("127.0.0.1", 0, find_handler(), timeout=TIMEOUT)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

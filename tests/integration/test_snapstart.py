@@ -26,7 +26,7 @@ from predict_fixtures import (
     spec_model_v2,
 )
 
-from genre_model import api, snapstart
+from genre_model.serve import api, snapstart
 
 FIXTURES = (endpoint, predict_handler, predict_sqlite, reset_api, s3, spec_model, spec_model_v2)
 

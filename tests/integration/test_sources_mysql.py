@@ -13,8 +13,8 @@ import pytest
 from moto import mock_aws
 
 from genre_model.config import DatabaseSettings, load_settings
-from genre_model.features import build_dataset
-from genre_model.sources import (
+from genre_model.train.features import build_dataset
+from genre_model.train.sources import (
     DataSourceError,
     MySQLCredentials,
     MySQLSource,

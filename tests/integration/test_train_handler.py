@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 from predict_fixtures import log_records
 
-from genre_model.sources import DataSourceError
+from genre_model.train.sources import DataSourceError
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "genre-model-handler-test"

@@ -90,8 +90,8 @@ class LocalServer:
 
 @pytest.fixture
 def server(local_model: TrainedModel, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
-    """``genre_model.server`` on a free loopback port, serving the spec model's local path."""
-    from genre_model.server import find_handler, make_server
+    """``devtools.server`` on a free loopback port, serving the spec model's local path."""
+    from devtools.server import find_handler, make_server
 
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
     monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")

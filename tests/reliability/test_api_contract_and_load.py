@@ -1,6 +1,6 @@
 """schemathesis against docs/openapi.json, and a bounded locust load test, on the local server.
 
-Both run the server as a separate process (``python -m genre_model serve``) so its RSS can be read
+Both run the server as a separate process (``python -m devtools serve``) so its RSS can be read
 from /proc. Sized by RELIABILITY_SCHEMATHESIS_CASES / RELIABILITY_LOAD_SECONDS (conftest.py):
 small in ``make test``, 1,000+ cases and 60 s in ``make test-reliability``.
 """
@@ -41,7 +41,7 @@ def served(spec_model: TrainedModel, tmp_path: Path) -> Iterator[tuple[str, int]
     env.update(POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING")
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "genre_model", "serve", "--port", str(port)],
+        [sys.executable, "-m", "devtools", "serve", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -205,7 +205,7 @@ def synthetic_copy(synthetic_sqlite: Path, tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def synthetic_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from genre_model.synthetic import generate, write_sqlite
+    from devtools.synthetic import generate, write_sqlite
 
     return write_sqlite(generate(300, seed=42), tmp_path_factory.mktemp("faults") / "s.sqlite")
 
@@ -285,9 +285,9 @@ def test_bad_data_refuses_promotion_pointer_byte_identical(
     monkeypatch.setenv(
         "CHINOOK_SQLITE_PATH", str(_sql(synthetic_copy(f"{name}.sqlite"), *statements))
     )
-    from genre_model.artifacts import PromotionRefused
     from genre_model.config import settings
-    from genre_model.training import TrainingError
+    from genre_model.store.protocol import PromotionRefused
+    from genre_model.train.fit import TrainingError
 
     settings.cache_clear()  # the first run cached the settings with the good database
 
@@ -324,9 +324,9 @@ def _complete(client: Any, version: str) -> bool:
 
 def test_two_trainings_at_the_same_moment(bucket, monkeypatch, synthetic_copy):
     """Both versions complete; the pointer names a complete one; every promote used IfMatch."""
-    from genre_model.artifacts import Registry
     from genre_model.config import load_settings
-    from genre_model.pipeline import run_training
+    from genre_model.store.registry import Registry
+    from genre_model.train.pipeline import run_training
 
     settings = load_settings(
         {
@@ -392,7 +392,10 @@ FILES = {"model.joblib": b"m", "predictor.joblib": b"p"}
 def test_interleaved_promotion_rechecks_against_the_winner(store_kind, bucket, tmp_path):
     """A checks, B checks and promotes, A promotes: A's write is refused (412 / lock compare),
     A re-reads the pointer and re-runs its check against B, instead of blindly overwriting."""
-    from genre_model.artifacts import DirStore, PromotionRefused, Registry, S3Store
+    from genre_model.store.local import DirStore
+    from genre_model.store.protocol import PromotionRefused
+    from genre_model.store.registry import Registry
+    from genre_model.store.s3 import S3Store
 
     def registry() -> Registry:
         if store_kind == "s3":
@@ -422,7 +425,8 @@ def test_interleaved_promotion_rechecks_against_the_winner(store_kind, bucket, t
 
 def test_conditional_write_is_refused_by_s3_when_the_pointer_moved(bucket):
     """moto 5.2.5 honours PutObject IfMatch / IfNoneMatch (as S3 does since 2024)."""
-    from genre_model.artifacts import PointerConflict, S3Store
+    from genre_model.store.protocol import PointerConflict
+    from genre_model.store.s3 import S3Store
 
     store = S3Store(BUCKET, boto3.client("s3", region_name="us-east-1"))
     store.put_if(POINTER, b'{"version": "a"}', None)
@@ -446,9 +450,10 @@ class LambdaTimeout(BaseException):
 def test_lambda_timeout_mid_upload_publishes_nothing_half_done(
     killed_at, bucket, monkeypatch, synthetic_copy, predict_handler
 ):
-    from genre_model.artifacts import Registry, S3Store
     from genre_model.config import load_settings
-    from genre_model.pipeline import run_training
+    from genre_model.store.registry import Registry
+    from genre_model.store.s3 import S3Store
+    from genre_model.train.pipeline import run_training
 
     settings = load_settings(
         {
@@ -480,7 +485,7 @@ def test_lambda_timeout_mid_upload_publishes_nothing_half_done(
     else:
         assert listed == [first]  # no manifest, so not a version at all
     assert [v.version for v in registry.versions() if v.latest] == [first]
-    from genre_model import api
+    from genre_model.serve import api
 
     api.reset()  # a fresh container still gets the promoted version
     assert predict(predict_handler).raw == served.raw

@@ -3,7 +3,7 @@
 Every case must get a 4xx in the one documented error shape naming the field at fault, never a
 5xx, never a stack trace; and the cached model must answer the next good request identically.
 Each body case runs three ways: as API Gateway delivers text, base64-encoded (binary media
-types), and over HTTP through ``genre_model.server``.
+types), and over HTTP through ``devtools.server``.
 """
 
 from __future__ import annotations
@@ -239,7 +239,7 @@ def _assert_clean(answer: Answer, case_status: int, field_name: str) -> None:
 
 
 def _event(case: Case, *, b64: bool) -> dict:
-    from genre_model.server import to_event
+    from devtools.server import to_event
 
     event = to_event(case.method, case.path, dict(case.headers), case.body)
     if b64 and case.body is not None:
@@ -275,7 +275,7 @@ def test_hostile_body_base64_encoded(case: Case, predict_handler, local_model):
 def test_broken_encodings_through_the_handler(
     name, body, encoded, field_name, predict_handler, local_model
 ):
-    from genre_model.server import to_event
+    from devtools.server import to_event
 
     before = good_answer(predict_handler)
     event = to_event("POST", PREDICT, dict(JSON), None)

@@ -148,7 +148,7 @@ def timed(handler: Any, body: dict | None = None) -> tuple[Any, float]:
 
 def wait_for_load(seconds: float = 15) -> None:
     """Until the background load (if any) has finished: its log line is written by then."""
-    from genre_model import api
+    from genre_model.serve import api
 
     stop = time.monotonic() + seconds
     while api.model_cache()._load is not None and time.monotonic() < stop:

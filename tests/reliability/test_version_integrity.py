@@ -355,7 +355,7 @@ def test_a_model_answering_nan_is_503_never_nan_in_the_body(
 ):
     publish(s3, spec_model)
     assert predict(predict_handler).status == 200
-    from genre_model import api
+    from genre_model.serve import api
 
     model = api.model_cache().model
     nan = np.full(len(model.predictor.classes), math.nan)
@@ -368,7 +368,7 @@ def test_a_model_answering_nan_is_503_never_nan_in_the_body(
 
 
 def test_the_response_encoder_refuses_nan_and_infinity(genre_logs):
-    from genre_model import api
+    from genre_model.serve import api
 
     for value in (math.nan, math.inf, -math.inf):
         response = api._proxy(200, {"status": "OK", "value": value})

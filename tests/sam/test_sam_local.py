@@ -33,8 +33,8 @@ def _s3(url: str):
 def _publish(moto_server, bucket: str, chinook_sqlite: Path, monkeypatch) -> str:
     """Train in-process on the Chinook SQLite file and publish to the moto server."""
     from genre_model.config import load_settings
-    from genre_model.pipeline import run_training
-    from genre_model.sources import SQLiteSource
+    from genre_model.train.pipeline import run_training
+    from genre_model.train.sources import SQLiteSource
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
     settings = replace(load_settings({"MODEL_BUCKET": bucket}))

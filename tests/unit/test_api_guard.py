@@ -8,8 +8,8 @@ import json
 import pytest
 from predict_fixtures import reset_api
 
-from genre_model import api
-from genre_model.service import ApiError
+from genre_model.serve import api
+from genre_model.serve.service import ApiError
 
 FIXTURES = (reset_api,)
 LIMIT = api.MAX_BODY_BYTES

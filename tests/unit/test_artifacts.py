@@ -11,18 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from genre_model.artifacts import (
+from genre_model.store.local import DirStore, LocalModelPath
+from genre_model.store.protocol import (
     ArtifactError,
     ArtifactNotFound,
-    DirStore,
     IntegrityError,
-    LocalModelPath,
     PromotionRefused,
-    Registry,
-    S3Store,
-    new_version,
-    store_for,
 )
+from genre_model.store.registry import Registry, new_version
+from genre_model.store.s3 import S3Store, store_for
 
 FILES = {"model.joblib": b"model-bytes", "predictor.joblib": b"predictor", "metrics.json": b"{}"}
 

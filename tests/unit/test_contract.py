@@ -12,7 +12,6 @@ import pytest
 from pydantic import ValidationError
 
 from genre_model import contract
-from genre_model.artifacts import new_version
 from genre_model.contract import (
     FORMAT,
     MAX_COUNTRY_LENGTH,
@@ -31,8 +30,9 @@ from genre_model.contract import (
     pack_arrays,
     validate_snapshot,
 )
-from genre_model.inference import Predictor
-from genre_model.schemas import PredictRequest
+from genre_model.serve.predictor import Predictor
+from genre_model.serve.schemas import PredictRequest
+from genre_model.store.registry import new_version
 
 SPEC = ["total_spent", "total_tracks_bought", "genre_spending_ratio"]
 

@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
+from devtools.synthetic import generate, write_sqlite
 from genre_model.config import ForestSettings
-from genre_model.explain import METHOD, ExplainUnavailable, ForestExplainer, explainer_for
-from genre_model.features import build_dataset
-from genre_model.forest import export_forest
-from genre_model.inference import Predictor, PredictorError, pack_arrays, unpack_arrays
-from genre_model.model_cache import LoadedModel
-from genre_model.schemas import PredictRequest
-from genre_model.service import ApiError, predict
-from genre_model.sources import SQLiteSource
-from genre_model.synthetic import generate, write_sqlite
-from genre_model.training import make_forest
+from genre_model.serve.explain import METHOD, ExplainUnavailable, ForestExplainer, explainer_for
+from genre_model.serve.model_cache import LoadedModel
+from genre_model.serve.predictor import Predictor, PredictorError, pack_arrays, unpack_arrays
+from genre_model.serve.schemas import PredictRequest
+from genre_model.serve.service import ApiError, predict
+from genre_model.train.export import export_forest
+from genre_model.train.features import build_dataset
+from genre_model.train.fit import make_forest
+from genre_model.train.sources import SQLiteSource
 
 shap = pytest.importorskip("shap", reason="shap (requirements-dev.txt) is the oracle")
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from genre_model.contract import MAX_COUNTRY_LENGTH, MAX_TRACKS
-from genre_model.features import (
+from genre_model.train.features import (
     LOCATION_FEATURES,
     SPEC_FEATURES,
     build_dataset,
 )
-from genre_model.sources import CustomerRow, DataSourceError, customer_id
+from genre_model.train.sources import CustomerRow, DataSourceError, customer_id
 
 ROWS = [
     #           id  country   genre     cents tracks genre_cents
@@ -48,12 +48,12 @@ def test_spec_features_and_labels() -> None:
 
 
 def test_rare_genres_dropped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="genre_model.features"):
+    with caplog.at_level(logging.WARNING, logger="genre_model.train.features"):
         ds = build_dataset(ROWS)
     assert ds.dropped_genres == {"Opera": 1}
     assert ds.customers_read == 6
     assert "Opera" not in set(ds.y)
-    records = [r for r in caplog.records if r.name == "genre_model.features"]
+    records = [r for r in caplog.records if r.name == "genre_model.train.features"]
     assert len(records) == 1
     assert records[0].levelno == logging.WARNING
     assert "Opera (1)" in records[0].getMessage()
@@ -64,10 +64,10 @@ def test_rare_genres_dropped_and_logged(caplog: pytest.LogCaptureFixture) -> Non
 
 
 def test_nothing_dropped_nothing_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="genre_model.features"):
+    with caplog.at_level(logging.DEBUG, logger="genre_model.train.features"):
         ds = build_dataset([r for r in ROWS if r.genre != "Opera"])
     assert ds.dropped_genres == {}
-    assert not [r for r in caplog.records if r.name == "genre_model.features"]
+    assert not [r for r in caplog.records if r.name == "genre_model.train.features"]
 
 
 def test_location_feature_with_unknown_bucket() -> None:

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
-from genre_model.artifacts import MODEL_FILE, PREDICTOR_FILE
+from devtools.synthetic import generate, write_sqlite
 from genre_model.config import ForestSettings
-from genre_model.features import Dataset, build_dataset
-from genre_model.forest import export_forest
-from genre_model.inference import FORMAT, Predictor, PredictorError
-from genre_model.pipeline import artifact_files
-from genre_model.sources import SQLiteSource
-from genre_model.synthetic import generate, write_sqlite
-from genre_model.training import make_forest, train
+from genre_model.contract import MODEL_FILE, PREDICTOR_FILE
+from genre_model.serve.predictor import FORMAT, Predictor, PredictorError
+from genre_model.train.export import export_forest
+from genre_model.train.features import Dataset, build_dataset
+from genre_model.train.fit import make_forest, train
+from genre_model.train.pipeline import artifact_files
+from genre_model.train.sources import SQLiteSource
 
 F32_MAX = float(np.finfo(np.float32).max)  # ~3.4e38
 

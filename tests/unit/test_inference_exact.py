@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from predict_fixtures import TrainedModel, location_model, predict_sqlite, spec_model
 
-from genre_model.inference import Predictor, PredictorError
+from genre_model.serve.predictor import Predictor, PredictorError
 
 FIXTURES = (location_model, predict_sqlite, spec_model)
 
@@ -75,8 +75,8 @@ def test_both_layouts_are_exact_at_every_depth(max_depth):
     from sklearn.ensemble import RandomForestClassifier
 
     from genre_model.contract import SPEC_FEATURES
-    from genre_model.forest import export_forest
-    from genre_model.inference import COMPLETE_LAYOUT_MAX_DEPTH, ROW_BLOCK
+    from genre_model.serve.predictor import COMPLETE_LAYOUT_MAX_DEPTH, ROW_BLOCK
+    from genre_model.train.export import export_forest
 
     rng = np.random.default_rng(max_depth or 0)
     X = np.column_stack(

@@ -9,7 +9,7 @@ import pytest
 from predict_fixtures import TrainedModel, predict_sqlite, reset_api, spec_model, spec_model_v2
 
 from genre_model.config import Settings
-from genre_model.model_cache import ModelCache, ModelUnavailable
+from genre_model.serve.model_cache import ModelCache, ModelUnavailable
 
 FIXTURES = (predict_sqlite, reset_api, spec_model, spec_model_v2)
 COMPANIONS = ("manifest.json", "predictor.joblib", "customers.joblib")
@@ -130,7 +130,7 @@ def test_a_load_past_its_deadline_is_abandoned_and_its_late_result_dropped(
     not replace the newer one."""
     import threading
 
-    from genre_model import model_cache
+    from genre_model.serve import model_cache
 
     clock = Clock()
     settings = Settings(model_path=str(target), model_refresh_seconds=0, model_load_deadline=0.2)

@@ -12,8 +12,9 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from genre_model.artifacts import ArtifactNotFound, S3Store
-from genre_model.s3_get import S3GetError, S3Getter, env_credentials
+from genre_model.store.protocol import ArtifactNotFound
+from genre_model.store.s3 import S3Store
+from genre_model.store.s3_get import S3GetError, S3Getter, env_credentials
 
 KEY_ID, SECRET, REGION = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "eu-west-1"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from genre_model.schemas import PredictRequest, PredictResponse
+from genre_model.serve.schemas import PredictRequest, PredictResponse
 
 
 def parse(raw: str) -> PredictRequest:

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from genre_model.config import DatabaseSettings, load_settings
-from genre_model.sources import (
+from genre_model.train.sources import (
     PASCAL,
     SNAKE,
     DataSourceError,

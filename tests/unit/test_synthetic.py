@@ -12,10 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genre_model.config import ForestSettings
-from genre_model.features import build_dataset
-from genre_model.sources import SQLiteSource
-from genre_model.synthetic import (
+from devtools.synthetic import (
     GENRES,
     INVOICE_SIZES,
     PROFILES,
@@ -25,7 +22,10 @@ from genre_model.synthetic import (
     generate_to_url,
     write_sqlite,
 )
-from genre_model.training import train
+from genre_model.config import ForestSettings
+from genre_model.train.features import build_dataset
+from genre_model.train.fit import train
+from genre_model.train.sources import SQLiteSource
 
 
 def test_same_seed_same_store() -> None:

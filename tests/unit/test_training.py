@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from devtools.synthetic import generate, write_sqlite
 from genre_model.config import ForestSettings
-from genre_model.features import Dataset, build_dataset
-from genre_model.sources import CustomerRow, SQLiteSource
-from genre_model.synthetic import generate, write_sqlite
-from genre_model.training import TrainingError, check_trainable, format_report, train
+from genre_model.train.features import Dataset, build_dataset
+from genre_model.train.fit import TrainingError, check_trainable, format_report, train
+from genre_model.train.sources import CustomerRow, SQLiteSource
 
 FAST = ForestSettings(n_estimators=30)
 
@@ -261,7 +261,7 @@ def test_smallest_trainable_dataset() -> None:
 
 
 def test_report_is_json_serialisable(planted_report: dict) -> None:
-    from genre_model.artifacts import to_json
+    from genre_model.store.protocol import to_json
 
     assert to_json(planted_report)  # strict JSON: no NaN, no numpy types
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m genre_model train|versions|rollback|generate|serve``.
+"""Command line: ``python -m genre_model train|versions|rollback``.
 
 Errors end the program with exit status 1 and one readable line on stderr, never a traceback.
 """
@@ -9,7 +9,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from genre_model.config import FEATURE_SETS, ConfigError, Settings, load_settings
@@ -25,10 +25,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from genre_model.features import describe_skipped
-    from genre_model.pipeline import run_training
-    from genre_model.sources import source_from_url
-    from genre_model.training import format_report
+    from genre_model.train.features import describe_skipped
+    from genre_model.train.fit import format_report
+    from genre_model.train.pipeline import run_training
+    from genre_model.train.sources import source_from_url
 
     settings = _settings(args)
     source = source_from_url(args.db, settings.database) if args.db else None
@@ -44,7 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _registry(args: argparse.Namespace):
-    from genre_model.pipeline import target_registry
+    from genre_model.train.pipeline import target_registry
 
     return target_registry(_settings(args))
 
@@ -66,29 +66,12 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from genre_model.contract import check_version
-    from genre_model.model_cache import load_version
+    from genre_model.serve.model_cache import load_version
 
     check_version(args.version)  # before anything is read: a name, never a path
     registry, _ = _registry(args)
     pointer = registry.promote(args.version, validate=load_version)  # as predict would load it
     print(f"latest -> {pointer['version']}")
-    return 0
-
-
-def cmd_generate(args: argparse.Namespace) -> int:
-    from genre_model.synthetic import generate_to_url
-
-    summary = generate_to_url(
-        args.target, customers=args.customers, seed=args.seed, naming=args.naming
-    )
-    print(summary)
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from genre_model.server import serve
-
-    serve(host=args.host, port=args.port)
     return 0
 
 
@@ -113,28 +96,20 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--model-path")
     r.set_defaults(func=cmd_rollback)
 
-    g = sub.add_parser("generate", help="write a synthetic Chinook store")
-    g.add_argument("target", help="SQLite file path or mysql://user@host[:port]/db")
-    g.add_argument("--customers", type=int, default=3000)
-    g.add_argument("--seed", type=int, default=42)
-    g.add_argument("--naming", choices=("snake_case", "PascalCase"), default="snake_case")
-    g.set_defaults(func=cmd_generate)
-
-    s = sub.add_parser("serve", help="local HTTP API calling the predict Lambda handler")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.set_defaults(func=cmd_serve)
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None, build: Callable[[], argparse.ArgumentParser] | None = None
+) -> int:
+    """Run one command; ``build`` makes the parser (``devtools`` adds its own commands)."""
+    args = (build or parser)().parse_args(argv)
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
-    from genre_model.artifacts import ArtifactError, PromotionRefused
     from genre_model.contract import ContractError
-    from genre_model.sources import DataSourceError
-    from genre_model.training import TrainingError
+    from genre_model.store.protocol import ArtifactError, PromotionRefused
+    from genre_model.train.fit import TrainingError
+    from genre_model.train.sources import DataSourceError
 
     known = (ConfigError, DataSourceError, TrainingError, ArtifactError, PromotionRefused)
     try:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from genre_model.contract import MAX_COUNTRY_LENGTH, MAX_FEATURE_VALUE, MAX_RATIO, MAX_TRACKS
-from genre_model.sources import CustomerRow, DataSourceError
+from genre_model.train.sources import CustomerRow, DataSourceError
 
 SPEC_FEATURES = ("total_spent", "total_tracks_bought", "genre_spending_ratio")
 LOCATION_FEATURES = (*SPEC_FEATURES, "country_code")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from genre_model.inference import FORMAT, pack_arrays
+from genre_model.serve.predictor import FORMAT, pack_arrays
 
 
 def export_forest(

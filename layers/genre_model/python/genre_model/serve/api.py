@@ -18,11 +18,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from genre_model import proxy_event, service
 from genre_model.config import settings
-from genre_model.model_cache import LoadedModel, ModelCache, ModelUnavailable
-from genre_model.schemas import PredictRequest
-from genre_model.service import MODEL_UNUSABLE, ApiError
+from genre_model.serve import proxy_event, service
+from genre_model.serve.model_cache import LoadedModel, ModelCache, ModelUnavailable
+from genre_model.serve.schemas import PredictRequest
+from genre_model.serve.service import MODEL_UNUSABLE, ApiError
 
 APPLICATION_JSON = "application/json"
 
@@ -319,9 +319,9 @@ def _answer(event: dict, context: Any) -> dict:
     if event.get("path") == PREDICT_PATH and event.get("httpMethod") == "POST":
         return predict_event(event)
     if event.get("path") == BATCH_PATH and event.get("httpMethod") == "POST":
-        from genre_model.batch import batch_event
+        from genre_model.serve.batch import batch_event
 
         return batch_event(event)
-    from genre_model.routes import app
+    from genre_model.serve.routes import app
 
     return app.resolve(event, context)

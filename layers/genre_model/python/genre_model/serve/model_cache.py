@@ -33,31 +33,30 @@ from typing import Any
 
 import numpy as np
 
-from genre_model.artifacts import (
+from genre_model.config import ConfigError, Settings
+from genre_model.contract import (
     CUSTOMERS_FILE,
     MANIFEST,
     POINTER,
     PREDICTOR_FILE,
-    ArtifactError,
-    ArtifactNotFound,
-    IntegrityError,
-    LocalModelPath,
-    S3Store,
-    Store,
-    StoreUnavailable,
-    read_json,
-    store_for,
-    verified,
-)
-from genre_model.config import ConfigError, Settings
-from genre_model.contract import (
     ContractError,
     Manifest,
     check_version,
     is_version,
     validate_snapshot,
 )
-from genre_model.inference import Predictor, load_payload
+from genre_model.serve.predictor import Predictor, load_payload
+from genre_model.store.local import LocalModelPath
+from genre_model.store.protocol import (
+    ArtifactError,
+    ArtifactNotFound,
+    IntegrityError,
+    Store,
+    StoreUnavailable,
+    read_json,
+    verified,
+)
+from genre_model.store.s3 import S3Store, store_for
 
 logger = logging.getLogger(__name__)
 MAX_FAILURE_BACKOFF = 60.0

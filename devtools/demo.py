@@ -30,7 +30,7 @@ def banner(text: str) -> None:
 
 
 def make_store(path: Path, customers: int, seed: int) -> Path:
-    from genre_model.synthetic import generate, write_sqlite
+    from devtools.synthetic import generate, write_sqlite
 
     banner(f"Generating a synthetic Chinook store: {customers} customers (seed {seed})")
     store = generate(customers, seed)
@@ -64,9 +64,9 @@ def start_moto(port: int) -> str:
 
 def train(db: str) -> dict:
     from genre_model.config import load_settings
-    from genre_model.pipeline import run_training
-    from genre_model.sources import source_from_url
-    from genre_model.training import format_report
+    from genre_model.train.fit import format_report
+    from genre_model.train.pipeline import run_training
+    from genre_model.train.sources import source_from_url
 
     settings = load_settings()
     banner(f"Training on {db}")
@@ -120,8 +120,8 @@ def report_picture(report: dict, path: Path) -> Path:
 
 
 def serve(host: str, port: int, once: bool) -> None:
-    from genre_model import api
-    from genre_model.server import find_handler, make_server
+    from devtools.server import find_handler, make_server
+    from genre_model.serve import api
 
     api.reset()  # the model was just written: read settings and the model afresh
     server = make_server(host, port, find_handler(ROOT / "functions" / "predict" / "app.py"))
@@ -182,9 +182,9 @@ def main() -> int:
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "GenreModelDemo")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
-    from genre_model.artifacts import ArtifactError, PromotionRefused
-    from genre_model.sources import DataSourceError
-    from genre_model.training import TrainingError
+    from genre_model.store.protocol import ArtifactError, PromotionRefused
+    from genre_model.train.fit import TrainingError
+    from genre_model.train.sources import DataSourceError
 
     try:
         db = args.db or str(

@@ -17,26 +17,18 @@ from typing import Any
 import joblib
 import numpy as np
 
-from genre_model.artifacts import (
-    CUSTOMERS_FILE,
-    METRICS_FILE,
-    MODEL_FILE,
-    POINTER,
-    PREDICTOR_FILE,
-    ArtifactError,
-    LocalModelPath,
-    Registry,
-    new_version,
-    store_for,
-    to_json,
-)
 from genre_model.config import ConfigError, Settings
-from genre_model.features import Dataset, build_dataset, describe_skipped
-from genre_model.forest import export_forest
-from genre_model.inference import pack_arrays
-from genre_model.model_cache import load_version
-from genre_model.sources import ChinookSource, open_source
-from genre_model.training import TrainingError, TrainingResult, train
+from genre_model.contract import CUSTOMERS_FILE, METRICS_FILE, MODEL_FILE, POINTER, PREDICTOR_FILE
+from genre_model.serve.model_cache import load_version
+from genre_model.serve.predictor import pack_arrays
+from genre_model.store.local import LocalModelPath
+from genre_model.store.protocol import ArtifactError, to_json
+from genre_model.store.registry import Registry, new_version
+from genre_model.store.s3 import store_for
+from genre_model.train.export import export_forest
+from genre_model.train.features import Dataset, build_dataset, describe_skipped
+from genre_model.train.fit import TrainingError, TrainingResult, train
+from genre_model.train.sources import ChinookSource, open_source
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from genre_model import service
-from genre_model.api import (
+from genre_model.serve import service
+from genre_model.serve.api import (
     BATCH_PATH,
     MODEL_NOT_FOUND,
     PREDICT_PATH,
@@ -27,8 +27,8 @@ from genre_model.api import (
     unavailable,
     validation_failure,
 )
-from genre_model.model_cache import ModelUnavailable
-from genre_model.schemas import (
+from genre_model.serve.model_cache import ModelUnavailable
+from genre_model.serve.schemas import (
     BatchRequest,
     BatchResponse,
     ErrorResponse,
@@ -37,7 +37,7 @@ from genre_model.schemas import (
     PredictRequest,
     PredictResponse,
 )
-from genre_model.service import ApiError
+from genre_model.serve.service import ApiError
 
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json)
 
@@ -101,7 +101,7 @@ def predict_genre(request: Annotated[PredictRequest, Body()]) -> Response[dict[s
     },
 )
 def predict_genre_batch(request: Annotated[BatchRequest, Body()]) -> Response[dict[str, Any]]:
-    from genre_model.batch import batch_event
+    from genre_model.serve.batch import batch_event
 
     answered = batch_event(app.current_event.raw_event)
     return Response(

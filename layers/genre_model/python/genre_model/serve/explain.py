@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from genre_model.inference import Predictor
+from genre_model.serve.predictor import Predictor
 
 METHOD = "shap-tree-path-dependent"
 

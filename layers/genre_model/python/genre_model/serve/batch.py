@@ -16,8 +16,9 @@ import json
 from itertools import count
 from typing import Any
 
-from genre_model import service
-from genre_model.api import (
+from genre_model.config import settings
+from genre_model.serve import service
+from genre_model.serve.api import (
     MAX_BODY_BYTES,
     MAX_JSON_DEPTH,
     cached_model,
@@ -30,10 +31,9 @@ from genre_model.api import (
     proxy_text,
     too_deep,
 )
-from genre_model.config import settings
-from genre_model.model_cache import LoadedModel
-from genre_model.schemas import PredictRequest
-from genre_model.service import ApiError
+from genre_model.serve.model_cache import LoadedModel
+from genre_model.serve.schemas import PredictRequest
+from genre_model.serve.service import ApiError
 
 # Lambda refuses a response over 6 MB (the body travels JSON-escaped inside it); keep a margin.
 MAX_RESPONSE_BYTES = 6_000_000

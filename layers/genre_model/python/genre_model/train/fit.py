@@ -44,7 +44,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, cross_validate, tra
 from sklearn.preprocessing import LabelEncoder
 
 from genre_model.config import ForestSettings
-from genre_model.features import Dataset
+from genre_model.train.features import Dataset
 
 TEST_SIZE = 0.2
 SPLIT_SEED = 42

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from genre_model import api
 from genre_model.config import snap_start_init
-from genre_model.model_cache import ModelUnavailable
+from genre_model.serve import api
+from genre_model.serve.model_cache import ModelUnavailable
 
 RESTORE_DEADLINE_SECONDS = 2.0  # the restore phase is billed and delays the first request
 

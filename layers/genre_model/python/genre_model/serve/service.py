@@ -7,9 +7,9 @@ import math
 from typing import Any
 
 from genre_model.contract import clean_name
-from genre_model.explain import ExplainUnavailable, explainer_for
-from genre_model.model_cache import LoadedModel
-from genre_model.schemas import PredictRequest
+from genre_model.serve.explain import ExplainUnavailable, explainer_for
+from genre_model.serve.model_cache import LoadedModel
+from genre_model.serve.schemas import PredictRequest
 
 logger = logging.getLogger(__name__)
 MODEL_UNUSABLE = "Genre model unusable"

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
-from genre_model.api import BATCH_PATH, MAX_BATCH_BODY_BYTES
+from genre_model.serve.api import BATCH_PATH, MAX_BATCH_BODY_BYTES
 
 MAX_READ_BYTES = MAX_BATCH_BODY_BYTES  # beyond this the server answers 413 itself, unread
 SOCKET_TIMEOUT_SECONDS = 15.0  # an idle keep-alive or a client that stops mid-request is dropped
@@ -33,25 +33,21 @@ PROTOCOL_ERRORS = {
 }
 
 
+# devtools/ sits at the repository root, beside functions/.
+PREDICT_APP = Path(__file__).resolve().parent.parent / "functions" / "predict" / "app.py"
+
+
 def find_handler(path: str | Path | None = None) -> Handler:
-    """``functions/predict/app.py:lambda_handler`` from the working tree (or ``path``)."""
-    candidates = (
-        [Path(path)]
-        if path
-        else [
-            Path.cwd() / "functions" / "predict" / "app.py",
-            Path(__file__).resolve().parents[4] / "functions" / "predict" / "app.py",
-        ]
-    )
-    for candidate in candidates:
-        if candidate.is_file():
-            spec = importlib.util.spec_from_file_location("predict_app", candidate)
-            if spec is None or spec.loader is None:
-                continue
+    """``functions/predict/app.py:lambda_handler`` of this repository (or of ``path``): the
+    handler Lambda runs, with its Powertools decorators, not a copy of it."""
+    candidate = Path(path) if path else PREDICT_APP
+    if candidate.is_file():
+        spec = importlib.util.spec_from_file_location("predict_app", candidate)
+        if spec is not None and spec.loader is not None:
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            return module.lambda_handler
-    raise FileNotFoundError("functions/predict/app.py not found; run from the repository root")
+            return module.lambda_handler  # type: ignore[no-any-return]
+    raise FileNotFoundError(f"{candidate} not found")
 
 
 def to_event(method: str, target: str, headers: dict[str, str], body: bytes | None) -> dict:

@@ -1,0 +1,51 @@
+"""``python -m devtools serve|generate``: the local API on :8000 and a synthetic Chinook store.
+
+Errors end with exit status 1 and one readable line, as ``python -m genre_model`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from genre_model.cli import main
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from devtools.synthetic import generate_to_url
+
+    summary = generate_to_url(
+        args.target, customers=args.customers, seed=args.seed, naming=args.naming
+    )
+    print(summary)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from devtools.server import serve
+
+    serve(host=args.host, port=args.port)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m devtools", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write a synthetic Chinook store")
+    g.add_argument("target", help="SQLite file path or mysql://user@host[:port]/db")
+    g.add_argument("--customers", type=int, default=3000)
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--naming", choices=("snake_case", "PascalCase"), default="snake_case")
+    g.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("serve", help="local HTTP API calling the predict Lambda handler")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.set_defaults(func=cmd_serve)
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(main(build=parser))

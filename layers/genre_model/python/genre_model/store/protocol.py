@@ -1,0 +1,130 @@
+"""Versioned model artifacts: immutable version folders, a manifest of hashes, a small pointer.
+
+Layout under a prefix (S3 ``s3://bucket/models/genre/`` or a local directory)::
+
+    <version>/model.joblib       scikit-learn pickle dict (the original system's keys)
+    <version>/predictor.joblib   numpy forest for the predict function
+    <version>/customers.joblib   per-customer feature snapshot (predict by customer_id)
+    <version>/metrics.json       the full training report
+    <version>/manifest.json      version, SHA-256 of every file, libraries, rows, metrics summary
+    latest.json                  pointer to the promoted version, written last
+
+A version is written completely before the pointer moves, and the pointer only moves when the
+promotion rules pass, so a failed or refused run never changes what predict serves.
+The pointer is replaced with a compare-and-swap: S3 conditional writes (``IfMatch`` on the ETag
+the promotion check read, ``IfNoneMatch="*"`` when there was none), a lock file around
+read-compare-replace in a local directory. Two runs promoting at the same moment therefore
+cannot lose each other's promotion check: the loser re-reads the pointer, re-checks, retries.
+The store package is on the predict path: it imports nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+
+class ArtifactError(RuntimeError):
+    """An artifact is missing, unreadable or fails its integrity check."""
+
+
+class ArtifactNotFound(ArtifactError):
+    """The key does not exist in the store."""
+
+
+class IntegrityError(ArtifactError):
+    """A version's content is wrong (hash, listing, structure, name): refused and counted."""
+
+
+class StoreUnavailable(ArtifactError):
+    """The store could not be read (S3 error code, timeout, connection): ``code`` says which."""
+
+    def __init__(self, message: str, code: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.transient = transient  # worth another attempt (5xx, throttling, connection)
+
+
+class PointerConflict(ArtifactError):
+    """The pointer changed between reading and replacing it (another run promoted meanwhile)."""
+
+
+class PromotionRefused(RuntimeError):
+    """The new version was written but must not become latest; the message says why."""
+
+    def __init__(self, version: str, reason: str) -> None:
+        super().__init__(f"version {version} not promoted: {reason}")
+        self.version = version
+        self.reason = reason
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Store(Protocol):
+    """Where artifacts live: an S3 bucket or a local directory."""
+
+    def get(self, key: str) -> bytes: ...
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def list_keys(self, prefix: str) -> list[str]: ...
+
+    def url(self, key: str) -> str: ...
+
+    def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
+        """``(body, tag)``, the tag changing whenever the object does; (None, None) if absent."""
+        ...
+
+    def put_if(self, key: str, data: bytes, expected: str | None) -> None:
+        """Write only if the object's tag is still ``expected`` (None: only if absent), else
+        raise ``PointerConflict``."""
+        ...
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_json(store: Store, key: str) -> dict:
+    """A JSON object as RFC 8259 defines it (no NaN/Infinity: they would reach a response)."""
+    return json_object(store.get(key), store.url(key))
+
+
+def json_object(data: bytes, where: str) -> dict:
+    try:
+        value = json.loads(data, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise IntegrityError(f"not valid JSON: {where}") from None
+    if not isinstance(value, dict):
+        raise IntegrityError(f"not a JSON object: {where}")
+    return value
+
+
+def to_json(value: Any) -> bytes:
+    return json.dumps(value, indent=2, sort_keys=True, allow_nan=False).encode()
+
+
+def verified(store: Store, key: str, manifest: Mapping[str, Any], name: str) -> bytes:
+    """The file's bytes, only if their SHA-256 equals the manifest's (checked before unpickling).
+
+    Unlisted or unreadable (a directory, a FIFO) is an ``IntegrityError`` like a mismatch; a
+    listed file that is gone raises ``ArtifactNotFound``, an unreachable store ``StoreUnavailable``.
+    """
+    files = manifest.get("files")
+    entry = files.get(name) if isinstance(files, dict) else None
+    expected = entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(expected, str) or not expected:
+        raise IntegrityError(f"manifest {manifest.get('version')} lists no hash for {name}")
+    try:
+        data = store.get(key)
+    except (StoreUnavailable, ArtifactNotFound):
+        raise
+    except ArtifactError as exc:
+        raise IntegrityError(f"{name} of {manifest.get('version')} unusable: {exc}") from None
+    if sha256(data) != expected:
+        raise IntegrityError(f"SHA-256 mismatch for {store.url(key)}: refusing to load it")
+    return data

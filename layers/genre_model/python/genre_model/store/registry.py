@@ -1,0 +1,219 @@
+"""The versions under one prefix and the pointer naming the promoted one: publish, promotion
+rules, compare-and-swap promotion and rollback."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from genre_model.contract import (
+    CUSTOMERS_FILE,
+    MANIFEST,
+    POINTER,
+    PREDICTOR_FILE,
+    ContractError,
+    Manifest,
+    check_version,
+    is_version,
+)
+from genre_model.store.protocol import (
+    ArtifactError,
+    PointerConflict,
+    PromotionRefused,
+    Store,
+    json_object,
+    read_json,
+    sha256,
+    to_json,
+    verified,
+)
+
+
+def new_version(now: datetime | None = None) -> str:
+    """A version name that sorts by creation time; the suffix keeps simultaneous runs apart."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(3)}"
+
+
+# (store, key of each file name, manifest) -> anything; raises when the version is unservable
+VersionCheck = Callable[[Store, dict[str, str], dict], object]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str
+    created: str
+    accuracy: float | None
+    baseline_accuracy: float | None
+    labelled: int | None
+    latest: bool
+
+
+class Registry:
+    """The versions under one prefix of a store, and the pointer naming the promoted one."""
+
+    MAX_PROMOTION_ATTEMPTS = 5
+
+    def __init__(self, store: Store, prefix: str) -> None:
+        self.store = store
+        self.prefix = prefix
+        # version -> (min_customers, pointer tag) of its last passed promotion check
+        self._checked: dict[str, tuple[int, str | None]] = {}
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + "/".join(parts)
+
+    def pointer(self) -> dict | None:
+        """The pointer's JSON, read as promotion reads it (a local symlink there is refused)."""
+        data = self.store.get_tagged(self.key(POINTER))[0]
+        return None if data is None else json_object(data, self.store.url(self.key(POINTER)))
+
+    def manifest(self, version: str) -> dict:
+        """The version's manifest; ``version`` must be a version name (never a path)."""
+        manifest = read_json(self.store, self.key(check_version(version), MANIFEST))
+        if manifest.get("version") != version:
+            raise ArtifactError(f"manifest under {version} names version {manifest.get('version')}")
+        return manifest
+
+    def latest_manifest(self) -> dict | None:
+        pointer = self.pointer()
+        if pointer is None:
+            return None
+        version = check_version(pointer.get("version"), self.store.url(self.key(POINTER)))
+        return self.manifest(version)
+
+    def versions(self) -> list[VersionInfo]:
+        pointer = self.pointer() or {}
+        found = sorted(
+            {
+                k[len(self.prefix) :].split("/")[0]
+                for k in self.store.list_keys(self.prefix)
+                if k.endswith("/" + MANIFEST)
+                and is_version(k[len(self.prefix) :][: -len(MANIFEST) - 1])
+            }
+        )
+        infos = []
+        for version in found:
+            try:
+                manifest = Manifest.from_json(self.manifest(version))
+            except ContractError:  # listed, so it can be looked at; predict would refuse it
+                infos.append(VersionInfo(version, "(damaged manifest)", None, None, None, False))
+                continue
+            holdout = manifest.metrics.get("holdout")
+            holdout = holdout if isinstance(holdout, dict) else {}
+            infos.append(
+                VersionInfo(
+                    version=version,
+                    created=manifest.created,
+                    accuracy=_number(holdout.get("model_accuracy")),
+                    baseline_accuracy=_number(holdout.get("baseline_accuracy")),
+                    labelled=manifest.rows.get("labelled"),
+                    latest=pointer.get("version") == version,
+                )
+            )
+        return infos
+
+    def write_version(self, version: str, files: Mapping[str, bytes], manifest: dict) -> dict:
+        """Upload every file, then the manifest holding their hashes; the pointer is untouched."""
+        check_version(version)
+        manifest = {
+            **manifest,
+            "version": version,
+            "files": {name: {"sha256": sha256(d), "bytes": len(d)} for name, d in files.items()},
+        }
+        for name, data in files.items():
+            self.store.put(self.key(version, name), data)
+        self.store.put(self.key(version, MANIFEST), to_json(manifest))
+        return manifest
+
+    def _pointer_tagged(self) -> tuple[dict | None, str | None]:
+        """The manifest the pointer names (None when absent or broken) and the pointer's tag."""
+        data, tag = self.store.get_tagged(self.key(POINTER))
+        if data is None:
+            return None, None
+        try:
+            manifest = self.manifest(str(json.loads(data)["version"]))
+            Manifest.from_json(manifest)  # its rows are compared: of the documented types
+            return manifest, tag
+        except (ValueError, TypeError, KeyError, ArtifactError):  # ContractError: a ValueError
+            return None, tag  # a broken pointer must not block a good model from replacing it
+
+    def check_promotion(self, manifest: Mapping[str, Any], min_customers: int) -> None:
+        """Raise ``PromotionRefused`` unless the new version may replace the current one.
+
+        The pointer's tag seen here is remembered: ``promote`` replaces the pointer only if it
+        is unchanged, and re-checks against the new current version when it is not.
+        """
+        current, tag = self._pointer_tagged()
+        self._check(manifest, min_customers, current)
+        self._checked[str(manifest["version"])] = (min_customers, tag)
+
+    def _check(
+        self, manifest: Mapping[str, Any], min_customers: int, current: Mapping[str, Any] | None
+    ) -> None:
+        version = manifest["version"]
+        labelled = int(manifest["rows"]["labelled"])
+        if labelled < min_customers:
+            raise PromotionRefused(
+                version, f"{labelled} labelled customers, fewer than MIN_CUSTOMERS={min_customers}"
+            )
+        if len(manifest["classes"]) < 2:
+            raise PromotionRefused(version, "fewer than 2 genres to predict")
+        if current is not None and current.get("version") != version:
+            before = int(current.get("rows", {}).get("labelled", 0))
+            if labelled * 2 < before:
+                raise PromotionRefused(
+                    version,
+                    f"labelled customers shrank from {before} to {labelled} (more than half): "
+                    "is the database truncated or half-loaded?",
+                )
+
+    def promote(self, version: str, validate: VersionCheck | None = None) -> dict:
+        """Point latest.json at ``version`` after checking it is complete and intact.
+
+        ``validate`` (the serve side's ``model_cache.load_version``, passed in by training and
+        rollback) loads the version exactly as predict will: a version it refuses never
+        becomes latest and the pointer keeps its bytes.
+        Compare-and-swap: the pointer is replaced only if it is still the one the promotion
+        check saw (or, for a rollback, the one read just before). When another run moved it
+        meanwhile, the check is run again against that run's version before retrying.
+        """
+        manifest = self.manifest(version)
+        files = manifest.get("files")
+        for name in files if isinstance(files, dict) else ():
+            verified(self.store, self.key(version, name), manifest, name)
+        if validate is not None:
+            names = (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE)
+            validate(self.store, {n: self.key(version, n) for n in names}, manifest)
+        checked = self._checked.pop(version, None)
+        if checked is None:  # a rollback: no rule to re-check, only the pointer read now
+            checked_min, tag = None, self.store.get_tagged(self.key(POINTER))[1]
+        else:
+            checked_min, tag = checked
+        for _attempt in range(self.MAX_PROMOTION_ATTEMPTS):
+            pointer = {
+                "version": version,
+                "manifest_key": self.key(version, MANIFEST),
+                "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            try:
+                self.store.put_if(self.key(POINTER), to_json(pointer), tag)
+            except PointerConflict:
+                current, tag = self._pointer_tagged()
+                if checked_min is not None:
+                    self._check(manifest, checked_min, current)
+                continue
+            return pointer
+        raise PointerConflict(
+            f"{self.store.url(self.key(POINTER))} kept changing: {version} not promoted"
+        )
+
+
+def _number(value: object) -> float | None:
+    """A metric to print, when it is one (a damaged manifest may hold anything there)."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if is_number else None
