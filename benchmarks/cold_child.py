@@ -15,14 +15,18 @@ import importlib.util  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
+from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 variant = sys.argv[1]
 
 APP = os.environ.get("BENCH_PREDICT_APP") or ROOT / "functions/predict/app.py"
 spec = importlib.util.spec_from_file_location("predict_app", APP)
+if spec is None or spec.loader is None:
+    raise SystemExit(f"cannot import the predict function from {APP}")
 app = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(app)
 init_done = time.time()
@@ -32,31 +36,31 @@ at_init = sorted(m for m in HEAVY if m in sys.modules)
 if variant == "sklearn":
     import io
 
+    import numpy as np  # already imported by the predict function (contract)
+
     from genre_model import contract
     from genre_model.serve import model_cache
 
     class SklearnPredictor:
-        def __init__(self, payload: dict) -> None:
+        def __init__(self, payload: dict[str, Any]) -> None:
             self.estimator = payload["model"]
             self.estimator.n_jobs = None
             self.classes = tuple(payload["genre_classes"])
             self.feature_columns = tuple(payload["feature_columns"])
-            self.countries = {c: i for i, c in enumerate(payload["countries"], 1)}
+            self.countries = contract.country_codes(payload["countries"])
 
         @classmethod
         def from_bytes(cls, data: bytes) -> "SklearnPredictor":
             import joblib  # the original system's loader; unpickling imports scikit-learn
-            import numpy as np
 
-            cls.np = np
             return cls(joblib.load(io.BytesIO(data)))
 
-        def predict_one(self, features):
-            return self.estimator.predict_proba(self.np.asarray([features], dtype=float))[0]
+        def predict_one(self, features: Sequence[float]) -> Any:
+            return self.estimator.predict_proba(np.asarray([features], dtype=float))[0]
 
-    # Same download + SHA-256 check + load, of the scikit-learn pickle instead of the predictor.
-    model_cache.PREDICTOR_FILE = contract.MODEL_FILE
-    model_cache.Predictor = SklearnPredictor
+    # Same download + SHA-256 check + load, of the scikit-learn pickle instead of the predictor
+    # (model_cache's globals replaced: a stand-in, not a Predictor, so not an attribute write).
+    model_cache.__dict__.update(PREDICTOR_FILE=contract.MODEL_FILE, Predictor=SklearnPredictor)
 
 event = json.loads(Path(sys.argv[2]).read_text())
 context = SimpleNamespace(
@@ -71,7 +75,7 @@ context = SimpleNamespace(
 )
 restore_ms = None
 if os.environ.get("BENCH_AFTER_RESTORE"):  # SnapStart: the runtime calls the hooks after restore
-    import snapshot_restore_py
+    import snapshot_restore_py  # type: ignore[import-untyped]  # the runtime's module, no stubs
 
     restore_started = time.time()
     for hook, args, kwargs in snapshot_restore_py.get_after_restore():

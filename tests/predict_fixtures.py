@@ -94,7 +94,7 @@ def _train(root: Path, sqlite: Path, feature_set: str, random_state: int) -> Tra
     )
     outcome = run_training(settings, progress=lambda _msg: None)
     assert outcome.promoted
-    return TrainedModel(path, outcome.version, outcome.manifest, feature_set)
+    return TrainedModel(path, outcome.version, outcome.manifest.to_json(), feature_set)
 
 
 @pytest.fixture(scope="session")
@@ -213,7 +213,7 @@ def publish(
     if promote:
         pointer = {
             "version": model.version,
-            "manifest": f"{prefix}{model.version}/manifest.json",
+            "manifest_key": f"{prefix}{model.version}/manifest.json",
             "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         client.put_object(Bucket=bucket, Key=f"{prefix}latest.json", Body=json.dumps(pointer))

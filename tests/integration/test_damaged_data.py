@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from genre_model.cli import main
-from genre_model.serve.predictor import load_payload, unpack_arrays
+from genre_model.contract import unpack_arrays
+from genre_model.serve.predictor import load_payload
 from genre_model.train.sources import PASCAL, SNAKE, Naming, SQLiteSource
 
 HOST, PORT = "127.0.0.1", 3306

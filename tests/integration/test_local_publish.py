@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from genre_model.contract import MANIFEST
+from genre_model.contract import MANIFEST, Manifest
 from genre_model.serve.model_cache import ModelCache
 from genre_model.store.local import LocalModelPath
 from genre_model.store.protocol import ArtifactError
@@ -33,9 +33,8 @@ def publish(local: LocalModelPath, version: str | None = None) -> str:
     """Write and promote one version the way a training run does."""
     version = version or new_version()
     manifest = local.registry.write_version(
-        version,
+        Manifest(version, created="now", classes=("Jazz", "Rock"), rows={"labelled": 100}),
         files_for(version),
-        {"rows": {"labelled": 100}, "classes": ["Jazz", "Rock"], "created": "now"},
     )
     local.registry.check_promotion(manifest, 1)
     local.registry.promote(version)
@@ -101,7 +100,7 @@ def test_special_file_refused_and_left_untouched(tmp_path: Path, kind: str, wher
     mode = target.lstat().st_mode
     version = new_version()
     local.registry.write_version(
-        version, files_for(version), {"rows": {"labelled": 100}, "classes": ["a", "b"]}
+        Manifest(version, classes=("a", "b"), rows={"labelled": 100}), files_for(version)
     )
     outcome: list[BaseException] = []
 
@@ -165,7 +164,7 @@ def test_failed_step_leaves_everything_as_before(
     before = reader_view(local)
     version = new_version()
     local.registry.write_version(
-        version, files_for(version), {"rows": {"labelled": 100}, "classes": ["a", "b"]}
+        Manifest(version, classes=("a", "b"), rows={"labelled": 100}), files_for(version)
     )
     failing_replace(monkeypatch, failing)
     if failing == "modelo.manifest.json" and layout == "links":
@@ -210,9 +209,9 @@ def test_model_cache_follows_a_publish(tmp_path: Path, synthetic_sqlite: Path) -
     local = LocalModelPath(model)
     old = local.registry.manifest(first.version)
     again = new_version()
-    files = {name: (local.versions / first.version / name).read_bytes() for name in old["files"]}
-    fields = {k: v for k, v in old.items() if k not in {"files", "version"}}
-    local.registry.check_promotion(local.registry.write_version(again, files, fields), 1)
+    files = {name: (local.versions / first.version / name).read_bytes() for name in old.files}
+    manifest = local.registry.write_version(replace(old, version=again), files)
+    local.registry.check_promotion(manifest, 1)
     local.registry.promote(again)
     assert cache.get().version == again
     assert cache.get().customers.lookup(1) is not None

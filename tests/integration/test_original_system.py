@@ -28,7 +28,7 @@ from predict_fixtures import (
 )
 
 from genre_model.config import ForestSettings
-from genre_model.contract import MODEL_FILE, PREDICTOR_FILE
+from genre_model.contract import MODEL_FILE, PREDICTOR_FILE, Manifest
 from genre_model.store.local import LocalModelPath
 from genre_model.train.export import export_forest
 from genre_model.train.features import build_dataset
@@ -173,9 +173,9 @@ def test_a_version_published_in_the_old_format_still_serves(
         }
     )
     files[PREDICTOR_FILE] = _dump(export_forest(forest, forest.classes_, ds.feature_columns))
-    fields = {k: v for k, v in spec_model.manifest.items() if k not in {"version", "files"}}
+    manifest = Manifest.from_json({**spec_model.manifest, "version": "20250101T000000Z-01d01d"})
     local = LocalModelPath(tmp_path / "modelo_genero_entrenado.pkl")
-    local.registry.write_version("20250101T000000Z-01d01d", files, fields)
+    local.registry.write_version(manifest, files)
     local.registry.promote("20250101T000000Z-01d01d")
     monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(local.path))
 

@@ -283,7 +283,7 @@ def test_known_customer_id_answers_with_the_snapshot_profile(predict_handler, lo
     import numpy as np
 
     snapshot = joblib.load(local_model.path.with_name("modelo_genero_entrenado.customers.joblib"))
-    from genre_model.serve.predictor import unpack_arrays
+    from genre_model.contract import unpack_arrays
 
     arrays = unpack_arrays(snapshot["arrays"])
     ids, features = arrays["customer_id"], arrays["features"]

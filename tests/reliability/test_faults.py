@@ -34,6 +34,8 @@ from predict_fixtures import (
     tampered,
 )
 
+from genre_model.contract import Manifest
+
 ROW = [SPEC_INPUT[k] for k in ("total_spent", "total_tracks_bought", "genre_spending_ratio")]
 PREDICTOR = "predictor.joblib"
 POINTER = PREFIX + "latest.json"
@@ -377,12 +379,13 @@ def test_two_trainings_at_the_same_moment(bucket, monkeypatch, synthetic_copy):
     assert all(set(c) == {"IfMatch"} for c in conditions), conditions
 
 
-def _manifest(labelled: int) -> dict:
-    return {
-        "rows": {"labelled": labelled},
-        "classes": ["Rock", "Jazz"],
-        "created": "2026-01-01T00:00:00+00:00",
-    }
+def _manifest(version: str, labelled: int) -> Manifest:
+    return Manifest(
+        version,
+        created="2026-01-01T00:00:00+00:00",
+        classes=("Rock", "Jazz"),
+        rows={"labelled": labelled},
+    )
 
 
 FILES = {"model.joblib": b"m", "predictor.joblib": b"p"}
@@ -404,23 +407,23 @@ def test_interleaved_promotion_rechecks_against_the_winner(store_kind, bucket, t
 
     V0, VA, VB, VC, VD = (f"20260101T000000Z-00000{c}" for c in "0abcd")
     base = registry()
-    base.check_promotion(base.write_version(V0, FILES, _manifest(100)), 10)
+    base.check_promotion(base.write_version(_manifest(V0, 100), FILES), 10)
     base.promote(V0)
     a, b = registry(), registry()
-    a.check_promotion(a.write_version(VA, FILES, _manifest(60)), 10)  # fine against v0 (100)
-    b.check_promotion(b.write_version(VB, FILES, _manifest(1000)), 10)
+    a.check_promotion(a.write_version(_manifest(VA, 60), FILES), 10)  # fine against v0 (100)
+    b.check_promotion(b.write_version(_manifest(VB, 1000), FILES), 10)
     b.promote(VB)
     with pytest.raises(PromotionRefused, match="shrank from 1000 to 60"):
         a.promote(VA)  # re-checked against vb, not the v0 it saw
-    assert base.pointer()["version"] == VB
+    assert base.pointer().version == VB
     # and a check that still passes after the conflict is retried and wins
     c = registry()
-    c.check_promotion(c.write_version(VC, FILES, _manifest(900)), 10)
+    c.check_promotion(c.write_version(_manifest(VC, 900), FILES), 10)
     d = registry()
-    d.check_promotion(d.write_version(VD, FILES, _manifest(950)), 10)
+    d.check_promotion(d.write_version(_manifest(VD, 950), FILES), 10)
     d.promote(VD)
     c.promote(VC)
-    assert base.pointer()["version"] == VC
+    assert base.pointer().version == VC
 
 
 def test_conditional_write_is_refused_by_s3_when_the_pointer_moved(bucket):

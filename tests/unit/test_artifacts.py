@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from genre_model.contract import Manifest
 from genre_model.store.local import DirStore, LocalModelPath
 from genre_model.store.protocol import (
     ArtifactError,
@@ -24,8 +25,10 @@ from genre_model.store.s3 import S3Store, store_for
 FILES = {"model.joblib": b"model-bytes", "predictor.joblib": b"predictor", "metrics.json": b"{}"}
 
 
-def manifest_fields(labelled: int, classes: tuple[str, ...] = ("Jazz", "Rock")) -> dict:
-    return {"rows": {"labelled": labelled}, "classes": list(classes), "created": "now"}
+def manifest_fields(
+    version: str, labelled: int, classes: tuple[str, ...] = ("Jazz", "Rock")
+) -> Manifest:
+    return Manifest(version, created="now", classes=classes, rows={"labelled": labelled})
 
 
 def test_version_names_sort_by_time() -> None:
@@ -40,35 +43,36 @@ def test_version_names_sort_by_time() -> None:
 
 def test_write_version_hashes_and_pointer_rules(tmp_path: Path) -> None:
     registry = Registry(DirStore(tmp_path), "models/genre/")
-    manifest = registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(100))
+    manifest = registry.write_version(manifest_fields("20260101T000001Z-000001", 100), FILES)
     for name, data in FILES.items():
-        assert manifest["files"][name]["sha256"] == hashlib.sha256(data).hexdigest()
+        assert manifest.files[name].sha256 == hashlib.sha256(data).hexdigest()
         assert (tmp_path / "models/genre/20260101T000001Z-000001" / name).read_bytes() == data
     stored = json.loads(
         (tmp_path / "models/genre/20260101T000001Z-000001/manifest.json").read_text()
     )
-    assert stored == manifest
+    assert stored == manifest.to_json()
     assert registry.pointer() is None  # writing a version never moves the pointer
 
     registry.check_promotion(manifest, min_customers=10)
     registry.promote("20260101T000001Z-000001")
-    assert registry.pointer()["version"] == "20260101T000001Z-000001"
+    assert registry.pointer().version == "20260101T000001Z-000001"
 
     with pytest.raises(PromotionRefused, match="MIN_CUSTOMERS=10") as low:
         registry.check_promotion(
-            registry.write_version("20260101T000002Z-000002", FILES, manifest_fields(9)), 10
+            registry.write_version(manifest_fields("20260101T000002Z-000002", 9), FILES), 10
         )
     assert low.value.version == "20260101T000002Z-000002"
     with pytest.raises(PromotionRefused, match="shrank from 100 to 49"):
         registry.check_promotion(
-            registry.write_version("20260101T000003Z-000003", FILES, manifest_fields(49)), 10
+            registry.write_version(manifest_fields("20260101T000003Z-000003", 49), FILES), 10
         )
     registry.check_promotion(
-        registry.write_version("20260101T000004Z-000004", FILES, manifest_fields(50)), 10
+        registry.write_version(manifest_fields("20260101T000004Z-000004", 50), FILES), 10
     )
     with pytest.raises(PromotionRefused, match="2 genres"):
         registry.check_promotion(
-            registry.write_version("20260101T000005Z-000005", FILES, manifest_fields(99, ("R",))), 1
+            registry.write_version(manifest_fields("20260101T000005Z-000005", 99, ("R",)), FILES),
+            1,
         )
     assert [v.version for v in registry.versions()] == [
         "20260101T000001Z-000001",
@@ -82,9 +86,9 @@ def test_write_version_hashes_and_pointer_rules(tmp_path: Path) -> None:
 
 def test_tampered_or_missing_file_blocks_promotion(tmp_path: Path) -> None:
     registry = Registry(DirStore(tmp_path), "")
-    registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
+    registry.write_version(manifest_fields("20260101T000001Z-000001", 10), FILES)
     registry.promote("20260101T000001Z-000001")
-    registry.write_version("20260101T000002Z-000002", FILES, manifest_fields(10))
+    registry.write_version(manifest_fields("20260101T000002Z-000002", 10), FILES)
     pointer = (tmp_path / "latest.json").read_bytes()
     (tmp_path / "20260101T000002Z-000002/model.joblib").write_bytes(b"model-bytez")
     with pytest.raises(ArtifactError, match="SHA-256 mismatch"):
@@ -97,7 +101,7 @@ def test_tampered_or_missing_file_blocks_promotion(tmp_path: Path) -> None:
 
 def test_manifest_must_name_its_own_version(tmp_path: Path) -> None:
     registry = Registry(DirStore(tmp_path), "")
-    registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
+    registry.write_version(manifest_fields("20260101T000001Z-000001", 10), FILES)
     (tmp_path / "20260101T000002Z-000002").mkdir()
     (tmp_path / "20260101T000002Z-000002/manifest.json").write_bytes(
         (tmp_path / "20260101T000001Z-000001/manifest.json").read_bytes()
@@ -109,17 +113,17 @@ def test_manifest_must_name_its_own_version(tmp_path: Path) -> None:
 def test_broken_pointer_does_not_block_a_good_model(tmp_path: Path) -> None:
     registry = Registry(DirStore(tmp_path), "")
     (tmp_path / "latest.json").write_text("not json")
-    manifest = registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
+    manifest = registry.write_version(manifest_fields("20260101T000001Z-000001", 10), FILES)
     registry.check_promotion(manifest, 1)
     registry.promote("20260101T000001Z-000001")
-    assert registry.pointer()["version"] == "20260101T000001Z-000001"
+    assert registry.pointer().version == "20260101T000001Z-000001"
 
 
 def test_local_model_path_companions(tmp_path: Path) -> None:
     local = LocalModelPath(tmp_path / "modelo.pkl")
     assert local.companion("model.joblib") == tmp_path / "modelo.pkl"
     assert local.companion("predictor.joblib") == tmp_path / "modelo.predictor.joblib"
-    local.registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
+    local.registry.write_version(manifest_fields("20260101T000001Z-000001", 10), FILES)
     local.registry.promote("20260101T000001Z-000001")  # switches the reader paths, in the lock
     assert (tmp_path / "modelo.pkl").read_bytes() == FILES["model.joblib"]
     assert (tmp_path / "modelo.metrics.json").read_bytes() == FILES["metrics.json"]
@@ -161,7 +165,7 @@ def test_local_pointer_that_is_not_a_regular_file_is_refused_untouched(
     tmp_path: Path, kind: str
 ) -> None:
     other = LocalModelPath(tmp_path / "other" / "modelo.pkl")
-    other.registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
+    other.registry.write_version(manifest_fields("20260101T000001Z-000001", 10), FILES)
     other.registry.promote("20260101T000001Z-000001")
     theirs = other.versions / "latest.json"
     their_bytes = theirs.read_bytes()
@@ -169,7 +173,7 @@ def test_local_pointer_that_is_not_a_regular_file_is_refused_untouched(
     local.versions.mkdir(parents=True)
     pointer = local.versions / "latest.json"
     _pointer_kinds(pointer, theirs)[kind]()
-    manifest = local.registry.write_version("20260101T000002Z-000002", FILES, manifest_fields(9))
+    manifest = local.registry.write_version(manifest_fields("20260101T000002Z-000002", 9), FILES)
     before = pointer.lstat()
     with pytest.raises(ArtifactError, match=r"latest\.json"):
         local.registry.check_promotion(manifest, 1)  # the pointer is never judged through a link
@@ -186,7 +190,7 @@ def test_symlinked_pointer_lock_is_refused(tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.write_bytes(b"keep")
     (tmp_path / ".latest.json.lock").symlink_to(victim)
-    registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
+    registry.write_version(manifest_fields("20260101T000001Z-000001", 10), FILES)
     with pytest.raises(ArtifactError, match="cannot lock"):
         registry.promote("20260101T000001Z-000001")
     assert victim.read_bytes() == b"keep"
@@ -195,15 +199,15 @@ def test_symlinked_pointer_lock_is_refused(tmp_path: Path) -> None:
 
 def test_promotion_runs_the_version_check_before_the_pointer_moves(tmp_path: Path) -> None:
     registry = Registry(DirStore(tmp_path), "models/")
-    registry.write_version("20260101T000001Z-000001", FILES, manifest_fields(10))
+    registry.write_version(manifest_fields("20260101T000001Z-000001", 10), FILES)
     registry.promote("20260101T000001Z-000001")
     pointer = (tmp_path / "models/latest.json").read_bytes()
-    registry.write_version("20260101T000002Z-000002", FILES, manifest_fields(10))
+    registry.write_version(manifest_fields("20260101T000002Z-000002", 10), FILES)
     seen: list[dict[str, str]] = []
 
-    def refuse(store: object, keys: dict[str, str], manifest: dict) -> None:
+    def refuse(store: object, keys: dict[str, str], manifest: Manifest) -> None:
         seen.append(keys)
-        raise IntegrityError(f"{manifest['version']} is not servable")
+        raise IntegrityError(f"{manifest.version} is not servable")
 
     with pytest.raises(IntegrityError, match="20260101T000002Z-000002 is not servable"):
         registry.promote("20260101T000002Z-000002", validate=refuse)
@@ -212,7 +216,7 @@ def test_promotion_runs_the_version_check_before_the_pointer_moves(tmp_path: Pat
     names = ("manifest.json", "predictor.joblib", "customers.joblib")
     assert seen == [{name: v + name for name in names}]  # the keys predict's loader reads
     registry.promote("20260101T000002Z-000002", validate=lambda *_: None)
-    assert registry.pointer()["version"] == "20260101T000002Z-000002"
+    assert registry.pointer().version == "20260101T000002Z-000002"
 
 
 def test_a_current_version_with_a_wrong_typed_manifest_neither_blocks_nor_breaks_listing(
@@ -220,11 +224,11 @@ def test_a_current_version_with_a_wrong_typed_manifest_neither_blocks_nor_breaks
 ) -> None:
     registry = Registry(DirStore(tmp_path), "")
     old = "20260101T000001Z-000001"
-    registry.write_version(old, FILES, manifest_fields(10))
+    registry.write_version(manifest_fields(old, 10), FILES)
     registry.promote(old)
     path = tmp_path / old / "manifest.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "rows": "x", "metrics": [1]}))
-    new = registry.write_version("20260101T000002Z-000002", FILES, manifest_fields(3))
+    new = registry.write_version(manifest_fields("20260101T000002Z-000002", 3), FILES)
     registry.check_promotion(new, 1)  # compared against nothing, never a crash on "x"
     listing = {v.version: v for v in registry.versions()}
     assert listing[old].created == "(damaged manifest)"

@@ -15,9 +15,10 @@ from sklearn.ensemble import RandomForestClassifier
 
 from devtools.synthetic import generate, write_sqlite
 from genre_model.config import ForestSettings
+from genre_model.contract import Manifest, pack_arrays, unpack_arrays
 from genre_model.serve.explain import METHOD, ExplainUnavailable, ForestExplainer, explainer_for
 from genre_model.serve.model_cache import LoadedModel
-from genre_model.serve.predictor import Predictor, PredictorError, pack_arrays, unpack_arrays
+from genre_model.serve.predictor import Predictor, PredictorError
 from genre_model.serve.schemas import PredictRequest
 from genre_model.serve.service import ApiError, predict
 from genre_model.train.export import export_forest
@@ -139,7 +140,7 @@ def test_published_without_covers_still_predicts_but_cannot_explain(spec_fitted:
     )
     with pytest.raises(ExplainUnavailable, match="covers"):
         explainer_for(old)
-    loaded = LoadedModel(old, customers=None, manifest={"version": "v-old"})  # type: ignore[arg-type]
+    loaded = LoadedModel(old, customers=None, manifest=Manifest("v-old"))  # type: ignore[arg-type]
     plain = predict(PredictRequest(total_spent=10.0), loaded)
     assert "explanation" not in plain
     with pytest.raises(ApiError) as refused:

@@ -9,12 +9,8 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from genre_model.contract import MAX_COUNTRY_LENGTH, MAX_TRACKS
-from genre_model.train.features import (
-    LOCATION_FEATURES,
-    SPEC_FEATURES,
-    build_dataset,
-)
+from genre_model.contract import LOCATION_FEATURES, MAX_COUNTRY_LENGTH, MAX_TRACKS, SPEC_FEATURES
+from genre_model.train.features import build_dataset
 from genre_model.train.sources import CustomerRow, DataSourceError, customer_id
 
 ROWS = [

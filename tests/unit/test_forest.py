@@ -12,8 +12,8 @@ from sklearn.ensemble import RandomForestClassifier
 
 from devtools.synthetic import generate, write_sqlite
 from genre_model.config import ForestSettings
-from genre_model.contract import MODEL_FILE, PREDICTOR_FILE
-from genre_model.serve.predictor import FORMAT, Predictor, PredictorError
+from genre_model.contract import FORMAT, MODEL_FILE, PREDICTOR_FILE
+from genre_model.serve.predictor import Predictor, PredictorError
 from genre_model.train.export import export_forest
 from genre_model.train.features import Dataset, build_dataset
 from genre_model.train.fit import make_forest, train

@@ -71,7 +71,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     check_version(args.version)  # before anything is read: a name, never a path
     registry, _ = _registry(args)
     pointer = registry.promote(args.version, validate=load_version)  # as predict would load it
-    print(f"latest -> {pointer['version']}")
+    print(f"latest -> {pointer.version}")
     return 0
 
 

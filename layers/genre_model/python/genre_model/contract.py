@@ -1,4 +1,5 @@
-"""What training writes and serving reads: file names, version names, the predictor and snapshot.
+"""What training writes and serving reads: file names, version names, the manifest and pointer,
+feature columns and the country encoding, the predictor and snapshot.
 
 A SHA-256 proves the bytes are the ones published, not that they are sane: a buggy or hostile
 trainer can publish a correctly hashed forest whose indexes point outside its arrays, whose
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,8 +30,15 @@ VERSION_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6,64}")  # ASCII digi
 VERSION_EXAMPLE = "20261126T020000Z-1a2b3c"
 
 FORMAT = "genre-model-forest/1"
+# Feature columns in the order of a predictor row; the snapshot stores the spending ones.
 SPEC_FEATURES = ("total_spent", "total_tracks_bought", "genre_spending_ratio")
-LOCATION_FEATURES = (*SPEC_FEATURES, "country_code")
+COUNTRY_FEATURE = "country_code"
+LOCATION_FEATURES = (*SPEC_FEATURES, COUNTRY_FEATURE)
+FEATURE_COLUMNS = {"spec": SPEC_FEATURES, "location": LOCATION_FEATURES}  # by FEATURE_SET
+# Country encoding: code i+1 is the i-th country seen in training (sorted); 0 is the unknown
+# bucket, for a country training never saw, none, and the name training gives a missing one.
+UNKNOWN_COUNTRY = "Unknown"
+UNKNOWN_COUNTRY_CODE = 0
 LEAF_SUM_TOLERANCE = 1e-6
 # Bounds of a forest predict will walk (a request loops once per level: ~0.5 ms at 256 levels
 # for 100 trees). Trained forests stay inside: depth 10 by default; unlimited depth
@@ -75,6 +83,16 @@ def is_version(value: object) -> bool:
     return isinstance(value, str) and VERSION_PATTERN.fullmatch(value) is not None
 
 
+def country_codes(countries: Iterable[str]) -> dict[str, int]:
+    """Country -> code, in the order training stored them (``Forest.countries``)."""
+    return {country: code for code, country in enumerate(countries, start=UNKNOWN_COUNTRY_CODE + 1)}
+
+
+def country_code(codes: Mapping[str, int], country: str | None) -> int:
+    """The code of a cleaned country name (``clean_name``); unseen or none is the unknown bucket."""
+    return codes.get(country, UNKNOWN_COUNTRY_CODE) if country else UNKNOWN_COUNTRY_CODE
+
+
 def pack_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, tuple[str, tuple[int, ...], bytes]]:
     return {k: (a.dtype.str, a.shape, a.tobytes()) for k, a in arrays.items()}
 
@@ -87,7 +105,9 @@ def unpack_arrays(
     }
 
 
-def _arrays(payload: Mapping[str, Any], kinds: Mapping[str, str], error: type) -> dict:
+def _arrays(
+    payload: Mapping[str, Any], kinds: Mapping[str, str], error: type
+) -> dict[str, np.ndarray]:
     """The named arrays, each of a numeric kind (``i`` integer, ``f`` float), never objects."""
     packed = payload.get("arrays")
     if not isinstance(packed, Mapping):
@@ -144,7 +164,7 @@ def validate_forest(payload: Mapping[str, Any]) -> Forest:
         raise PredictorError("classes must be distinct and at least one")
     if len(set(countries)) != len(countries):
         raise PredictorError("countries must be distinct (each is one code)")
-    if columns not in (SPEC_FEATURES, LOCATION_FEATURES):
+    if columns not in FEATURE_COLUMNS.values():
         raise PredictorError(f"feature_columns {list(columns)} are not a known feature set")
     depth = payload.get("depth")
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
@@ -230,7 +250,7 @@ def validate_snapshot(payload: Mapping[str, Any], feature_columns: tuple[str, ..
     if not isinstance(payload, Mapping):
         raise SnapshotError("snapshot payload is not a dict")
     columns = _strings(payload, "feature_columns", SnapshotError)
-    expected = tuple(c for c in feature_columns if c != "country_code")
+    expected = tuple(c for c in feature_columns if c != COUNTRY_FEATURE)
     if columns != expected:
         raise SnapshotError(
             f"snapshot columns {list(columns)} are not the model's {list(expected)}"
@@ -274,21 +294,46 @@ class ManifestError(ContractError):
 
 
 @dataclass(frozen=True)
+class FileEntry:
+    """One file of a version as its manifest lists it: what ``verified`` checks its bytes by."""
+
+    sha256: str
+    size: int  # JSON key "bytes"
+
+
+@dataclass(frozen=True)
 class Manifest:
-    """The fields of ``manifest.json`` the serve side reads, each of its documented type.
+    """``manifest.json``: training writes it with ``to_json``, serving reads it with ``from_json``.
 
     Absent fields take the defaults ``GET /api/model`` has always shown; present ones must be
-    of the type its ``ModelSummary`` documents, or the version is refused.
+    of the type its ``ModelSummary`` documents, or the version is refused. The keys are the ones
+    every version ever written has, so old manifests read and new ones stay readable by old code.
     """
 
     version: str
-    created: str
-    classes: tuple[str, ...]
-    feature_set: str
-    feature_columns: tuple[str, ...]
-    rows: dict[str, int]
-    metrics: dict[str, Any]
-    files: dict[str, dict[str, Any]]
+    created: str = ""
+    classes: tuple[str, ...] = ()
+    feature_set: str = "spec"
+    feature_columns: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    rows: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, FileEntry] = field(default_factory=dict)
+    source: str = ""
+    libraries: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def labelled(self) -> int | None:
+        """Labelled customers of the run (the promotion rules compare them)."""
+        return self.rows.get("labelled")
+
+    def holdout(self, metric: str) -> float | None:
+        """A holdout metric (``model_accuracy``, ``baseline_accuracy``) when it is a number."""
+        holdout = self.metrics.get("holdout")
+        value = holdout.get(metric) if isinstance(holdout, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        return None
 
     @classmethod
     def from_json(cls, value: object) -> Manifest:
@@ -302,24 +347,75 @@ class Manifest:
         rows = _field(value, "rows", dict, {})
         if not all(isinstance(k, str) and _is_count(n) for k, n in rows.items()):
             raise ManifestError("manifest rows must map names to non-negative integers")
-        files = _field(value, "files", dict, {})
-        for name, entry in files.items():
+        files = {}
+        for name, entry in _field(value, "files", dict, {}).items():
             if not (
                 isinstance(entry, dict)
                 and isinstance(entry.get("sha256"), str)
                 and _is_count(entry.get("bytes", 0))
             ):
                 raise ManifestError(f"manifest files[{name!r}] must be {{sha256, bytes}}")
+            files[name] = FileEntry(entry["sha256"], entry.get("bytes", 0))
+        libraries = _field(value, "libraries", dict, {})
+        if not all(isinstance(v, str) for v in libraries.values()):
+            raise ManifestError("manifest libraries must map names to version strings")
         return cls(
             version=version,
             created=_field(value, "created", str, ""),
             classes=_names(value, "classes"),
             feature_set=_field(value, "feature_set", str, "spec"),
             feature_columns=_names(value, "feature_columns"),
+            countries=_names(value, "countries"),
             rows=rows,
             metrics=_field(value, "metrics", dict, {}),
             files=files,
+            source=_field(value, "source", str, ""),
+            libraries=libraries,
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object ``from_json`` reads back equal (and the code before it read)."""
+        return {
+            "version": self.version,
+            "created": self.created,
+            "source": self.source,
+            "feature_set": self.feature_set,
+            "feature_columns": list(self.feature_columns),
+            "classes": list(self.classes),
+            "countries": list(self.countries),
+            "rows": dict(self.rows),
+            "libraries": dict(self.libraries),
+            "metrics": self.metrics,
+            "files": {n: {"sha256": f.sha256, "bytes": f.size} for n, f in self.files.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """``latest.json``: the promoted version, its manifest's key and when it was promoted."""
+
+    version: str
+    manifest_key: str
+    promoted_at: str = ""
+
+    @classmethod
+    def from_json(cls, value: object, where: str = POINTER) -> Pointer:
+        """The typed pointer, or ``ContractError``; reads the key "manifest" of old fixtures."""
+        if not isinstance(value, Mapping):
+            raise ContractError(f"{where} is not a JSON object")
+        version = check_version(value.get("version"), f"{where} names")
+        key = value.get("manifest_key", value.get("manifest", ""))
+        promoted_at = value.get("promoted_at", "")
+        if not isinstance(key, str) or not isinstance(promoted_at, str):
+            raise ContractError(f"{where}: manifest_key and promoted_at must be strings")
+        return cls(version, key, promoted_at)
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "version": self.version,
+            "manifest_key": self.manifest_key,
+            "promoted_at": self.promoted_at,
+        }
 
 
 def _is_count(value: object) -> bool:

@@ -23,7 +23,6 @@ the container and carries on (or times out) during the next one.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -41,6 +40,7 @@ from genre_model.contract import (
     PREDICTOR_FILE,
     ContractError,
     Manifest,
+    Pointer,
     check_version,
     is_version,
     validate_snapshot,
@@ -53,10 +53,11 @@ from genre_model.store.protocol import (
     IntegrityError,
     Store,
     StoreUnavailable,
+    json_object,
     read_json,
     verified,
 )
-from genre_model.store.s3 import S3Store, store_for
+from genre_model.store.s3 import store_for
 
 logger = logging.getLogger(__name__)
 MAX_FAILURE_BACKOFF = 60.0
@@ -83,11 +84,11 @@ class CustomerSnapshot:
 class LoadedModel:
     predictor: Predictor
     customers: CustomerSnapshot
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     @property
     def version(self) -> str:
-        return str(self.manifest["version"])
+        return self.manifest.version
 
 
 def _decode(name: str, version: str, build: Callable[[], Any]) -> Any:
@@ -98,14 +99,14 @@ def _decode(name: str, version: str, build: Callable[[], Any]) -> Any:
         raise IntegrityError(f"{name} of {version} unusable: {exc}") from None
 
 
-def _verified(store: Store, keys: dict[str, str], manifest: dict[str, Any], name: str) -> bytes:
+def _verified(store: Store, keys: dict[str, str], manifest: Manifest, name: str) -> bytes:
     try:
         return verified(store, keys[name], manifest, name)
     except ArtifactNotFound as exc:  # listed in the manifest, so the version is incomplete
-        raise IntegrityError(f"{name} of {manifest['version']} is missing: {exc}") from None
+        raise IntegrityError(f"{name} of {manifest.version} is missing: {exc}") from None
 
 
-def load_version(store: Store, keys: dict[str, str], manifest: dict[str, Any]) -> LoadedModel:
+def load_version(store: Store, keys: dict[str, str], manifest: Manifest) -> LoadedModel:
     """Manifest, predictor and snapshot of one version, each verified, decoded and validated.
 
     This is THE check of a version: predict loads with it, and promotion and rollback run it
@@ -113,13 +114,12 @@ def load_version(store: Store, keys: dict[str, str], manifest: dict[str, Any]) -
     The snapshot is required: every version training ever wrote has one, so a version without
     it (unlisted or gone) is incomplete and refused rather than half-served.
     """
-    typed = _decode(MANIFEST, str(manifest.get("version")), lambda: Manifest.from_json(manifest))
-    version = typed.version
+    version = manifest.version
     data = _verified(store, keys, manifest, PREDICTOR_FILE)
     predictor = _decode(PREDICTOR_FILE, version, lambda: Predictor.from_bytes(data))
     for name, listed, real in (
-        ("classes", typed.classes, predictor.classes),
-        ("feature_columns", typed.feature_columns, predictor.feature_columns),
+        ("classes", manifest.classes, predictor.classes),
+        ("feature_columns", manifest.feature_columns, predictor.feature_columns),
     ):
         if listed and tuple(listed) != tuple(real):
             raise IntegrityError(f"{MANIFEST} of {version} lists {name} its predictor lacks")
@@ -127,7 +127,7 @@ def load_version(store: Store, keys: dict[str, str], manifest: dict[str, Any]) -
     snapshot = _decode(
         CUSTOMERS_FILE,
         version,
-        lambda: validate_snapshot(load_payload(data), tuple(predictor.feature_columns)),
+        lambda: validate_snapshot(load_payload(data), predictor.feature_columns),
     )
     customers = CustomerSnapshot(snapshot.ids, snapshot.features, snapshot.countries)
     return LoadedModel(predictor, customers, manifest)
@@ -171,36 +171,35 @@ class Location:
         return cls(store, lambda v: _version_keys(f"{prefix}{v}/"), pointer=f"{prefix}{POINTER}")
 
     def load(self, current: LoadedModel | None, deadline: float) -> LoadedModel | None:
-        """The version to serve, None when unchanged; every GET stops at ``deadline``."""
-        if isinstance(self.store, S3Store):
-            self.store.deadline = deadline
+        """The version to serve, None when unchanged; every read stops at ``deadline``."""
+        self.store.deadline = deadline
         try:
             return self._load(current)
         finally:
-            if isinstance(self.store, S3Store):
-                self.store.deadline = None
+            self.store.deadline = None
 
     def _load(self, current: LoadedModel | None) -> LoadedModel | None:
         etag: str | None = None
         version = self.version
         if self.pointer_key is not None:
-            body, etag = self._pointer()
+            body, etag = self.store.get_if_changed(self.pointer_key, self._etag)
             if body is None and current is not None:
                 return None
             version = self._pointed_version(body or b"")
         keys = self._keys(version or "")
         try:
-            manifest = read_json(self.store, keys[MANIFEST])
+            raw = read_json(self.store, keys[MANIFEST])
         except ArtifactNotFound:
             if version is None:
                 raise  # a local model path with nothing published yet
             raise IntegrityError(f"version {version} has no {MANIFEST}") from None
         try:
-            named = check_version(manifest.get("version"), f"manifest {keys[MANIFEST]} names")
+            named = check_version(raw.get("version"), f"manifest {keys[MANIFEST]} names")
         except ContractError as exc:
             raise IntegrityError(str(exc)) from None
         if version is not None and named != version:
             raise IntegrityError(f"manifest for {version} names {named}")
+        manifest = _decode(MANIFEST, named, lambda: Manifest.from_json(raw))
         if current is not None and current.manifest == manifest:
             self._etag = etag
             return None
@@ -211,20 +210,9 @@ class Location:
     def _pointed_version(self, body: bytes) -> str:
         where = self.store.url(self.pointer_key or POINTER)
         try:
-            pointer = json.loads(body)
-        except (ValueError, RecursionError):
-            raise IntegrityError(f"{where} is not JSON") from None
-        try:
-            version = pointer.get("version") if isinstance(pointer, dict) else None
-            return check_version(version, f"{where} names")
+            return Pointer.from_json(json_object(body, where), where).version
         except ContractError as exc:
             raise IntegrityError(str(exc)) from None
-
-    def _pointer(self) -> tuple[bytes | None, str | None]:
-        key = self.pointer_key or POINTER
-        if isinstance(self.store, S3Store):
-            return self.store.get_if_changed(key, self._etag)
-        return self.store.get(key), None
 
 
 def _version_keys(prefix: str) -> dict[str, str]:

@@ -25,16 +25,11 @@ from __future__ import annotations
 import pickle
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
-from genre_model.contract import (  # noqa: F401 - FORMAT and pack_arrays: forest.py's imports
-    FORMAT,
-    PredictorError,
-    pack_arrays,
-    unpack_arrays,
-    validate_forest,
-)
+from genre_model.contract import PredictorError, country_codes, validate_forest
 
 # Deepest forest given the complete-tree layout: 2**12 slots per tree (a few MB for 100 trees).
 COMPLETE_LAYOUT_MAX_DEPTH = 12
@@ -43,7 +38,7 @@ COMPLETE_LAYOUT_MAX_DEPTH = 12
 ROW_BLOCK = 512
 
 
-def load_payload(data: bytes) -> dict:
+def load_payload(data: bytes) -> dict[str, Any]:
     """Unpickle an artifact the caller checked against the manifest SHA-256 (a pickle is code)."""
     payload = pickle.loads(data)  # noqa: S301 - only ever called on hash-verified bytes
     if not isinstance(payload, dict):
@@ -52,9 +47,9 @@ def load_payload(data: bytes) -> dict:
 
 
 class Predictor:
-    """A forest ready to answer; built from the payload ``forest.export_forest`` writes."""
+    """A forest ready to answer; built from the payload ``train.export.export_forest`` writes."""
 
-    def __init__(self, payload: Mapping) -> None:
+    def __init__(self, payload: Mapping[str, Any]) -> None:
         forest = validate_forest(payload)  # indexes, depth, leaves: checked before any request
         # The node table as validated (explain reads the covers; old versions have none).
         self.arrays = {
@@ -64,7 +59,7 @@ class Predictor:
         }
         self.classes: tuple[str, ...] = forest.classes
         self.feature_columns: tuple[str, ...] = forest.feature_columns
-        self.countries: dict[str, int] = {c: i for i, c in enumerate(forest.countries, 1)}
+        self.countries = country_codes(forest.countries)
         self.depth = forest.depth
         # "Slot" layout: slot 2*i+0/1 of node i leads to its left/right child's slot, so one
         # step is ``slot = child[slot + (x[feature[slot]] > threshold[slot])]``: the fewest
@@ -120,7 +115,8 @@ class Predictor:
         feature, threshold, child = self._feature, self._threshold, self._child
         for _ in range(self.depth):
             slot = child[slot + (x[feature[slot]] > threshold[slot])]
-        return np.add.accumulate(self._value[slot >> 1], axis=0)[-1] / self.n_trees
+        total: np.ndarray = np.add.accumulate(self._value[slot >> 1], axis=0)[-1]
+        return total / self.n_trees
 
 
 def _float32_at_most(threshold: np.ndarray) -> np.ndarray:

@@ -20,9 +20,11 @@ from genre_model.contract import (  # the limits a stored customer snapshot is c
     MAX_RATIO,
     MAX_TRACKS,
     MIN_CUSTOMER_ID,
+    SPEC_FEATURES,
 )
 
-FEATURE_FIELDS = ("total_spent", "total_tracks_bought", "genre_spending_ratio", "country")
+# The request fields a customer_id replaces: the features, and the country they are encoded from.
+FEATURE_FIELDS = (*SPEC_FEATURES, "country")
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
@@ -163,4 +165,4 @@ class ModelSummary(BaseModel):
     feature_set: str
     feature_columns: list[str]
     rows: dict[str, int]
-    metrics: dict
+    metrics: dict[str, Any]

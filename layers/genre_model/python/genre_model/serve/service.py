@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
-from genre_model.contract import clean_name
+from genre_model.contract import (
+    COUNTRY_FEATURE,
+    FEATURE_LIMITS,
+    SPEC_FEATURES,
+    UNKNOWN_COUNTRY_CODE,
+    clean_name,
+    country_code,
+)
 from genre_model.serve.explain import ExplainUnavailable, explainer_for
 from genre_model.serve.model_cache import LoadedModel
 from genre_model.serve.schemas import PredictRequest
@@ -18,7 +26,7 @@ MODEL_UNUSABLE = "Genre model unusable"
 class ApiError(Exception):
     """An error with an HTTP status, a message for the client and the fields at fault."""
 
-    def __init__(self, status: int, message: str, errors: list[tuple[str, str]] = ()) -> None:
+    def __init__(self, status: int, message: str, errors: Sequence[tuple[str, str]] = ()) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -27,44 +35,41 @@ class ApiError(Exception):
 
 def features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
     """Feature row in the model's column order, and the profile echoed back to the client."""
-    if request.customer_id is not None:
-        found = model.customers.lookup(request.customer_id)
+    customer_id: int | None = request.customer_id  # typed int in schemas; None when absent
+    country: str | None
+    if customer_id is not None:
+        found = model.customers.lookup(customer_id)
         if found is None:
             raise ApiError(
                 404,
-                f"Customer {request.customer_id} not found in model {model.version}",
+                f"Customer {customer_id} not found in model {model.version}",
                 [("customer_id", "unknown customer")],
             )
-        values, country = found
+        values, country = found  # the snapshot's columns are SPEC_FEATURES (validated)
         profile: dict[str, Any] = {
-            "total_spent": float(values[0]),
-            "total_tracks_bought": int(values[1]),
-            "genre_spending_ratio": float(values[2]),
-            "customer_id": request.customer_id,
+            column: int(v) if FEATURE_LIMITS[column][1] else float(v)  # whole numbers as ints
+            for column, v in zip(SPEC_FEATURES, values.tolist(), strict=True)
         }
+        profile["customer_id"] = customer_id
     else:
         country = clean_name(request.country)
-        profile = {
-            "total_spent": request.total_spent,
-            "total_tracks_bought": request.total_tracks_bought,
-            "genre_spending_ratio": request.genre_spending_ratio,
-        }
+        profile = {column: getattr(request, column) for column in SPEC_FEATURES}
     predictor = model.predictor
-    row = [profile["total_spent"], profile["total_tracks_bought"], profile["genre_spending_ratio"]]
-    if "country_code" in predictor.feature_columns:
-        code = predictor.countries.get(country, 0) if country else 0
-        if country and code == 0:
+    encoded: dict[str, float] = {column: profile[column] for column in SPEC_FEATURES}
+    if COUNTRY_FEATURE in predictor.feature_columns:
+        code = country_code(predictor.countries, country)
+        if country and code == UNKNOWN_COUNTRY_CODE:
             logger.warning("Unknown country %r: using the default encoding", country)
-        row.append(code)
+        encoded[COUNTRY_FEATURE] = code
         profile["country"] = country
-        profile["country_encoding"] = "known" if code else "unknown"
+        profile["country_encoding"] = "unknown" if code == UNKNOWN_COUNTRY_CODE else "known"
     elif request.country is not None:
         raise ApiError(
             422,
             f"Model {model.version} was not trained with location features",
             [("country", "not used by this model; omit it")],
         )
-    return row, profile
+    return [encoded[column] for column in predictor.feature_columns], profile
 
 
 def predict(request: PredictRequest, model: LoadedModel) -> dict[str, Any]:
@@ -114,13 +119,14 @@ def explain(model: LoadedModel, row: list[float], genre: str) -> dict[str, Any]:
 
 
 def model_summary(model: LoadedModel) -> dict[str, Any]:
+    """``GET /api/model`` (``schemas.ModelSummary``): what the manifest says of the version."""
     m = model.manifest
     return {
-        "version": m["version"],
-        "created": m.get("created", ""),
-        "classes": m.get("classes", []),
-        "feature_set": m.get("feature_set", "spec"),
-        "feature_columns": m.get("feature_columns", []),
-        "rows": m.get("rows", {}),
-        "metrics": m.get("metrics", {}),
+        "version": m.version,
+        "created": m.created,
+        "classes": list(m.classes),
+        "feature_set": m.feature_set,
+        "feature_columns": list(m.feature_columns),
+        "rows": m.rows,
+        "metrics": m.metrics,
     }

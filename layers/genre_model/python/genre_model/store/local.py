@@ -9,6 +9,7 @@ import os
 import secrets
 import stat
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,12 +20,16 @@ from genre_model.contract import (
     MODEL_FILE,
     POINTER,
     PREDICTOR_FILE,
+    ContractError,
+    Pointer,
 )
 from genre_model.store.protocol import (
     ArtifactError,
     ArtifactNotFound,
     PointerConflict,
     Store,
+    StoreUnavailable,
+    json_object,
     sha256,
 )
 from genre_model.store.registry import Registry
@@ -35,10 +40,13 @@ class DirStore:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self.deadline: float | None = None
 
     def get(self, key: str, *, follow: bool = True) -> bytes:
         """The file's bytes; a directory, FIFO or unreadable file at the path is an error, and
         so is a symlink unless ``follow``."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise StoreUnavailable(f"{self.url(key)}: deadline passed before the read", "Deadline")
         path = self.root / key
         opener = _regular_file_opener if follow else _regular_file_nofollow_opener
         try:
@@ -56,6 +64,12 @@ class DirStore:
             atomic_write(self.root / key, data)
         except OSError as exc:  # full disk, a file where a folder must be, no permission
             raise ArtifactError(f"cannot write {self.url(key)}: {exc.strerror or exc}") from None
+
+    def get_if_changed(self, key: str, tag: str | None) -> tuple[bytes | None, str | None]:
+        """``(body, sha256)``, or ``(None, tag)`` when the bytes still hash to ``tag``."""
+        data = self.get(key)
+        digest = sha256(data)
+        return (None, tag) if digest == tag else (data, digest)
 
     def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
         """``(body, sha256)``, or ``(None, None)`` when the file does not exist.
@@ -287,7 +301,7 @@ class _ModelPathStore(DirStore):
             return
         previous = _pointer_version(self.get_tagged(POINTER)[0])
         try:
-            undo = self.local.switch_to(json.loads(data)["version"], previous)
+            undo = self.local.switch_to(Pointer.from_json(json.loads(data)).version, previous)
         except OSError as exc:
             raise ArtifactError(f"cannot publish to {self.local.path}: {exc.strerror}") from None
         try:
@@ -304,11 +318,12 @@ def _plain_name(version: str | None) -> bool:
 
 def _pointer_version(data: bytes | None) -> str | None:
     """The version a pointer's bytes name, or None when there is none or it is broken."""
-    try:
-        version = json.loads(data or b"")["version"]
-    except (ValueError, KeyError, TypeError):
+    if data is None:
         return None
-    return version if isinstance(version, str) else None
+    try:
+        return Pointer.from_json(json_object(data, POINTER)).version
+    except (ArtifactError, ContractError):
+        return None
 
 
 def _swap_symlink(link: Path, target: str) -> None:

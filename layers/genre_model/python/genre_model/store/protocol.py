@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from typing import Any, Protocol
+
+from genre_model.contract import Manifest
 
 
 class ArtifactError(RuntimeError):
@@ -65,9 +66,20 @@ def sha256(data: bytes) -> str:
 
 
 class Store(Protocol):
-    """Where artifacts live: an S3 bucket or a local directory."""
+    """Where artifacts live: an S3 bucket or a local directory.
+
+    ``deadline``: a ``time.monotonic`` value past which no read starts (``StoreUnavailable``),
+    set by the model loader around one load so all its reads and retries share it; None: none.
+    """
+
+    deadline: float | None
 
     def get(self, key: str) -> bytes: ...
+
+    def get_if_changed(self, key: str, tag: str | None) -> tuple[bytes | None, str | None]:
+        """``(body, tag)``, or ``(None, tag)`` when the object still has ``tag``: the pointer's
+        poll, without a download when nothing was promoted. ``ArtifactNotFound`` if absent."""
+        ...
 
     def put(self, key: str, data: bytes) -> None: ...
 
@@ -89,12 +101,12 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def read_json(store: Store, key: str) -> dict:
+def read_json(store: Store, key: str) -> dict[str, Any]:
     """A JSON object as RFC 8259 defines it (no NaN/Infinity: they would reach a response)."""
     return json_object(store.get(key), store.url(key))
 
 
-def json_object(data: bytes, where: str) -> dict:
+def json_object(data: bytes, where: str) -> dict[str, Any]:
     try:
         value = json.loads(data, parse_constant=_no_constant)
     except (ValueError, RecursionError):
@@ -108,23 +120,21 @@ def to_json(value: Any) -> bytes:
     return json.dumps(value, indent=2, sort_keys=True, allow_nan=False).encode()
 
 
-def verified(store: Store, key: str, manifest: Mapping[str, Any], name: str) -> bytes:
+def verified(store: Store, key: str, manifest: Manifest, name: str) -> bytes:
     """The file's bytes, only if their SHA-256 equals the manifest's (checked before unpickling).
 
     Unlisted or unreadable (a directory, a FIFO) is an ``IntegrityError`` like a mismatch; a
     listed file that is gone raises ``ArtifactNotFound``, an unreachable store ``StoreUnavailable``.
     """
-    files = manifest.get("files")
-    entry = files.get(name) if isinstance(files, dict) else None
-    expected = entry.get("sha256") if isinstance(entry, dict) else None
-    if not isinstance(expected, str) or not expected:
-        raise IntegrityError(f"manifest {manifest.get('version')} lists no hash for {name}")
+    entry = manifest.files.get(name)
+    if entry is None or not entry.sha256:
+        raise IntegrityError(f"manifest {manifest.version} lists no hash for {name}")
     try:
         data = store.get(key)
     except (StoreUnavailable, ArtifactNotFound):
         raise
     except ArtifactError as exc:
-        raise IntegrityError(f"{name} of {manifest.get('version')} unusable: {exc}") from None
-    if sha256(data) != expected:
+        raise IntegrityError(f"{name} of {manifest.version} unusable: {exc}") from None
+    if sha256(data) != entry.sha256:
         raise IntegrityError(f"SHA-256 mismatch for {store.url(key)}: refusing to load it")
     return data

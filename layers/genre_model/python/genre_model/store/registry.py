@@ -3,12 +3,10 @@ rules, compare-and-swap promotion and rollback."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from genre_model.contract import (
     CUSTOMERS_FILE,
@@ -16,12 +14,15 @@ from genre_model.contract import (
     POINTER,
     PREDICTOR_FILE,
     ContractError,
+    FileEntry,
     Manifest,
+    Pointer,
     check_version,
     is_version,
 )
 from genre_model.store.protocol import (
     ArtifactError,
+    IntegrityError,
     PointerConflict,
     PromotionRefused,
     Store,
@@ -40,7 +41,7 @@ def new_version(now: datetime | None = None) -> str:
 
 
 # (store, key of each file name, manifest) -> anything; raises when the version is unservable
-VersionCheck = Callable[[Store, dict[str, str], dict], object]
+VersionCheck = Callable[[Store, dict[str, str], Manifest], object]
 
 
 @dataclass(frozen=True)
@@ -67,27 +68,31 @@ class Registry:
     def key(self, *parts: str) -> str:
         return self.prefix + "/".join(parts)
 
-    def pointer(self) -> dict | None:
-        """The pointer's JSON, read as promotion reads it (a local symlink there is refused)."""
-        data = self.store.get_tagged(self.key(POINTER))[0]
-        return None if data is None else json_object(data, self.store.url(self.key(POINTER)))
+    def pointer(self) -> Pointer | None:
+        """The pointer, read as promotion reads it (a local symlink there is refused)."""
+        return self._pointer(self.store.get_tagged(self.key(POINTER))[0])
 
-    def manifest(self, version: str) -> dict:
+    def _pointer(self, data: bytes | None) -> Pointer | None:
+        where = self.store.url(self.key(POINTER))
+        return None if data is None else Pointer.from_json(json_object(data, where), where)
+
+    def manifest(self, version: str) -> Manifest:
         """The version's manifest; ``version`` must be a version name (never a path)."""
-        manifest = read_json(self.store, self.key(check_version(version), MANIFEST))
-        if manifest.get("version") != version:
-            raise ArtifactError(f"manifest under {version} names version {manifest.get('version')}")
-        return manifest
+        raw = read_json(self.store, self.key(check_version(version), MANIFEST))
+        if raw.get("version") != version:
+            raise ArtifactError(f"manifest under {version} names version {raw.get('version')}")
+        try:
+            return Manifest.from_json(raw)
+        except ContractError as exc:  # refused like a hash mismatch (rollback, promotion)
+            raise IntegrityError(f"{MANIFEST} of {version} unusable: {exc}") from None
 
-    def latest_manifest(self) -> dict | None:
+    def latest_manifest(self) -> Manifest | None:
         pointer = self.pointer()
-        if pointer is None:
-            return None
-        version = check_version(pointer.get("version"), self.store.url(self.key(POINTER)))
-        return self.manifest(version)
+        return None if pointer is None else self.manifest(pointer.version)
 
     def versions(self) -> list[VersionInfo]:
-        pointer = self.pointer() or {}
+        pointer = self.pointer()
+        latest = pointer.version if pointer else None
         found = sorted(
             {
                 k[len(self.prefix) :].split("/")[0]
@@ -99,50 +104,45 @@ class Registry:
         infos = []
         for version in found:
             try:
-                manifest = Manifest.from_json(self.manifest(version))
-            except ContractError:  # listed, so it can be looked at; predict would refuse it
+                manifest = self.manifest(version)
+            except IntegrityError:  # listed, so it can be looked at; predict would refuse it
                 infos.append(VersionInfo(version, "(damaged manifest)", None, None, None, False))
                 continue
-            holdout = manifest.metrics.get("holdout")
-            holdout = holdout if isinstance(holdout, dict) else {}
             infos.append(
                 VersionInfo(
                     version=version,
                     created=manifest.created,
-                    accuracy=_number(holdout.get("model_accuracy")),
-                    baseline_accuracy=_number(holdout.get("baseline_accuracy")),
-                    labelled=manifest.rows.get("labelled"),
-                    latest=pointer.get("version") == version,
+                    accuracy=manifest.holdout("model_accuracy"),
+                    baseline_accuracy=manifest.holdout("baseline_accuracy"),
+                    labelled=manifest.labelled,
+                    latest=latest == version,
                 )
             )
         return infos
 
-    def write_version(self, version: str, files: Mapping[str, bytes], manifest: dict) -> dict:
-        """Upload every file, then the manifest holding their hashes; the pointer is untouched."""
-        check_version(version)
-        manifest = {
-            **manifest,
-            "version": version,
-            "files": {name: {"sha256": sha256(d), "bytes": len(d)} for name, d in files.items()},
-        }
+    def write_version(self, manifest: Manifest, files: Mapping[str, bytes]) -> Manifest:
+        """Upload every file, then the manifest holding their hashes; the pointer is untouched.
+
+        ``manifest`` describes the run; the files it lists are the ones written here.
+        """
+        version = check_version(manifest.version)
+        hashes = {name: FileEntry(sha256(d), len(d)) for name, d in files.items()}
+        manifest = replace(manifest, files=hashes)
         for name, data in files.items():
             self.store.put(self.key(version, name), data)
-        self.store.put(self.key(version, MANIFEST), to_json(manifest))
+        self.store.put(self.key(version, MANIFEST), to_json(manifest.to_json()))
         return manifest
 
-    def _pointer_tagged(self) -> tuple[dict | None, str | None]:
+    def _pointer_tagged(self) -> tuple[Manifest | None, str | None]:
         """The manifest the pointer names (None when absent or broken) and the pointer's tag."""
         data, tag = self.store.get_tagged(self.key(POINTER))
-        if data is None:
-            return None, None
         try:
-            manifest = self.manifest(str(json.loads(data)["version"]))
-            Manifest.from_json(manifest)  # its rows are compared: of the documented types
-            return manifest, tag
-        except (ValueError, TypeError, KeyError, ArtifactError):  # ContractError: a ValueError
+            pointer = self._pointer(data)
+            return (None if pointer is None else self.manifest(pointer.version)), tag
+        except (ContractError, ArtifactError):
             return None, tag  # a broken pointer must not block a good model from replacing it
 
-    def check_promotion(self, manifest: Mapping[str, Any], min_customers: int) -> None:
+    def check_promotion(self, manifest: Manifest, min_customers: int) -> None:
         """Raise ``PromotionRefused`` unless the new version may replace the current one.
 
         The pointer's tag seen here is remembered: ``promote`` replaces the pointer only if it
@@ -150,21 +150,19 @@ class Registry:
         """
         current, tag = self._pointer_tagged()
         self._check(manifest, min_customers, current)
-        self._checked[str(manifest["version"])] = (min_customers, tag)
+        self._checked[manifest.version] = (min_customers, tag)
 
-    def _check(
-        self, manifest: Mapping[str, Any], min_customers: int, current: Mapping[str, Any] | None
-    ) -> None:
-        version = manifest["version"]
-        labelled = int(manifest["rows"]["labelled"])
+    def _check(self, manifest: Manifest, min_customers: int, current: Manifest | None) -> None:
+        version = manifest.version
+        labelled = manifest.labelled or 0
         if labelled < min_customers:
             raise PromotionRefused(
                 version, f"{labelled} labelled customers, fewer than MIN_CUSTOMERS={min_customers}"
             )
-        if len(manifest["classes"]) < 2:
+        if len(manifest.classes) < 2:
             raise PromotionRefused(version, "fewer than 2 genres to predict")
-        if current is not None and current.get("version") != version:
-            before = int(current.get("rows", {}).get("labelled", 0))
+        if current is not None and current.version != version:
+            before = current.labelled or 0
             if labelled * 2 < before:
                 raise PromotionRefused(
                     version,
@@ -172,7 +170,7 @@ class Registry:
                     "is the database truncated or half-loaded?",
                 )
 
-    def promote(self, version: str, validate: VersionCheck | None = None) -> dict:
+    def promote(self, version: str, validate: VersionCheck | None = None) -> Pointer:
         """Point latest.json at ``version`` after checking it is complete and intact.
 
         ``validate`` (the serve side's ``model_cache.load_version``, passed in by training and
@@ -183,8 +181,7 @@ class Registry:
         meanwhile, the check is run again against that run's version before retrying.
         """
         manifest = self.manifest(version)
-        files = manifest.get("files")
-        for name in files if isinstance(files, dict) else ():
+        for name in manifest.files:
             verified(self.store, self.key(version, name), manifest, name)
         if validate is not None:
             names = (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE)
@@ -195,13 +192,13 @@ class Registry:
         else:
             checked_min, tag = checked
         for _attempt in range(self.MAX_PROMOTION_ATTEMPTS):
-            pointer = {
-                "version": version,
-                "manifest_key": self.key(version, MANIFEST),
-                "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            }
+            pointer = Pointer(
+                version,
+                self.key(version, MANIFEST),
+                datetime.now(UTC).isoformat(timespec="seconds"),
+            )
             try:
-                self.store.put_if(self.key(POINTER), to_json(pointer), tag)
+                self.store.put_if(self.key(POINTER), to_json(pointer.to_json()), tag)
             except PointerConflict:
                 current, tag = self._pointer_tagged()
                 if checked_min is not None:
@@ -211,9 +208,3 @@ class Registry:
         raise PointerConflict(
             f"{self.store.url(self.key(POINTER))} kept changing: {version} not promoted"
         )
-
-
-def _number(value: object) -> float | None:
-    """A metric to print, when it is one (a damaged manifest may hold anything there)."""
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    return float(value) if is_number else None

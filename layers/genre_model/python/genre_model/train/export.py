@@ -1,4 +1,4 @@
-"""Export a fitted scikit-learn forest as plain arrays that ``inference.Predictor`` evaluates.
+"""Export a fitted scikit-learn forest as plain arrays that ``serve.predictor.Predictor`` evaluates.
 
 All trees are concatenated into one node table; leaves point to themselves so a fixed number of
 vectorised steps (the deepest tree's depth) walks every tree at once. Leaf values are copied
@@ -11,11 +11,12 @@ The forest may be fitted on genre codes (the published one is); ``classes`` name
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from genre_model.serve.predictor import FORMAT, pack_arrays
+from genre_model.contract import FORMAT, pack_arrays
 
 
 def export_forest(
@@ -23,7 +24,7 @@ def export_forest(
     classes: Sequence[str],
     feature_columns: Sequence[str],
     countries: Sequence[str] = (),
-) -> dict:
+) -> dict[str, Any]:
     """The predictor payload: genre names (one per ``model.classes_``), features, node table."""
     if len(classes) != len(model.classes_):
         raise ValueError(f"{len(classes)} genre names for {len(model.classes_)} forest classes")

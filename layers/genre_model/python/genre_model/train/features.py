@@ -3,8 +3,8 @@
 Features (the spec's): ``total_spent`` (dollars), ``total_tracks_bought`` and
 ``genre_spending_ratio`` (share of the customer's money spent on the favourite genre).
 Label: the favourite genre, chosen in SQL (see ``sources`` for the tie rule).
-The optional ``location`` feature set adds ``country_code``: an index into the sorted list of
-countries seen in training; 0 is the explicit unknown bucket used for unseen or missing countries.
+The optional ``location`` feature set adds ``country_code``, the country encoding of
+``contract`` (an index into the sorted countries seen in training; 0 the unknown bucket).
 
 Data rules after the query's line rule (README "Data rules"), each counted in ``Dataset.skipped``:
 customers none of whose lines counted are left out entirely; customers whose favourite genre has
@@ -21,12 +21,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from genre_model.contract import MAX_COUNTRY_LENGTH, MAX_FEATURE_VALUE, MAX_RATIO, MAX_TRACKS
+from genre_model.contract import (
+    COUNTRY_FEATURE,
+    FEATURE_COLUMNS,
+    MAX_COUNTRY_LENGTH,
+    MAX_FEATURE_VALUE,
+    MAX_RATIO,
+    MAX_TRACKS,
+    SPEC_FEATURES,
+    UNKNOWN_COUNTRY,
+    UNKNOWN_COUNTRY_CODE,
+    country_codes,
+)
 from genre_model.train.sources import CustomerRow, DataSourceError
 
-SPEC_FEATURES = ("total_spent", "total_tracks_bought", "genre_spending_ratio")
-LOCATION_FEATURES = (*SPEC_FEATURES, "country_code")
-UNKNOWN_COUNTRY = "Unknown"
 MIN_CUSTOMERS_PER_GENRE = 2
 MAX_FEATURE = MAX_FEATURE_VALUE  # scikit-learn's trees compare in float32; the API's limit
 
@@ -47,11 +55,13 @@ class Dataset:
 
     @property
     def X(self) -> np.ndarray:
-        return self.customers.loc[:, list(self.feature_columns)].to_numpy(dtype=np.float64)
+        values: np.ndarray = self.customers.loc[:, list(self.feature_columns)].to_numpy(np.float64)
+        return values
 
     @property
     def y(self) -> np.ndarray:
-        return self.customers["genre"].to_numpy(dtype=object)
+        labels: np.ndarray = self.customers["genre"].to_numpy(dtype=object)
+        return labels
 
 
 def summaries_frame(rows: Iterable[CustomerRow]) -> pd.DataFrame:
@@ -104,11 +114,6 @@ def describe_skipped(skipped: dict[str, int]) -> str:
     return ", ".join(f"{n} {rule.replace('_', ' ')}" for rule, n in skipped.items() if n)
 
 
-def country_codes(countries: tuple[str, ...]) -> dict[str, int]:
-    """Country -> code; unseen countries map to 0, the unknown bucket."""
-    return {country: code for code, country in enumerate(countries, start=1)}
-
-
 def build_dataset(rows: Iterable[CustomerRow], feature_set: str = "spec") -> Dataset:
     """Apply the data rules, label customers, drop genres too rare to split, encode features."""
     everyone = summaries_frame(rows)
@@ -134,12 +139,11 @@ def build_dataset(rows: Iterable[CustomerRow], feature_set: str = "spec") -> Dat
         )
         frame = frame[~frame["genre"].isin(rare.index)]
     countries: tuple[str, ...] = ()
-    columns = SPEC_FEATURES
-    if feature_set == "location":
+    columns = FEATURE_COLUMNS[feature_set]
+    if COUNTRY_FEATURE in columns:
         countries = tuple(sorted(set(frame["country"]) - {UNKNOWN_COUNTRY}))
-        codes = country_codes(countries)
-        frame = frame.assign(country_code=frame["country"].map(codes).fillna(0).astype(np.int64))
-        columns = LOCATION_FEATURES
+        codes = frame["country"].map(country_codes(countries)).fillna(UNKNOWN_COUNTRY_CODE)
+        frame = frame.assign(**{COUNTRY_FEATURE: codes.astype(np.int64)})
     keep = [*columns, "country", "genre"]
     return Dataset(
         customers=frame.loc[:, keep].copy(),

@@ -18,9 +18,17 @@ import joblib
 import numpy as np
 
 from genre_model.config import ConfigError, Settings
-from genre_model.contract import CUSTOMERS_FILE, METRICS_FILE, MODEL_FILE, POINTER, PREDICTOR_FILE
+from genre_model.contract import (
+    COUNTRY_FEATURE,
+    CUSTOMERS_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    POINTER,
+    PREDICTOR_FILE,
+    Manifest,
+    pack_arrays,
+)
 from genre_model.serve.model_cache import load_version
-from genre_model.serve.predictor import pack_arrays
 from genre_model.store.local import LocalModelPath
 from genre_model.store.protocol import ArtifactError, to_json
 from genre_model.store.registry import Registry, new_version
@@ -39,7 +47,7 @@ class TrainOutcome:
     location: str
     promoted: bool
     report: dict[str, Any]
-    manifest: dict[str, Any]
+    manifest: Manifest
     reason: str = ""
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -69,7 +77,7 @@ def _joblib_bytes(value: Any) -> bytes:
 def customer_snapshot(dataset: Dataset) -> dict[str, Any]:
     """Every customer's features, so predict can answer for a ``customer_id``."""
     frame = dataset.summaries.sort_index()
-    columns = [c for c in dataset.feature_columns if c != "country_code"]
+    columns = [c for c in dataset.feature_columns if c != COUNTRY_FEATURE]
     return {
         "feature_columns": columns,
         "countries": frame["country"].astype(str).tolist(),
@@ -110,22 +118,24 @@ def artifact_files(result: TrainingResult, dataset: Dataset, version: str) -> di
     }
 
 
-def manifest_fields(
-    result: TrainingResult, dataset: Dataset, settings: Settings, source: str
-) -> dict:
+def run_manifest(
+    version: str, result: TrainingResult, dataset: Dataset, settings: Settings, source: str
+) -> Manifest:
+    """The version's manifest, less its files (``Registry.write_version`` lists those)."""
     import pandas as pd
     import sklearn
 
     report = result.report
     holdout, cv = report["holdout"], report["cross_validation"]
-    return {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source": source,
-        "feature_set": settings.feature_set,
-        "feature_columns": list(dataset.feature_columns),
-        "classes": report["classes"],
-        "countries": list(dataset.countries),
-        "rows": {
+    return Manifest(
+        version=version,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        source=source,
+        feature_set=settings.feature_set,
+        feature_columns=dataset.feature_columns,
+        classes=tuple(report["classes"]),
+        countries=dataset.countries,
+        rows={
             "customers_read": report["customers"]["read"],
             "labelled": report["customers"]["labelled"],
             "train": report["customers"]["train"],
@@ -133,14 +143,14 @@ def manifest_fields(
             "snapshot_customers": len(dataset.summaries),
             **{f"skipped_{rule}": n for rule, n in report["skipped"].items()},
         },
-        "libraries": {
+        libraries={
             "python": platform.python_version(),
             "scikit-learn": sklearn.__version__,
             "numpy": np.__version__,
             "pandas": pd.__version__,
             "joblib": joblib.__version__,
         },
-        "metrics": {
+        metrics={
             "holdout": {
                 "model_accuracy": holdout["model"]["accuracy"],
                 "model_macro_f1": holdout["model"]["macro_f1"],
@@ -163,7 +173,7 @@ def manifest_fields(
             "beats_baseline_decided_on": report["beats_baseline_decided_on"],
             "verdict": report["verdict"],
         },
-    }
+    )
 
 
 def target_registry(settings: Settings) -> tuple[Registry, LocalModelPath | None]:
@@ -230,7 +240,7 @@ def run_training(
     files = artifact_files(result, dataset, version)
     phase("export")
     manifest = registry_.write_version(
-        version, files, manifest_fields(result, dataset, settings, source.description)
+        run_manifest(version, result, dataset, settings, source.description), files
     )
     location = registry_.store.url(registry_.key(version))
     registry_.check_promotion(manifest, settings.min_customers)
