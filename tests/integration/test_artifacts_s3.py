@@ -144,7 +144,7 @@ def test_refused_promotions_and_rollback(
     assert json.loads(body(s3, PREFIX + "latest.json"))["version"] == third
     registry.promote(first)
     assert json.loads(body(s3, PREFIX + "latest.json"))["version"] == first
-    assert registry.latest_manifest()["version"] == first
+    assert registry.latest_manifest().version == first
 
     # a tampered file makes promote refuse and leaves the pointer alone
     pointer_now = body(s3, PREFIX + "latest.json")

@@ -18,6 +18,7 @@ from genre_model.store.protocol import (
     ArtifactNotFound,
     IntegrityError,
     PromotionRefused,
+    StoreUnavailable,
 )
 from genre_model.store.registry import Registry, new_version
 from genre_model.store.s3 import S3Store, store_for
@@ -234,3 +235,16 @@ def test_a_current_version_with_a_wrong_typed_manifest_neither_blocks_nor_breaks
     assert listing[old].created == "(damaged manifest)"
     assert listing[old].accuracy is None
     assert listing["20260101T000002Z-000002"].labelled == 3
+
+
+def test_a_dir_store_polls_by_hash_and_honours_the_load_deadline(tmp_path: Path) -> None:
+    store = DirStore(tmp_path)
+    store.put("latest.json", b"one")
+    body, tag = store.get_if_changed("latest.json", None)
+    assert (body, tag) == (b"one", hashlib.sha256(b"one").hexdigest())
+    assert store.get_if_changed("latest.json", tag) == (None, tag)  # unchanged: no body
+    store.put("latest.json", b"two")
+    assert store.get_if_changed("latest.json", tag)[0] == b"two"
+    store.deadline = 0.0  # long past on the monotonic clock
+    with pytest.raises(StoreUnavailable, match="deadline"):
+        store.get("latest.json")

@@ -393,3 +393,37 @@ def test_the_sound_manifest_is_typed() -> None:
 def test_manifest_fields_of_the_wrong_type_are_refused(changes: dict, reason: str) -> None:
     with pytest.raises(ManifestError, match=reason):
         Manifest.from_json(manifest(**changes))
+
+
+def test_the_manifest_writes_back_what_it_read() -> None:
+    raw = manifest(source="sqlite", countries=["Brazil"], libraries={"numpy": "2.4"})
+    typed = Manifest.from_json(raw)
+    assert typed.files["predictor.joblib"] == contract.FileEntry("ab" * 32, 10)
+    assert (typed.labelled, typed.holdout("model_accuracy"), typed.holdout("nope")) == (
+        59,
+        0.5,
+        None,
+    )
+    assert typed.to_json() == raw  # every key, so old code reads what new code writes
+    assert Manifest.from_json(typed.to_json()) == typed
+
+
+def test_the_pointer_reads_the_legacy_manifest_key_and_refuses_bad_names() -> None:
+    version = "20261126T020000Z-1a2b3c"
+    key = f"models/{version}/manifest.json"
+    written = contract.Pointer(version, key, "2026-11-26T02:00:00+00:00")
+    assert contract.Pointer.from_json(written.to_json()) == written
+    assert contract.Pointer.from_json({"version": version, "manifest": key}).manifest_key == key
+    with pytest.raises(InvalidVersion, match="not a version name"):
+        contract.Pointer.from_json({"version": "../../evil", "manifest_key": key})
+    with pytest.raises(contract.ContractError, match="must be strings"):
+        contract.Pointer.from_json({"version": version, "manifest_key": 5})
+    with pytest.raises(contract.ContractError, match="not a JSON object"):
+        contract.Pointer.from_json([version])
+
+
+def test_the_country_encoding_is_one_rule() -> None:
+    codes = contract.country_codes(("Brazil", "Canada"))
+    assert codes == {"Brazil": 1, "Canada": 2}
+    assert [contract.country_code(codes, c) for c in ("Canada", "Narnia", None, "")] == [2, 0, 0, 0]
+    assert contract.UNKNOWN_COUNTRY not in codes  # training's name for a missing country

@@ -91,7 +91,10 @@ class Registry:
         return None if pointer is None else self.manifest(pointer.version)
 
     def versions(self) -> list[VersionInfo]:
-        pointer = self.pointer()
+        try:
+            pointer = self.pointer()
+        except ContractError:  # names no version: the listing still shows them all, none latest
+            pointer = None
         latest = pointer.version if pointer else None
         found = sorted(
             {

@@ -1,0 +1,95 @@
+"""A version published before the typed artifact contract (tests/data/published-0c5d611, written
+by the code at commit 0c5d611) still serves, from a directory and from S3, with the answers that
+code gave; and its scikit-learn pickle still loads as the original container system loaded it."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+from predict_fixtures import BUCKET, PREFIX, invoke, load_event, make_event, predict_handler, s3
+
+from genre_model.contract import CUSTOMERS_FILE, MANIFEST, POINTER, PREDICTOR_FILE, Manifest
+from genre_model.serve import service
+from genre_model.serve.model_cache import LoadedModel, Location
+from genre_model.serve.schemas import PredictRequest
+from genre_model.store.local import DirStore
+from genre_model.store.protocol import to_json
+from genre_model.store.registry import Registry
+
+FIXTURES = (predict_handler, s3)
+PUBLISHED = Path(__file__).resolve().parents[1] / "data" / "published-0c5d611"
+EXPECTED: dict[str, Any] = json.loads((PUBLISHED / "expected.json").read_text())
+VERSION: str = EXPECTED["version"]
+
+
+@pytest.fixture
+def published(tmp_path: Path) -> Path:
+    """A copy: reading must not need to write, and nothing may land in tests/data."""
+    return Path(shutil.copytree(PUBLISHED, tmp_path / "published"))
+
+
+def load_from(root: Path) -> LoadedModel:
+    def keys(version: str) -> dict[str, str]:
+        return {name: f"{version}/{name}" for name in (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE)}
+
+    loaded = Location(DirStore(root), keys, pointer=POINTER).load(None, time.monotonic() + 30)
+    assert loaded is not None
+    return loaded
+
+
+def test_the_old_version_answers_as_before_from_a_directory(published: Path) -> None:
+    model = load_from(published)
+    assert model.version == VERSION
+    assert service.model_summary(model) == EXPECTED["model_summary"]
+    for case in EXPECTED["requests"]:
+        answer = service.predict(PredictRequest.model_validate(case["request"]), model)
+        assert json.loads(json.dumps(answer)) == case["response"], case["request"]
+
+
+def test_the_old_manifest_and_pointer_read_typed_and_write_back_the_same_bytes(
+    published: Path,
+) -> None:
+    raw = (published / VERSION / MANIFEST).read_bytes()
+    assert to_json(Manifest.from_json(json.loads(raw)).to_json()) == raw  # same keys, same values
+    registry = Registry(DirStore(published), "")
+    pointer = registry.pointer()
+    assert pointer is not None
+    assert (pointer.version, pointer.manifest_key) == (VERSION, f"{VERSION}/{MANIFEST}")
+    assert to_json(pointer.to_json()) == (published / POINTER).read_bytes()
+    [info] = registry.versions()
+    manifest = registry.manifest(VERSION)
+    assert (info.version, info.latest, info.labelled) == (VERSION, True, manifest.labelled)
+    assert info.accuracy == EXPECTED["model_summary"]["metrics"]["holdout"]["model_accuracy"]
+    registry.promote(VERSION)  # a rollback to it: every listed file still verifies
+
+
+def test_the_old_version_answers_as_before_from_s3(predict_handler: Any, s3: Any) -> None:
+    for path in PUBLISHED.rglob("*"):
+        if path.is_file() and path.name not in {"expected.json", "README.md"}:
+            key = PREFIX + path.relative_to(PUBLISHED).as_posix()
+            s3.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
+    info = invoke(predict_handler, load_event("model-info.json"))
+    assert info.status == 200, info.raw
+    assert info.body == EXPECTED["model_summary"]
+    for case in EXPECTED["requests"]:
+        answer = invoke(predict_handler, make_event(case["request"]))
+        assert answer.status == 200, answer.raw
+        assert answer.body == case["response"], case["request"]
+
+
+def test_the_old_pickle_loads_as_the_original_system_loaded_it() -> None:
+    original = EXPECTED["original_system"]
+    pickle = joblib.load(io.BytesIO((PUBLISHED / VERSION / "model.joblib").read_bytes()))
+    encoder, forest = pickle["label_encoders"]["genre"], pickle["model"]
+    X = np.asarray(original["X"])
+    assert [str(g) for g in encoder.inverse_transform(forest.predict(X))] == original["genres"]
+    assert forest.predict_proba(X).tolist() == original["probabilities"]
+    assert [str(c) for c in encoder.classes_] == original["encoder_classes"]
