@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
-from genre_model.serve.api import BATCH_PATH, MAX_BATCH_BODY_BYTES
+from genre_model.serve.http import BATCH_PATH, MAX_BATCH_BODY_BYTES
 
 MAX_READ_BYTES = MAX_BATCH_BODY_BYTES  # beyond this the server answers 413 itself, unread
 SOCKET_TIMEOUT_SECONDS = 15.0  # an idle keep-alive or a client that stops mid-request is dropped

@@ -19,7 +19,8 @@ from genre_model.serve.explain import METHOD, ExplainUnavailable, ForestExplaine
 from genre_model.serve.model_cache import LoadedModel
 from genre_model.serve.predictor import Predictor, PredictorError, pack_arrays, unpack_arrays
 from genre_model.serve.schemas import PredictRequest
-from genre_model.serve.service import ApiError, predict
+from genre_model.serve.http import ApiError
+from genre_model.serve.service import predict
 from genre_model.train.export import export_forest
 from genre_model.train.features import build_dataset
 from genre_model.train.fit import make_forest

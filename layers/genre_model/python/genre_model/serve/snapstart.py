@@ -30,11 +30,12 @@ _registered = False
 
 
 def _register_after_restore() -> Callable[..., Any] | None:
-    try:
-        from snapshot_restore_py import register_after_restore
+    try:  # the runtime's module ships without type information
+        from snapshot_restore_py import register_after_restore  # type: ignore[import-untyped]
     except ImportError:
         return None
-    return register_after_restore
+    register: Callable[..., Any] = register_after_restore
+    return register
 
 
 def prepare() -> None:
