@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from genre_model.config import snap_start_init
+from genre_model.config import settings, snap_start_init
 from genre_model.serve import api
 from genre_model.serve.model_cache import ModelUnavailable
 
@@ -58,6 +58,7 @@ def after_restore(deadline: float = RESTORE_DEADLINE_SECONDS) -> None:
     started = time.monotonic()
     snapshotted = api.model_cache()
     snapshotted.forget_store()
+    settings.cache_clear()  # the credentials the runtime gives the signed GET are this clone's
     fresh = api.new_model_cache()
     done = threading.Event()
 
