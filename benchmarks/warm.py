@@ -147,18 +147,21 @@ def run(model_path: Path, smoke: bool = False) -> dict:
     n = 500 if smoke else 20000
     row = [45.5, 15, 0.6]
     body = payloads[0]
+    from genre_model.serve import handler as entry
+    from genre_model.serve import http
+    from genre_model.serve.http import Reply
     from genre_model.serve.schemas import PredictRequest
 
-    parsed = api.strict_json(body)
+    parsed = http.strict_json(body)
     request = PredictRequest.model_validate(parsed)
     from genre_model.serve import service
 
     response_body = service.predict(request, model)
     components = {
         "lambda_handler (whole)": _time_calls(handler, events, n),
-        "api.handle (no Powertools decorators)": _time_calls(api.handle, events, n),
-        "api.guard": _time_calls(api.guard, [(e[0],) for e in events], n),
-        "json parse (strict_json)": _time_calls(api.strict_json, [(body,)], n),
+        "api.handle (no Powertools decorators)": _time_calls(entry.handle, events, n),
+        "api.guard": _time_calls(http.guard, [(e[0],) for e in events], n),
+        "json parse (strict_json)": _time_calls(http.strict_json, [(body,)], n),
         "pydantic PredictRequest.model_validate": _time_calls(
             PredictRequest.model_validate, [(parsed,)], n
         ),
@@ -167,7 +170,7 @@ def run(model_path: Path, smoke: bool = False) -> dict:
         ),
         "Predictor.predict_one": _time_calls(ours.predict_one, [(row,)], n),
         "json dumps (_proxy)": _time_calls(
-            api._proxy, [(200, response_body, {"X-Model-Version": "v"})], n
+            http.proxy, [(Reply(200, response_body, {"X-Model-Version": "v"}),)], n
         ),
         "sklearn predict_proba, 1 row (cached)": _time_calls(
             cached.predict_one, [(row,)], max(20, n // 50)
@@ -207,11 +210,11 @@ def run(model_path: Path, smoke: bool = False) -> dict:
 CATEGORIES = (
     ("predictor (Predictor.predict_one)", "predictor.py", "predict_one"),
     ("validation (pydantic model_validate)", "", "model_validate"),
-    ("JSON parse (strict_json)", "api.py", "strict_json"),
-    ("JSON encode (json.dumps in _proxy)", "api.py", "_proxy"),
-    ("guard (size/base64/UTF-8/content type)", "api.py", "guard"),
+    ("JSON parse (strict_json)", "http.py", "strict_json"),
+    ("JSON encode (json.dumps in _proxy)", "http.py", "proxy"),
+    ("guard (size/base64/UTF-8/content type)", "http.py", "guard"),
     ("model cache lookup (ModelCache.get)", "model_cache.py", "get"),
-    ("api.handle (all of the above + response dict)", "api.py", "handle"),
+    ("api.handle (all of the above + response dict)", "handler.py", "handle"),
 )
 
 

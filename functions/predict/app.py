@@ -6,12 +6,13 @@ invocation's segment without it.
 """
 
 import warnings
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from genre_model.serve import api, snapstart
+from genre_model.serve import handler, snapstart
 
 logger = Logger()
 metrics = Metrics()
@@ -23,5 +24,5 @@ snapstart.prepare()  # SnapStart: the model goes into the snapshot, a restore re
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return api.handle(event, context)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handler.handle(event, context)

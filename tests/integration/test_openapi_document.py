@@ -62,3 +62,17 @@ def test_openapi_request_schema_is_strict():
     }
     error = schemas["ErrorResponse"]
     assert set(error["properties"]) == {"status", "message", "errors"}
+
+
+def test_the_document_describes_the_functions_that_answer() -> None:
+    """One implementation per route: the resolver registered the very functions in ``api``
+    that the handler calls (the POSTs before routing), so the document describes them."""
+    from genre_model.serve import api, routes
+
+    registered = {(r.method, r.path): r.func for r in routes.app._static_routes}
+    assert registered == {
+        ("POST", "/api/predict-genre"): api.predict_genre,
+        ("POST", "/api/predict-genre/batch"): api.predict_genre_batch,
+        ("GET", "/api/health"): api.health,
+        ("GET", "/api/model"): api.model_info,
+    }

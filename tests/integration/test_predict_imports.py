@@ -1,4 +1,5 @@
-"""The predict import path never loads scikit-learn, pandas or scipy (they are not in its layer)."""
+"""The predict import path never loads scikit-learn, pandas or scipy (they are not in its layer),
+nor, on a POST predict, what is imported lazily for the cold start: the resolver and boto3."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from predict_fixtures import EVENTS, LAYER, ROOT, local_model, predict_sqlite, s
 
 FIXTURES = (local_model, predict_sqlite, spec_model)
 HEAVY = ("sklearn", "pandas", "scipy")
+LAZY = ("boto3", "aws_lambda_powertools.event_handler")  # Powertools itself imports botocore
 
 SCRIPT = """
 import importlib.util, json, sys, types
@@ -27,9 +29,11 @@ context = types.SimpleNamespace(
 with open({event!r}) as fh:
     result = module.lambda_handler(json.load(fh), context)
 heavy = sorted(n for n in sys.modules if n.split(".")[0] in {heavy!r})
+lazy = sorted(n for n in sys.modules if n.startswith({lazy!r}))
 import genre_model
 print("RESULT " + json.dumps({{
     "status": result["statusCode"], "body": json.loads(result["body"]), "heavy": heavy,
+    "lazy": lazy,
     "package": genre_model.__file__,
 }}))
 """
@@ -41,6 +45,7 @@ def test_predict_serves_without_sklearn_pandas_or_scipy(local_model, tmp_path):
         app=str(ROOT / "functions" / "predict" / "app.py"),
         event=str(EVENTS / "predict-genre.json"),
         heavy=HEAVY,
+        lazy=LAZY,
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL", "AWS_", "PYTHON"))}
     env.update(
@@ -65,3 +70,4 @@ def test_predict_serves_without_sklearn_pandas_or_scipy(local_model, tmp_path):
     assert result["body"]["prediction"]["genre"] in local_model.classes
     assert result["package"].startswith(str(LAYER))
     assert result["heavy"] == [], f"predict imported {result['heavy']}"
+    assert result["lazy"] == [], f"a POST predict imported {result['lazy']}"

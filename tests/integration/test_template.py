@@ -238,7 +238,7 @@ def test_globals_and_build_methods(template: dict[str, Any], resources: dict[str
 
 def test_predict_api_routes(resources: dict[str, Any]) -> None:
     """The REST definition names exactly the handler's routes (wiring: test_template_wiring)."""
-    from genre_model.serve.api import ROUTES
+    from genre_model.serve.http import ROUTES
 
     paths = resources["PredictApi"]["Properties"]["DefinitionBody"]["paths"]
     assert set(paths) == set(ROUTES)

@@ -88,9 +88,9 @@ def test_unknown_path_answers_like_the_handler(rest):
     (template,) = _gateway_responses(rest)["MISSING_AUTHENTICATION_TOKEN"][
         "responseTemplates"
     ].values()
-    from genre_model.serve import api
+    from genre_model.serve import handler
 
-    answer = api.handle(make_event({}, path="/api/unknown"), lambda_context())
+    answer = handler.handle(make_event({}, path="/api/unknown"), lambda_context())
     assert answer["statusCode"] == 404
     assert _rendered(template) == json.loads(answer["body"])
 
@@ -128,7 +128,7 @@ def test_exactly_one_front_door_per_tier(tier):
 
 
 def test_every_route_reaches_the_predict_alias_with_a_permission(tier):
-    from genre_model.serve.api import ROUTES
+    from genre_model.serve.http import ROUTES
 
     name, cfn = tier
     alias_id, alias = _alias(cfn)

@@ -1,4 +1,4 @@
-"""api.guard and the strict JSON decoder: what the resolver cannot check itself."""
+"""http.guard and the strict JSON decoder: what the resolver cannot check itself."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import json
 import pytest
 from predict_fixtures import reset_api
 
-from genre_model.serve import api
-from genre_model.serve.service import ApiError
+from genre_model.serve import api, http
+from genre_model.serve.http import ApiError
 
 FIXTURES = (reset_api,)
-LIMIT = api.MAX_BODY_BYTES
+LIMIT = http.MAX_BODY_BYTES
 
 
 def event(body: str | None, *, encoded: bool = False, method: str = "POST", headers=None) -> dict:
@@ -45,8 +45,8 @@ def test_size_boundary(encoded):
         text = base64.b64encode(data).decode() if encoded else data.decode()
         return event(text, encoded=encoded)
 
-    assert api.guard(make(LIMIT))[1] is None
-    status, body = rejected(api.guard(make(LIMIT + 1)))
+    assert http.guard(make(LIMIT))[1] is None
+    status, body = rejected(http.guard(make(LIMIT + 1)))
     assert status == 413
     assert body["errors"] == [{"field": "body", "reason": "too large"}]
 
@@ -54,13 +54,13 @@ def test_size_boundary(encoded):
 def test_size_counts_utf8_bytes_not_characters():
     text = "é" * (LIMIT // 2 + 1)  # 2 bytes each: over the limit in bytes, under in characters
     assert len(text) < LIMIT
-    status, _ = rejected(api.guard(event(text)))
+    status, _ = rejected(http.guard(event(text)))
     assert status == 413
 
 
 def test_base64_body_is_decoded_for_the_resolver():
     payload = '{"total_spent": 1.5}'
-    out, response = api.guard(event(base64.b64encode(payload.encode()).decode(), encoded=True))
+    out, response = http.guard(event(base64.b64encode(payload.encode()).decode(), encoded=True))
     assert response is None
     assert out["body"] == payload
     assert out["isBase64Encoded"] is False
@@ -68,14 +68,14 @@ def test_base64_body_is_decoded_for_the_resolver():
 
 @pytest.mark.parametrize("body", ["!!!!", "abc", "eyJ=abc", "e30=\n"])
 def test_invalid_base64_is_400(body):
-    status, result = rejected(api.guard(event(body, encoded=True)))
+    status, result = rejected(http.guard(event(body, encoded=True)))
     assert status == 400
     assert result["errors"] == [{"field": "body", "reason": "invalid base64"}]
 
 
 @pytest.mark.parametrize("raw", [b"\xff", b'{"a": "\xc3"}', b"\xed\xa0\x80"])
 def test_invalid_utf8_is_400(raw):
-    status, result = rejected(api.guard(event(base64.b64encode(raw).decode(), encoded=True)))
+    status, result = rejected(http.guard(event(base64.b64encode(raw).decode(), encoded=True)))
     assert status == 400
     assert result["errors"] == [{"field": "body", "reason": "invalid UTF-8"}]
 
@@ -85,37 +85,37 @@ def test_invalid_utf8_is_400(raw):
     ["application/json", "Application/JSON; charset=utf-8", "application/problem+json"],
 )
 def test_json_media_types_pass(content_type):
-    assert api.guard(event("{}", headers={"content-type": content_type}))[1] is None
+    assert http.guard(event("{}", headers={"content-type": content_type}))[1] is None
 
 
 @pytest.mark.parametrize(
     "content_type", ["text/plain", "application/x-www-form-urlencoded", "text/json", ";"]
 )
 def test_other_media_types_are_415(content_type):
-    status, result = rejected(api.guard(event("{}", headers={"Content-Type": content_type})))
+    status, result = rejected(http.guard(event("{}", headers={"Content-Type": content_type})))
     assert status == 415
     assert result["errors"][0]["field"] == "Content-Type"
 
 
 def test_content_type_is_not_checked_for_get():
-    assert api.guard(event("", method="GET", headers={"Content-Type": "text/plain"}))[1] is None
+    assert http.guard(event("", method="GET", headers={"Content-Type": "text/plain"}))[1] is None
 
 
 def test_no_body_passes_to_the_resolver():
-    assert api.guard(event(None)) == (event(None), None)
+    assert http.guard(event(None)) == (event(None), None)
 
 
 def test_strict_json_refuses_duplicate_keys_at_any_depth():
-    assert api.strict_json('{"a": {"b": 1}}') == {"a": {"b": 1}}
+    assert http.strict_json('{"a": {"b": 1}}') == {"a": {"b": 1}}
     with pytest.raises(ApiError) as info:
-        api.strict_json('{"a": {"b": 1, "b": 2}}')
+        http.strict_json('{"a": {"b": 1, "b": 2}}')
     assert info.value.status == 400
     assert info.value.errors == [("b", "duplicate key")]
 
 
 def test_strict_json_refuses_deep_nesting():
     with pytest.raises(ApiError) as info:
-        api.strict_json("[" * 100_000 + "]" * 100_000)
+        http.strict_json("[" * 100_000 + "]" * 100_000)
     assert info.value.status == 400
     assert info.value.errors == [("body", "too deep")]
 
@@ -132,17 +132,17 @@ def test_reset_forgets_the_cache():
 @pytest.mark.parametrize(
     ("opener", "closer"), [("[", "]"), ('{"a":', "}")], ids=["array", "object"]
 )
-@pytest.mark.parametrize("depth", [api.MAX_JSON_DEPTH + 1, 200, 900, 5000])
+@pytest.mark.parametrize("depth", [http.MAX_JSON_DEPTH + 1, 200, 900, 5000])
 def test_nesting_beyond_the_limit_is_refused_on_every_python(opener, closer, depth):
     with pytest.raises(ApiError) as caught:
-        api.strict_json(opener * depth + "1" + closer * depth)
+        http.strict_json(opener * depth + "1" + closer * depth)
     assert caught.value.status == 400
     assert caught.value.errors == [("body", "too deep")]
 
 
 def test_nesting_at_the_limit_is_decoded():
-    depth = api.MAX_JSON_DEPTH
-    assert api.strict_json("[" * depth + "1" + "]" * depth) is not None
+    depth = http.MAX_JSON_DEPTH
+    assert http.strict_json("[" * depth + "1" + "]" * depth) is not None
 
 
 @pytest.mark.parametrize(
@@ -155,4 +155,4 @@ def test_nesting_at_the_limit_is_decoded():
     ids=["brackets-in-string", "escaped-quote-then-brackets", "escaped-backslash"],
 )
 def test_brackets_inside_strings_do_not_count(text):
-    assert isinstance(api.strict_json(text), dict)
+    assert isinstance(http.strict_json(text), dict)

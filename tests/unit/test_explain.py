@@ -17,10 +17,11 @@ from devtools.synthetic import generate, write_sqlite
 from genre_model.config import ForestSettings
 from genre_model.contract import Manifest, pack_arrays, unpack_arrays
 from genre_model.serve.explain import METHOD, ExplainUnavailable, ForestExplainer, explainer_for
+from genre_model.serve.http import ApiError
 from genre_model.serve.model_cache import LoadedModel
 from genre_model.serve.predictor import Predictor, PredictorError
 from genre_model.serve.schemas import PredictRequest
-from genre_model.serve.service import ApiError, predict
+from genre_model.serve.service import predict
 from genre_model.train.export import export_forest
 from genre_model.train.features import build_dataset
 from genre_model.train.fit import make_forest

@@ -12,18 +12,23 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from genre_model.config import S3Limits, SignedGet, load_settings
 from genre_model.store.protocol import ArtifactNotFound
 from genre_model.store.s3 import S3Store
-from genre_model.store.s3_get import S3GetError, S3Getter, env_credentials
+from genre_model.store.s3_get import S3GetError, S3Getter
 
 KEY_ID, SECRET, REGION = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "eu-west-1"
 
 
+def signed(endpoint: str | None, token: str | None = None, region: str = "us-east-1") -> SignedGet:
+    return SignedGet("testing", "testing", token, region, endpoint)
+
+
 @pytest.mark.parametrize("token", [None, "FQoGZXIvYXdzEXAMPLE//token=="])
 @pytest.mark.parametrize("key", ["models/genre/latest.json", "models/genre/v 1/a+b~c.joblib"])
-def test_signature_equals_botocore(monkeypatch, token, key):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5005")
-    getter = S3Getter("genre-models", (KEY_ID, SECRET, token, REGION))
+def test_signature_equals_botocore(token, key):
+    credentials = SignedGet(KEY_ID, SECRET, token, REGION, "http://127.0.0.1:5005")
+    getter = S3Getter("genre-models", credentials)
     path = getter.prefix + quote(key, safe="/~")
 
     request = AWSRequest(method="GET", url=f"http://127.0.0.1:5005{path}")
@@ -36,35 +41,39 @@ def test_signature_equals_botocore(monkeypatch, token, key):
     assert ours.get("x-amz-security-token") == request.headers.get("X-Amz-Security-Token")
 
 
-def test_credentials_only_inside_lambda(monkeypatch):
-    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
-    assert env_credentials() is None
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "PredictFunction")
-    monkeypatch.setenv("AWS_REGION", REGION)
-    assert env_credentials() == ("testing", "testing", None, REGION)
+def test_credentials_only_inside_lambda():
+    runtime = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": REGION}
+    assert load_settings(runtime).s3.signed_get is None  # not inside Lambda: boto3 reads
+    inside = {**runtime, "AWS_LAMBDA_FUNCTION_NAME": "PredictFunction"}
+    assert load_settings(inside).s3.signed_get == SignedGet("k", SECRET, None, REGION, None)
+    endpoint = {**inside, "AWS_ENDPOINT_URL": "http://a", "AWS_ENDPOINT_URL_S3": "http://b"}
+    assert load_settings(endpoint).s3.signed_get.endpoint == "http://b"
+    without_region = {k: v for k, v in inside.items() if k != "AWS_REGION"}
+    assert load_settings(without_region).s3.signed_get is None
+    with_token = load_settings({**inside, "AWS_SESSION_TOKEN": "TOKEN-VALUE"})
+    assert with_token.s3.signed_get.token == "TOKEN-VALUE"
+    assert SECRET not in repr(with_token)
+    assert "TOKEN-VALUE" not in repr(with_token)
 
 
 @pytest.fixture
-def moto_endpoint(monkeypatch):
+def moto_endpoint():
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    yield endpoint
+    yield f"http://{host}:{port}"
     server.stop()
 
 
-def test_store_reads_through_the_getter_inside_lambda(moto_endpoint, monkeypatch):
+def test_store_reads_through_the_getter_inside_lambda(moto_endpoint):
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     s3.create_bucket(Bucket="models")
     s3.put_object(Bucket="models", Key="m/latest.json", Body=b'{"version": "v1"}')
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "PredictFunction")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
 
-    store = S3Store("models")
+    assert S3Store("models", limits=S3Limits())._getter is None  # outside Lambda: boto3
+    store = S3Store("models", limits=S3Limits(signed_get=signed(moto_endpoint)))
     assert store._getter is not None  # inside Lambda: no boto3 client for reads
     body, etag = store.get_if_changed("m/latest.json", None)
     assert body == b'{"version": "v1"}'
@@ -77,7 +86,7 @@ def test_store_reads_through_the_getter_inside_lambda(moto_endpoint, monkeypatch
 
 
 def test_getter_reports_s3_error_codes(moto_endpoint):
-    getter = S3Getter("no-such-bucket", ("testing", "testing", None, "us-east-1"))
+    getter = S3Getter("no-such-bucket", signed(moto_endpoint))
     with pytest.raises(S3GetError) as raised:
         getter.get("anything")
     assert raised.value.code == "NoSuchBucket"
@@ -112,14 +121,11 @@ def silent_server():
     listener.close()
 
 
-def test_getter_gives_up_at_the_deadline_on_a_silent_server(silent_server, monkeypatch):
+def test_getter_gives_up_at_the_deadline_on_a_silent_server(silent_server):
     import time
 
-    from genre_model.config import S3Limits
-
     port, accepted = silent_server
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-    getter = S3Getter("models", ("testing", "testing", None, "us-east-1"), S3Limits(0.5, 5, 5))
+    getter = S3Getter("models", signed(f"http://127.0.0.1:{port}"), S3Limits(0.5, 5, 5))
     started = time.monotonic()
     with pytest.raises(S3GetError) as raised:
         getter.get("m/latest.json", deadline=started + 0.8)
@@ -129,7 +135,7 @@ def test_getter_gives_up_at_the_deadline_on_a_silent_server(silent_server, monke
     assert accepted  # it really connected: the wait was for an answer that never came
 
 
-def test_getter_retries_slowdown_then_reports_it(monkeypatch):
+def test_getter_retries_slowdown_then_reports_it():
     """503 SlowDown three times (botocore standard mode's default attempts), then the code."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -153,8 +159,7 @@ def test_getter_retries_slowdown_then_reports_it(monkeypatch):
     server = ThreadingHTTPServer(("127.0.0.1", 0), SlowDown)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
-        getter = S3Getter("models", ("testing", "testing", None, "us-east-1"))
+        getter = S3Getter("models", signed(f"http://127.0.0.1:{server.server_address[1]}"))
         with pytest.raises(S3GetError) as raised:
             getter.get("m/latest.json")
     finally:

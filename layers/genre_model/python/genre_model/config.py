@@ -51,12 +51,26 @@ class ForestSettings:
 
 
 @dataclass(frozen=True)
+class SignedGet:
+    """What predict's standard-library S3 GET signs with: the function's role credentials and
+    region as the Lambda runtime provides them, and the S3 endpoint when one is set."""
+
+    key_id: str
+    secret: str = field(repr=False)  # repr=False: never reaches a log line
+    token: str | None = field(repr=False)
+    region: str
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
 class S3Limits:
-    """Predict's S3 reads: per-socket timeouts and botocore standard-mode attempts per GET."""
+    """Predict's S3 reads: per-socket timeouts and botocore standard-mode attempts per GET, and
+    inside Lambda (``signed_get`` set) the signed GET that reads without importing boto3."""
 
     connect_timeout: float = 1.0
     read_timeout: float = 1.0
     max_attempts: int = 3
+    signed_get: SignedGet | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,19 @@ VARIABLES: dict[str, str] = {
     "RF_MIN_SAMPLES_SPLIT": "minimum samples to split a node",
     "RF_RANDOM_STATE": "seed of the forest and of the train/test split",
     "RF_N_JOBS": "parallel jobs for fitting (-1: all cores)",
+}
+
+
+# What the Lambda runtime sets (never the deployment): read for the signed GET only.
+RUNTIME_VARIABLES: dict[str, str] = {
+    "AWS_LAMBDA_FUNCTION_NAME": "set inside Lambda: predict reads S3 with the signed GET",
+    "AWS_ACCESS_KEY_ID": "the function role's access key",
+    "AWS_SECRET_ACCESS_KEY": "the function role's secret key",
+    "AWS_SESSION_TOKEN": "the function role's session token",
+    "AWS_REGION": "the function's region (else AWS_DEFAULT_REGION)",
+    "AWS_DEFAULT_REGION": "the region when AWS_REGION is not set",
+    "AWS_ENDPOINT_URL_S3": "S3 endpoint (else AWS_ENDPOINT_URL; default: AWS's)",
+    "AWS_ENDPOINT_URL": "endpoint of every AWS service, S3's when AWS_ENDPOINT_URL_S3 is unset",
 }
 
 
@@ -181,6 +208,30 @@ def _seconds(env: Mapping[str, str], name: str, default: float, *, maximum: floa
     return value
 
 
+def _runtime(env: Mapping[str, str], name: str) -> str | None:
+    """One of ``RUNTIME_VARIABLES``; empty is unset."""
+    return env.get(name) or None
+
+
+def _signed_get(env: Mapping[str, str]) -> SignedGet | None:
+    """Inside Lambda with credentials and region in the environment (as the runtime provides
+    them): the signed GET's settings. Elsewhere (profiles, SSO, moto) None: boto3 reads."""
+    if not _runtime(env, "AWS_LAMBDA_FUNCTION_NAME"):
+        return None
+    key = _runtime(env, "AWS_ACCESS_KEY_ID")
+    secret = _runtime(env, "AWS_SECRET_ACCESS_KEY")
+    region = _runtime(env, "AWS_REGION") or _runtime(env, "AWS_DEFAULT_REGION")
+    if not (key and secret and region):
+        return None
+    return SignedGet(
+        key_id=key,
+        secret=secret,
+        token=_runtime(env, "AWS_SESSION_TOKEN"),
+        region=region,
+        endpoint=_runtime(env, "AWS_ENDPOINT_URL_S3") or _runtime(env, "AWS_ENDPOINT_URL"),
+    )
+
+
 def _load_limits(env: Mapping[str, str]) -> tuple[float, float, S3Limits]:
     """Refresh budget, load deadline and S3 limits; all well inside API Gateway's 29 s."""
     deadline = _seconds(env, "MODEL_LOAD_DEADLINE_SECONDS", 10.0, maximum=20.0)
@@ -189,6 +240,7 @@ def _load_limits(env: Mapping[str, str]) -> tuple[float, float, S3Limits]:
         connect_timeout=_seconds(env, "S3_CONNECT_TIMEOUT", 1.0, maximum=deadline),
         read_timeout=_seconds(env, "S3_READ_TIMEOUT", 1.0, maximum=deadline),
         max_attempts=_required_int(env, "S3_MAX_ATTEMPTS", 3, minimum=1),
+        signed_get=_signed_get(env),
     )
     return budget, deadline, limits
 

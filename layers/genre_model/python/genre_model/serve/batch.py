@@ -18,22 +18,23 @@ from typing import Any
 
 from genre_model.config import settings
 from genre_model.serve import service
-from genre_model.serve.api import (
+from genre_model.serve.http import (
     MAX_BODY_BYTES,
     MAX_JSON_DEPTH,
-    cached_model,
+    ApiError,
+    Reply,
     compact,
     duplicate_key,
     error_body,
+    invalid_json,
     nested_too_deep,
+    not_an_object,
     number_too_long,
-    parse_request,
-    proxy_text,
     too_deep,
+    validated,
 )
 from genre_model.serve.model_cache import LoadedModel
-from genre_model.serve.schemas import PredictRequest
-from genre_model.serve.service import ApiError
+from genre_model.serve.schemas import BatchRequest, PredictRequest
 
 # Lambda refuses a response over 6 MB (the body travels JSON-escaped inside it); keep a margin.
 MAX_RESPONSE_BYTES = 6_000_000
@@ -86,9 +87,7 @@ class _Parser:
         try:
             return json.loads(text, object_pairs_hook=self._object, parse_int=self._integer)
         except json.JSONDecodeError:
-            raise ApiError(
-                400, "Request body is not valid JSON", [("body", "invalid JSON")]
-            ) from None
+            raise invalid_json() from None
 
 
 def _first_fault(value: Any) -> _Fault | None:
@@ -138,7 +137,7 @@ def _items(parser: _Parser, text: str) -> list[Any]:
     if isinstance(top, _Fault):  # a duplicate key in the request object itself
         raise top.error
     if not isinstance(top, dict):
-        raise ApiError(400, "Request body must be a JSON object", [("body", "not an object")])
+        raise not_an_object()
     extra = sorted(set(top) - {"items"})
     if extra:
         raise ApiError(422, "Invalid request", [(k, "unknown field") for k in extra])
@@ -167,7 +166,7 @@ class _Answers:
             error = too_deep()
         elif fault is None:
             try:
-                request = parse_request(item)
+                request = validated(PredictRequest, item)
                 row, profile = service.features(request, self.model)
             except ApiError as exc:
                 error = exc
@@ -196,26 +195,35 @@ class _Answers:
         return self.texts
 
 
-def batch_event(event: dict) -> dict:
-    """Answer a batch proxy event: 200 with every item's answer, or one 4xx/503 for all."""
+class ParsedItems(list[Any]):
+    """The items as ``parse`` read them; ``faulted``: some hold a marker (else none is walked)."""
+
+    faulted: bool = False
+
+
+def parse(text: str) -> BatchRequest:
+    """The batch body as a request, or the ApiError that fails the whole request (not JSON,
+    no ``items`` list, too few or too many items). Items stay raw: each is judged alone."""
     parser = _Parser()
-    try:
-        items = _items(parser, event.get("body") or "")
-        model = cached_model()
-    except ApiError as exc:
-        return proxy_text(exc.status, compact(error_body(exc.message, exc.errors)))
+    items = ParsedItems(_items(parser, text))
+    items.faulted = parser.faulted
+    return BatchRequest.model_construct(items=items)
+
+
+def answer(items: list[Any], model: LoadedModel) -> Reply:
+    """200 with every item's answer (each byte for byte its single answer), or a 413 when that
+    would not fit in a Lambda response."""
     answers = _Answers(model, len(items))
+    faulted = isinstance(items, ParsedItems) and items.faulted
     for position, item in enumerate(items):
-        answers.add(position, item, parser.faulted)
+        answers.add(position, item, faulted)
     text = f'{{"status":"OK","results":[{",".join(answers.finish())}]}}'
     if len(text) + text.count('"') + text.count("\\") > MAX_RESPONSE_BYTES:  # size once escaped
-        return proxy_text(
+        return Reply(
             413,
-            compact(
-                error_body(
-                    "Batch answer over the 6 MB Lambda response limit; send fewer items",
-                    [("items", "answer too large")],
-                )
+            error_body(
+                "Batch answer over the 6 MB Lambda response limit; send fewer items",
+                [("items", "answer too large")],
             ),
         )
-    return proxy_text(200, text, {"X-Model-Version": model.version})
+    return Reply(200, text, {"X-Model-Version": model.version})

@@ -76,7 +76,9 @@ def to_v2_response(response: dict[str, Any]) -> dict[str, Any]:
 
 def _from_v2(event: dict[str, Any]) -> dict[str, Any]:
     context = event.get("requestContext")
-    http = context.get("http") if isinstance(context, dict) else None
+    if not isinstance(context, dict):
+        raise MalformedEvent("requestContext.http", "missing or not an object")
+    http = context.get("http")
     if not isinstance(http, dict):
         raise MalformedEvent("requestContext.http", "missing or not an object")
     method, path = http.get("method"), event.get("rawPath", http.get("path"))

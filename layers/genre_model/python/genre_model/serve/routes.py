@@ -1,53 +1,42 @@
-"""The Powertools resolver: GET /api/health, GET /api/model, 404/405 and the OpenAPI document.
+"""The Powertools resolver: the route functions of ``api`` registered once, with their document.
 
-Imported by ``api.handle`` on the first request that is not POST /api/predict-genre (that one
-is answered by ``api.predict_event`` without it), and by ``api.openapi_document``.
+It answers GET /api/health, GET /api/model, every 404/405, and gives the OpenAPI document. The
+two POST routes are registered here too, as the very functions ``handler`` calls before routing
+(so the document describes the code that answers), but the resolver never reaches them.
+Imported by the first request that is not one of those POSTs, and by ``openapi_document``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import logging
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from genre_model.serve import service
-from genre_model.serve.api import (
+from genre_model.serve import api
+from genre_model.serve.http import (
     BATCH_PATH,
     MODEL_NOT_FOUND,
     PREDICT_PATH,
     ROUTES,
+    ApiError,
+    Problems,
     error_body,
-    logger,
-    model_cache,
-    predict_request,
     strict_json,
-    unavailable,
     validation_failure,
 )
-from genre_model.serve.model_cache import ModelUnavailable
-from genre_model.serve.schemas import (
-    BatchRequest,
-    BatchResponse,
-    ErrorResponse,
-    HealthResponse,
-    ModelSummary,
-    PredictRequest,
-    PredictResponse,
-)
-from genre_model.serve.service import ApiError
+from genre_model.serve.schemas import BatchResponse, ErrorResponse, ModelSummary, PredictResponse
 
+logger = logging.getLogger(__name__)
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json)
 
 
 def error(
-    status: int,
-    message: str,
-    errors: list[tuple[str, str]] = (),
-    headers: dict[str, str] | None = None,
-) -> Response:
+    status: int, message: str, errors: Problems, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -56,11 +45,11 @@ def error(
     )
 
 
-def _doc(model: type, description: str) -> dict[str, Any]:
+def _doc(model: type, description: str) -> OpenAPIResponse:
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
-@app.post(
+app.post(
     PREDICT_PATH,
     summary="Predict a customer's favourite genre",
     responses={
@@ -72,24 +61,13 @@ def _doc(model: type, description: str) -> dict[str, Any]:
         422: _doc(ErrorResponse, "Invalid field"),
         503: _doc(ErrorResponse, MODEL_NOT_FOUND),
     },
-)
-def predict_genre(request: Annotated[PredictRequest, Body()]) -> Response[dict[str, Any]]:
-    body, version = predict_request(request)
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=body,
-        headers={"X-Model-Version": version},
-    )
-
-
-@app.post(
+)(api.predict_genre)
+app.post(
     BATCH_PATH,
     summary="Predict for many customers with one model (each item answered as if alone)",
     description=(
         "Each item is a body of POST /api/predict-genre; each result is byte for byte the JSON "
-        "object that endpoint answers for it (200 body or error body). Answered by "
-        "`batch.batch_event` before routing; this route gives the document and the 405s."
+        "object that endpoint answers for it (200 body or error body)."
     ),
     responses={
         200: _doc(BatchResponse, "One result per item, in item order"),
@@ -99,60 +77,28 @@ def predict_genre(request: Annotated[PredictRequest, Body()]) -> Response[dict[s
         422: _doc(ErrorResponse, "No items list, or too few or too many items"),
         503: _doc(ErrorResponse, MODEL_NOT_FOUND),
     },
-)
-def predict_genre_batch(request: Annotated[BatchRequest, Body()]) -> Response[dict[str, Any]]:
-    from genre_model.serve.batch import batch_event
-
-    answered = batch_event(app.current_event.raw_event)
-    return Response(
-        status_code=answered["statusCode"],
-        content_type=content_types.APPLICATION_JSON,
-        body=answered["body"],
-        headers=answered["headers"],
-    )
-
-
-@app.get("/api/health", summary="Whether a model is loaded, and which")
-def health() -> HealthResponse:
-    try:
-        model = model_cache().get()
-    except ModelUnavailable:
-        return HealthResponse(model_loaded=False)
-    return HealthResponse(model_loaded=True, model_version=model.version)
-
-
-@app.get(
+)(api.predict_genre_batch)
+app.get("/api/health", summary="Whether a model is loaded, and which")(api.health)
+app.get(
     "/api/model",
     summary="The published model: version, classes, features, metrics with the baseline",
     responses={
         200: _doc(ModelSummary, "Model summary"),
         503: _doc(ErrorResponse, MODEL_NOT_FOUND),
     },
-)
-def model_info() -> Response[dict[str, Any]]:
-    try:
-        model = model_cache().get()
-    except ModelUnavailable:
-        raise unavailable() from None
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=service.model_summary(model),
-    )
+)(api.model_info)
 
 
-@app.exception_handler(ApiError)
-def _api_error(exc: ApiError) -> Response:
+def _api_error(exc: ApiError) -> Response[dict[str, Any]]:
     return error(exc.status, exc.message, exc.errors)
 
 
-@app.exception_handler(RequestValidationError)
-def _validation_error(exc: RequestValidationError) -> Response:
+def _validation_error(exc: RequestValidationError) -> Response[dict[str, Any]]:
     return _api_error(validation_failure(list(exc.errors())))
 
 
 @app.not_found
-def _not_found(exc: NotFoundError) -> Response:
+def _not_found(exc: NotFoundError) -> Response[dict[str, Any]]:
     path = app.current_event.path
     if path in ROUTES:
         allowed = ", ".join(sorted(ROUTES[path]))
@@ -165,10 +111,15 @@ def _not_found(exc: NotFoundError) -> Response:
     return error(404, "Not found", [("path", "unknown route")])
 
 
-@app.exception_handler(Exception)
-def _unexpected(exc: Exception) -> Response:
+def _unexpected(exc: Exception) -> Response[dict[str, Any]]:
     logger.exception("Unhandled error")
     return error(500, "Internal error", [])
+
+
+# Registered by call, not as decorators: Powertools' decorator is untyped and would untype them.
+app.exception_handler(ApiError)(_api_error)
+app.exception_handler(RequestValidationError)(_validation_error)
+app.exception_handler(Exception)(_unexpected)
 
 
 def openapi_document() -> str:

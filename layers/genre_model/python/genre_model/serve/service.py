@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from typing import Any
 
 from genre_model.contract import (
@@ -16,21 +15,11 @@ from genre_model.contract import (
     country_code,
 )
 from genre_model.serve.explain import ExplainUnavailable, explainer_for
+from genre_model.serve.http import MODEL_UNUSABLE, ApiError
 from genre_model.serve.model_cache import LoadedModel
 from genre_model.serve.schemas import PredictRequest
 
 logger = logging.getLogger(__name__)
-MODEL_UNUSABLE = "Genre model unusable"
-
-
-class ApiError(Exception):
-    """An error with an HTTP status, a message for the client and the fields at fault."""
-
-    def __init__(self, status: int, message: str, errors: Sequence[tuple[str, str]] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = list(errors)
 
 
 def features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from genre_model.config import snap_start_init
+from genre_model.config import settings, snap_start_init
 from genre_model.serve import api
 from genre_model.serve.model_cache import ModelUnavailable
 
@@ -30,11 +30,12 @@ _registered = False
 
 
 def _register_after_restore() -> Callable[..., Any] | None:
-    try:
-        from snapshot_restore_py import register_after_restore
+    try:  # the runtime's module ships without type information
+        from snapshot_restore_py import register_after_restore  # type: ignore[import-untyped]
     except ImportError:
         return None
-    return register_after_restore
+    register: Callable[..., Any] = register_after_restore
+    return register
 
 
 def prepare() -> None:
@@ -57,6 +58,7 @@ def after_restore(deadline: float = RESTORE_DEADLINE_SECONDS) -> None:
     started = time.monotonic()
     snapshotted = api.model_cache()
     snapshotted.forget_store()
+    settings.cache_clear()  # the credentials the runtime gives the signed GET are this clone's
     fresh = api.new_model_cache()
     done = threading.Event()
 

@@ -1,6 +1,7 @@
 """Artifacts in S3: boto3 for writes and listings, the signed GET (``s3_get``) for reads in Lambda.
 
-On the predict path: boto3 is imported on first use only.
+On the predict path: boto3 is imported on first use only; with ``S3Limits.signed_get`` set
+(``config`` sets it inside Lambda) never, as predict only reads.
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from genre_model.config import ConfigError, S3Limits
 from genre_model.store.protocol import (
     ArtifactNotFound,
     PointerConflict,
@@ -17,26 +19,30 @@ from genre_model.store.protocol import (
     StoreUnavailable,
 )
 
+if TYPE_CHECKING:
+    from genre_model.store.s3_get import S3Getter
+
 
 class S3Store:
     """Artifacts in S3; every upload carries a SHA-256 checksum that S3 verifies.
 
     With ``limits`` (the predict function) every GET has connect/read timeouts, standard-mode
-    retries, and stops at ``deadline`` (a ``time.monotonic`` value the loader sets) if one is set.
+    retries, and stops at ``deadline`` (a ``time.monotonic`` value the loader sets) if one is set;
+    with ``limits.signed_get`` too (inside Lambda), GETs go through ``s3_get`` without boto3.
     """
 
-    def __init__(self, bucket: str, client: Any | None = None, limits: Any | None = None) -> None:
+    def __init__(
+        self, bucket: str, client: Any | None = None, limits: S3Limits | None = None
+    ) -> None:
         self.bucket = bucket
         self._client = client
-        self._limits = limits  # config.S3Limits or None (botocore's defaults)
-        self._getter: Any = None
+        self._limits = limits  # None: botocore's defaults (training, the CLI)
+        self._getter: S3Getter | None = None
         self.deadline: float | None = None
-        if client is None:
-            from genre_model.store.s3_get import S3Getter, env_credentials
+        if client is None and limits is not None and limits.signed_get is not None:
+            from genre_model.store.s3_get import S3Getter
 
-            credentials = env_credentials()
-            if credentials is not None:  # inside Lambda: GETs without importing boto3
-                self._getter = S3Getter(bucket, credentials, limits)
+            self._getter = S3Getter(bucket, limits.signed_get, limits)
 
     @property
     def client(self) -> Any:
@@ -100,11 +106,11 @@ class S3Store:
         so a trickling server would hold ``read()`` for ever. Each ``read1`` is one receive
         (at most one read timeout); on abort the connection is closed, not reused."""
         raw = getattr(body, "_raw_stream", None)  # urllib3's response: one receive per read1
-        if self.deadline is None or not hasattr(raw, "read1"):
-            return body.read()
+        if self.deadline is None or raw is None or not hasattr(raw, "read1"):
+            data: bytes = body.read()  # botocore's StreamingBody (untyped)
+            return data
         from urllib3.exceptions import HTTPError
 
-        from genre_model.config import S3Limits
         from genre_model.store.s3_get import read_body
 
         sock = getattr(getattr(raw, "_connection", None), "sock", None)
@@ -227,7 +233,7 @@ def _s3_errors(url: str, action: str) -> Iterator[None]:
 
 
 def store_for(
-    bucket: str | None, path: str | None, limits: Any | None = None
+    bucket: str | None, path: str | None, limits: S3Limits | None = None
 ) -> tuple[Store, str] | None:
     """Decode where the model lives from ``MODEL_BUCKET`` or an ``s3://`` model path.
 
@@ -237,8 +243,6 @@ def store_for(
         bucket_name, _, prefix = path[5:].partition("/")
         prefix = prefix.strip("/")
         if not bucket_name or (prefix and {"", ".", ".."} & set(prefix.split("/"))):
-            from genre_model.config import ConfigError
-
             raise ConfigError(
                 f"MODELO_GENERO_ENTRENADO {path!r} must be s3://bucket/prefix/[version/] "
                 "without empty, '.' or '..' segments"

@@ -3,9 +3,9 @@
 Importing boto3 and building an S3 client (service model, endpoint rules) is the biggest single
 cost of the predict function's first request; reading three small objects needs none of it.
 This signs one GET with AWS Signature Version 4 using only the standard library. It is used only
-inside Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set, credentials and region in the environment, as
-the runtime always provides them); everywhere else (profiles, SSO, moto's in-process mock in
-the tests) the store keeps using boto3.
+inside Lambda: ``config`` reads the credentials, region and endpoint the runtime provides into
+``S3Limits.signed_get``; everywhere else (profiles, SSO, moto's in-process mock in the tests)
+that is None and the store keeps using boto3.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import contextlib
 import datetime
 import hashlib
 import hmac
-import os
 import random
 import socket
 import threading
@@ -22,6 +21,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
+
+from genre_model.config import S3Limits, SignedGet
 
 T = TypeVar("T")
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()  # a GET has no payload
@@ -64,7 +65,7 @@ def transient(exc: Exception) -> bool:
 
 def retrying(
     attempt: Callable[[float], T],
-    limits: Any,
+    limits: S3Limits,
     deadline: float | None,
     retryable: Callable[[Exception], bool] = transient,
 ) -> T:
@@ -83,18 +84,6 @@ def retrying(
     raise AssertionError("max_attempts must be >= 1")
 
 
-def env_credentials() -> tuple[str, str, str | None, str] | None:
-    """Inside Lambda: (access key, secret key, session token, region) from the environment."""
-    if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        return None
-    key = os.environ.get("AWS_ACCESS_KEY_ID")
-    secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not (key and secret and region):
-        return None
-    return key, secret, os.environ.get("AWS_SESSION_TOKEN"), region
-
-
 def _hmac(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode(), hashlib.sha256).digest()
 
@@ -107,20 +96,16 @@ class S3Getter:
     standard mode does (5xx, SlowDown, timeouts; exponential backoff with full jitter).
     """
 
-    def __init__(
-        self, bucket: str, credentials: tuple[str, str, str | None, str], limits: Any = None
-    ) -> None:
+    def __init__(self, bucket: str, signed: SignedGet, limits: S3Limits | None = None) -> None:
         import http.client
-
-        from genre_model.config import S3Limits
 
         self._http = http.client
         self.limits = limits or S3Limits()
         self.bucket = bucket
-        self.key_id, self.secret, self.token, self.region = credentials
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        if endpoint:
-            parts = urlsplit(endpoint)
+        self.key_id, self.secret, self.token = signed.key_id, signed.secret, signed.token
+        self.region = signed.region
+        if signed.endpoint:
+            parts = urlsplit(signed.endpoint)
             self.https = parts.scheme == "https"
             self.host = parts.netloc
             self.prefix = f"{parts.path.rstrip('/')}/{quote(bucket)}/"
@@ -220,7 +205,7 @@ def read_body(
     """The whole body, and not a moment past ``deadline``: a server trickling one byte just
     inside each socket timeout restarts that timeout forever. ``read1`` returns what ONE
     receive brings; before each, the socket may wait no longer than the time left."""
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         left = time_left(deadline)
         if sock is not None and sock.fileno() != -1:
