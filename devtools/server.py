@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
+from devtools.lambda_context import lambda_context
 from genre_model.serve.api import BATCH_PATH, MAX_BATCH_BODY_BYTES
 
 MAX_READ_BYTES = MAX_BATCH_BODY_BYTES  # beyond this the server answers 413 itself, unread
@@ -84,19 +84,6 @@ def to_event(method: str, target: str, headers: dict[str, str], body: bytes | No
     }
 
 
-def _context() -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name="PredictFunction",
-        function_version="$LATEST",
-        invoked_function_arn="arn:aws:lambda:local:000000000000:function:PredictFunction",
-        memory_limit_in_mb=512,
-        aws_request_id=str(uuid.uuid4()),
-        log_group_name="local",
-        log_stream_name="local",
-        get_remaining_time_in_millis=lambda: 30_000,
-    )
-
-
 class _Server(ThreadingHTTPServer):
     request_queue_size = LISTEN_BACKLOG
 
@@ -153,7 +140,7 @@ def make_server(
                 return
             body = self.rfile.read(length) if length else None
             event = to_event(self.command, self.path, dict(self.headers.items()), body)
-            result = handler(event, _context())
+            result = handler(event, lambda_context())
             payload = result.get("body") or ""
             data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
             headers = [(k, str(v)) for k, v in (result.get("headers") or {}).items()]

@@ -21,28 +21,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-from predict_fixtures import (
+
+from genre_model.contract import pack_arrays, unpack_arrays
+from tests.helpers import (
     BUCKET,
     PREFIX,
     SPEC_INPUT,
     TrainedModel,
     assert_error,
-    genre_logs,
     invoke,
     make_event,
-    predict_handler,
-    predict_sqlite,
     publish,
-    reset_api,
-    s3,
-    spec_model,
-    spec_model_v2,
     tampered,
 )
 
-from genre_model.contract import pack_arrays, unpack_arrays
-
-FIXTURES = (genre_logs, predict_handler, predict_sqlite, reset_api, s3, spec_model, spec_model_v2)
 PREDICTOR, CUSTOMERS, MANIFEST = "predictor.joblib", "customers.joblib", "manifest.json"
 REFUSED = "Model integrity check failed"
 

@@ -6,12 +6,10 @@ import base64
 import json
 
 import pytest
-from predict_fixtures import reset_api
 
 from genre_model.serve import api
 from genre_model.serve.service import ApiError
 
-FIXTURES = (reset_api,)
 LIMIT = api.MAX_BODY_BYTES
 
 
