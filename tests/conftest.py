@@ -90,6 +90,18 @@ def predict_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def chinook_like(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, Any]:
+    """4,000 synthetic customers as (store, SQLite path, dataset): Chinook's buying habits."""
+    from devtools.synthetic import generate, write_sqlite
+    from genre_model.train.features import build_dataset
+    from genre_model.train.sources import SQLiteSource
+
+    store = generate(4000, seed=42)
+    path = write_sqlite(store, tmp_path_factory.mktemp("syn") / "s.sqlite")
+    return store, path, build_dataset(SQLiteSource(path).customer_summaries())
+
+
+@pytest.fixture(scope="session")
 def spec_model(tmp_path_factory: pytest.TempPathFactory, predict_sqlite: Path) -> TrainedModel:
     return train_model(tmp_path_factory.mktemp("spec-model"), predict_sqlite, "spec", 42)
 
