@@ -20,6 +20,7 @@ from tests.helpers import (
     free_port,
     load_handler,
     local_server,
+    moto_bucket,
     require,
     require_mysql,
     train_model,
@@ -136,16 +137,9 @@ def predict_handler() -> ModuleType:
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """In-process moto S3 with an empty ``MODEL_BUCKET``; yields a client on it."""
-    import boto3
-    from moto import mock_aws
-
     monkeypatch.setenv("MODEL_BUCKET", BUCKET)
-    with mock_aws():
-        boto3.setup_default_session()  # hooks registered on it reach the clients predict creates
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
+    with moto_bucket(BUCKET) as client:
         yield client
-    boto3.DEFAULT_SESSION = None
 
 
 @pytest.fixture

@@ -221,6 +221,23 @@ def publish(
         client.put_object(Bucket=bucket, Key=f"{prefix}latest.json", Body=json.dumps(pointer))
 
 
+@contextmanager
+def moto_bucket(name: str = BUCKET) -> Iterator[Any]:
+    """In-process moto S3 with one empty bucket; yields a client on it. A fresh default boto3
+    session for the mock's lifetime: hooks registered on it reach the clients the code creates."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        boto3.setup_default_session()
+        try:
+            client = boto3.client("s3", region_name="us-east-1")
+            client.create_bucket(Bucket=name)
+            yield client
+        finally:
+            boto3.DEFAULT_SESSION = None
+
+
 def tampered(data: bytes) -> bytes:
     """The same bytes with one flipped in the middle (a pickle that still loads, maybe)."""
     middle = len(data) // 2
@@ -302,6 +319,12 @@ def invoke(handler: Any, event: dict) -> Answer:
         headers.setdefault(key.lower(), values[-1])
     body = json.loads(raw) if raw else {}
     return Answer(int(result["statusCode"]), body, raw, headers)
+
+
+def served_version(answer: Answer) -> str:
+    """The version a 200 answer was computed with (its X-Model-Version header)."""
+    assert answer.status == 200, answer.raw
+    return answer.headers["x-model-version"]
 
 
 def good_answer(handler: Any) -> Answer:

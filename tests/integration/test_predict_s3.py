@@ -18,6 +18,7 @@ from tests.helpers import (
     load_event,
     make_event,
     publish,
+    served_version,
     tampered,
 )
 
@@ -31,11 +32,6 @@ PREDICTOR = "predictor.joblib"
 
 def predict(handler: Any) -> Any:
     return invoke(handler, load_event("predict-genre.json"))
-
-
-def served_version(answer: Any) -> str:
-    assert answer.status == 200, answer.raw
-    return answer.headers["x-model-version"]
 
 
 # --------------------------------------------------------------------------- load once

@@ -7,12 +7,10 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from genre_model.train.sources import DataSourceError
-from tests.helpers import load_train_handler, log_records, train_context
+from tests.helpers import load_train_handler, log_records, moto_bucket, train_context
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "genre-model-handler-test"
@@ -28,9 +26,7 @@ def handler(monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture
 def bucket() -> Iterator[object]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
+    with moto_bucket(BUCKET) as client:
         yield client
 
 

@@ -31,7 +31,9 @@ from tests.helpers import (
     load_event,
     load_train_handler,
     log_records,
+    moto_bucket,
     publish,
+    served_version,
     tampered,
     train_context,
 )
@@ -46,11 +48,6 @@ EVENT = json.loads(
 
 def predict(handler: Any) -> Any:
     return invoke(handler, load_event("predict-genre.json"))
-
-
-def version_of(answer: Any) -> str:
-    assert answer.status == 200, answer.raw
-    return answer.headers["x-model-version"]
 
 
 # =========================================================================== predict side
@@ -98,7 +95,7 @@ def test_damaged_new_artifact_is_refused_previous_kept(
     for _ in range(2):
         answer = predict(predict_handler)
         assert (answer.status, answer.raw) == (200, before.raw)
-        assert version_of(answer) == spec_model.version
+        assert served_version(answer) == spec_model.version
     assert "SHA-256 mismatch" in genre_logs.text  # refused before unpickling
 
 
@@ -149,12 +146,8 @@ def train(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from moto import mock_aws
-
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
+def bucket() -> Iterator[Any]:
+    with moto_bucket(BUCKET) as client:
         client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         yield client
 
@@ -458,7 +451,7 @@ def test_lambda_timeout_mid_upload_publishes_nothing_half_done(
     first = run_training(settings).version
     monkeypatch.setenv("MODEL_BUCKET", BUCKET)
     served = predict(predict_handler)
-    assert version_of(served) == first
+    assert served_version(served) == first
     before = snapshot(bucket)
 
     def die(params: dict, **_: Any) -> None:
