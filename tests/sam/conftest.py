@@ -29,6 +29,15 @@ SETUP_TIMEOUT = 1800  # first run: apt-get install + image build
 INVOKE_TIMEOUT = 300
 
 
+def _run(
+    cmd: list[str], timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``cmd`` in the repository root, output captured, its exit status left to the caller."""
+    return subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
@@ -70,14 +79,7 @@ def sam_local() -> SamLocal:
     """Run `make local-lambda` (fast when already done); skip with the reason if it cannot work
     here (fail instead under CI=true)."""
     try:
-        proc = subprocess.run(
-            ["make", "--no-print-directory", "local-lambda"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=SETUP_TIMEOUT,
-            check=False,
-        )
+        proc = _run(["make", "--no-print-directory", "local-lambda"], SETUP_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as exc:
         require(False, f"`make local-lambda` did not run: {exc}")
         raise AssertionError("unreachable") from exc
@@ -96,15 +98,7 @@ def sam_local() -> SamLocal:
 @pytest.fixture(scope="session")
 def sam_built(sam_local: SamLocal) -> Path:
     """`make build` once per session; returns .aws-sam/build/template.yaml (what sam local runs)."""
-    proc = subprocess.run(
-        ["make", "--no-print-directory", "build"],
-        cwd=ROOT,
-        env=sam_local.env,
-        capture_output=True,
-        text=True,
-        timeout=SETUP_TIMEOUT,
-        check=False,
-    )
+    proc = _run(["make", "--no-print-directory", "build"], SETUP_TIMEOUT, sam_local.env)
     if proc.returncode != 0:
         output = _tail(proc.stdout + proc.stderr)
         pytest.fail(f"`make build` failed (rc {proc.returncode}):\n{output}")
@@ -214,15 +208,7 @@ def sam_invoke(sam_local: SamLocal, sam_built: Path, tmp_path: Path) -> Callable
             "--env-vars", str(env_vars),
             *extra_args,
         ]  # fmt: skip
-        proc = subprocess.run(
-            cmd,
-            cwd=ROOT,
-            env=sam_local.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        proc = _run(cmd, timeout, sam_local.env)
         if proc.returncode != 0:
             pytest.fail(f"{' '.join(cmd)} -> rc {proc.returncode}:\n{_tail(proc.stderr, 30)}")
         out = proc.stdout.strip()
