@@ -14,7 +14,7 @@ import yaml
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types: Any
     """SafeLoader that reads CloudFormation short tags."""
 
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from devtools.lambda_context import lambda_context
@@ -24,7 +25,7 @@ from genre_model.serve.api import BATCH_PATH, MAX_BATCH_BODY_BYTES
 MAX_READ_BYTES = MAX_BATCH_BODY_BYTES  # beyond this the server answers 413 itself, unread
 SOCKET_TIMEOUT_SECONDS = 15.0  # an idle keep-alive or a client that stops mid-request is dropped
 LISTEN_BACKLOG = 128  # the default 5 makes a burst of 50+ clients wait for SYN retries or resets
-Handler = Callable[[dict, object], dict]
+Handler = Callable[[dict[str, Any], object], dict[str, Any]]
 DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also takes '²' and other Unicode digits
 # What http.server answers itself (send_error), as (field, reason) of the API's error shape.
 PROTOCOL_ERRORS = {
@@ -50,7 +51,9 @@ def find_handler(path: str | Path | None = None) -> Handler:
     raise FileNotFoundError(f"{candidate} not found")
 
 
-def to_event(method: str, target: str, headers: dict[str, str], body: bytes | None) -> dict:
+def to_event(
+    method: str, target: str, headers: dict[str, str], body: bytes | None
+) -> dict[str, Any]:
     """An API Gateway REST (v1) proxy event, as API Gateway builds it."""
     url = urlsplit(target)
     query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
@@ -91,16 +94,15 @@ class _Server(ThreadingHTTPServer):
 def make_server(
     host: str, port: int, handler: Handler, *, timeout: float = SOCKET_TIMEOUT_SECONDS
 ) -> ThreadingHTTPServer:
+    socket_timeout = timeout  # a class body does not see the function's names it assigns
+
     class ProxyHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # Headers and body leave in two writes; with Nagle on, keep-alive clients wait ~40 ms
         # for a delayed ACK on every request.
         disable_nagle_algorithm = True
         server_version = "genre-model-local"
-
-        def setup(self) -> None:
-            self.timeout = timeout  # read by StreamRequestHandler.setup: settimeout on the socket
-            super().setup()
+        timeout = socket_timeout  # read by StreamRequestHandler.setup: settimeout on the socket
 
         def _framing_error(self) -> tuple[int, str, str, str] | None:
             """Requests whose body length is not ONE Content-Length (RFC 9112 section 6.3)."""
@@ -157,7 +159,9 @@ def make_server(
                 return False
             return True
 
-        def send_error(self, code: int, message: str | None = None, explain: str | None = None):
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
             """What http.server refuses itself (bad request line or version, 414, 431) in the
             API's error shape, always a 4xx (its 505 for ``HTTP/9.9`` is a client's error),
             with a status line even when the request line was unreadable."""
