@@ -66,7 +66,6 @@ def test_utf8_password_through_db_password(user: tuple[str, str]) -> None:
     assert count_rows(open_source(settings.database)) == 59
 
 
-@pytest.mark.parametrize("encode", [lambda p: quote(p, safe=""), lambda p: p], ids=["pct", "raw"])
 def db_secret(name: str, password: str) -> str:
     """A Secrets Manager secret (moto, already started) for ``name`` on the test server: its ARN."""
     secret = {"host": HOST, "port": PORT, "username": name, "password": password}
@@ -74,6 +73,7 @@ def db_secret(name: str, password: str) -> str:
     return client.create_secret(Name=f"chinook/{name}", SecretString=json.dumps(secret))["ARN"]
 
 
+@pytest.mark.parametrize("encode", [lambda p: quote(p, safe=""), lambda p: p], ids=["pct", "raw"])
 def test_utf8_password_through_the_url(user: tuple[str, str], encode) -> None:
     name, password = user
     url = f"mysql://{name}:{encode(password)}@{HOST}:{PORT}/{DATABASE}"
