@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import socket
 import sys
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import snapshot_restore_py
@@ -30,28 +28,9 @@ def snap_start(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def hanging_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def hanging_s3(silent_server: tuple[int, list[socket.socket]]) -> str:
     """An endpoint that accepts connections and never answers."""
-    server = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join(5)
-    for sock in held:
-        sock.close()
-    server.close()
+    return f"http://127.0.0.1:{silent_server[0]}"
 
 
 def init():
