@@ -49,8 +49,6 @@ JSON = {"Content-Type": "application/json"}
 SCHEMATHESIS_CASES = int(os.environ.get("RELIABILITY_SCHEMATHESIS_CASES", "150"))
 LOAD_SECONDS = float(os.environ.get("RELIABILITY_LOAD_SECONDS", "5"))
 
-__all__ = ["lambda_context"]  # re-exported: the tests' context is the local server's
-
 
 # --------------------------------------------------------------------------- environment
 
