@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import HANDLER_ENV, api_event, median, percentile
-from benchmarks.warm import _context, _time_calls, load_handler
+from benchmarks.warm import _time_calls, load_handler
+from devtools.lambda_context import lambda_context
 
 
 def _rows(n: int, seed: int) -> np.ndarray:
@@ -174,7 +175,7 @@ def run(model_path: Path, smoke: bool = False) -> dict:
 
     api.reset()
     handler = load_handler()
-    context = _context()
+    context = lambda_context(request_id="bench")
     assert handler(api_event("{}"), context)["statusCode"] == 200
     ours = api.model_cache().get().predictor
     estimator = joblib.load(model_path)["model"]

@@ -147,6 +147,14 @@ def smoke_checks(r: dict) -> list[str]:
 # ----------------------------------------------------------------------------- rendering
 
 
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table's lines: the header, the rule, one line a row."""
+    rule = "|" + "---|" * len(header)
+    return [
+        rule if cells is None else f"| {' | '.join(cells)} |" for cells in (header, None, *rows)
+    ]
+
+
 def _us(x: float) -> str:
     return f"{x:,.0f} µs" if x >= 100 else f"{x:.1f} µs"
 
@@ -282,20 +290,19 @@ def render(r: dict) -> str:
         "Environment: POWERTOOLS_TRACE_DISABLED=true (no X-Ray daemon locally), "
         "POWERTOOLS_LOG_LEVEL=WARNING.",
         "",
-        "| variant | requests | p50 | p99 | mean |",
-        "|---|---|---|---|---|",
     ]
     names = {
         "ours": "numpy forest (shipped)",
         "sklearn_cached": "scikit-learn predict_proba, estimator cached",
         "sklearn_per_request": "original: joblib.load + predict_proba per request",
     }
-    for key, label in names.items():
-        x = v[key]
-        lines.append(
-            f"| {label} | {x['n']:,} | {_us(x['p50_us'])} | {_us(x['p99_us'])} "
-            f"| {_us(x['mean_us'])} |"
-        )
+    lines += _table(
+        ["variant", "requests", "p50", "p99", "mean"],
+        [
+            [label, f"{v[key]['n']:,}", *(_us(v[key][f"{s}_us"]) for s in ("p50", "p99", "mean"))]
+            for key, label in names.items()
+        ],
+    )
     lines += [
         "",
         "Per-round ratios: vs cached scikit-learn "
@@ -557,16 +564,16 @@ def batch_section(b: dict) -> list[str]:
         f"{e['max_abs_delta_vs_shap']:.1e}, max |base_value + sum - confidence| "
         f"{e['max_additivity_error']:.1e}.",
         "",
-        "| variant | p50 | p99 |",
-        "|---|---|---|",
     ]
     names = {
         "handler_plain": "handler, no explain",
         "handler_explain": "handler, explain: true",
         "shap": "shap.TreeExplainer, one row (no handler)",
     }
-    for key, label in names.items():
-        lines.append(f"| {label} | {_us(e['p50_us'][key])} | {_us(e['p99_us'][key])} |")
+    lines += _table(
+        ["variant", "p50", "p99"],
+        [[label, _us(e["p50_us"][key]), _us(e["p99_us"][key])] for key, label in names.items()],
+    )
     lines += [
         "",
         f"Batch route: {route['items']:,} items in one `POST /api/predict-genre/batch` through "

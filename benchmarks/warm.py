@@ -23,24 +23,11 @@ import pstats
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
 from benchmarks.common import HANDLER_ENV, PREDICT_APP, api_event, bodies, median, percentile
-
-
-def _context() -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name="PredictFunction",
-        function_version="$LATEST",
-        invoked_function_arn="arn:aws:lambda:us-east-1:000000000000:function:PredictFunction",
-        memory_limit_in_mb=512,
-        aws_request_id="bench",
-        log_group_name="bench",
-        log_stream_name="bench",
-        get_remaining_time_in_millis=lambda: 30_000,
-    )
+from devtools.lambda_context import lambda_context
 
 
 class SklearnCached:
@@ -101,7 +88,7 @@ def run(model_path: Path, smoke: bool = False) -> dict:
 
     api.reset()
     handler = load_handler()
-    context = _context()
+    context = lambda_context(request_id="bench")
     payloads = bodies(64 if smoke else 512)
     events = [(api_event(b), context) for b in payloads]
     first = handler(*events[0])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from genre_model.cli import main
+from genre_model.cli import command_line, main
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -29,21 +29,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m devtools", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    g = sub.add_parser("generate", help="write a synthetic Chinook store")
+    p, sub = command_line(
+        "python -m devtools",
+        __doc__,
+        {
+            "generate": ("write a synthetic Chinook store", cmd_generate),
+            "serve": ("local HTTP API calling the predict Lambda handler", cmd_serve),
+        },
+    )
+    g = sub["generate"]
     g.add_argument("target", help="SQLite file path or mysql://user@host[:port]/db")
     g.add_argument("--customers", type=int, default=3000)
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--naming", choices=("snake_case", "PascalCase"), default="snake_case")
-    g.set_defaults(func=cmd_generate)
-
-    s = sub.add_parser("serve", help="local HTTP API calling the predict Lambda handler")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.set_defaults(func=cmd_serve)
+    sub["serve"].add_argument("--host", default="127.0.0.1")
+    sub["serve"].add_argument("--port", type=int, default=8000)
     return p
 
 

@@ -18,6 +18,7 @@ import sys
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -62,7 +63,7 @@ def start_moto(port: int) -> str:
     return endpoint
 
 
-def train(db: str) -> dict:
+def train(db: str) -> dict[str, Any]:
     from genre_model.config import load_settings
     from genre_model.train.fit import format_report
     from genre_model.train.pipeline import run_training
@@ -71,10 +72,13 @@ def train(db: str) -> dict:
     settings = load_settings()
     banner(f"Training on {db}")
     steps = tqdm(total=3, desc="training", unit="step", leave=True)
+
+    def progress(message: str) -> None:
+        steps.set_postfix_str(message[:40])
+        steps.update(1)
+
     outcome = run_training(
-        settings,
-        source=source_from_url(db, settings.database),
-        progress=lambda message: (steps.set_postfix_str(message[:40]), steps.update(1)),
+        settings, source=source_from_url(db, settings.database), progress=progress
     )
     steps.close()
     banner("Training report")
@@ -83,7 +87,7 @@ def train(db: str) -> dict:
     return outcome.report
 
 
-def report_picture(report: dict, path: Path) -> Path:
+def report_picture(report: dict[str, Any], path: Path) -> Path:
     """Confusion matrix and feature importances, as a picture."""
     import matplotlib
 

@@ -16,10 +16,10 @@ import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from devtools.lambda_context import lambda_context
 from genre_model.serve.http import BATCH_PATH, MAX_BATCH_BODY_BYTES
 
 MAX_READ_BYTES = MAX_BATCH_BODY_BYTES  # beyond this the server answers 413 itself, unread
@@ -87,19 +87,6 @@ def to_event(
     }
 
 
-def _context() -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name="PredictFunction",
-        function_version="$LATEST",
-        invoked_function_arn="arn:aws:lambda:local:000000000000:function:PredictFunction",
-        memory_limit_in_mb=512,
-        aws_request_id=str(uuid.uuid4()),
-        log_group_name="local",
-        log_stream_name="local",
-        get_remaining_time_in_millis=lambda: 30_000,
-    )
-
-
 class _Server(ThreadingHTTPServer):
     request_queue_size = LISTEN_BACKLOG
 
@@ -107,7 +94,7 @@ class _Server(ThreadingHTTPServer):
 def make_server(
     host: str, port: int, handler: Handler, *, timeout: float = SOCKET_TIMEOUT_SECONDS
 ) -> ThreadingHTTPServer:
-    socket_timeout = timeout
+    socket_timeout = timeout  # a class body does not see the function's names it assigns
 
     class ProxyHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -155,7 +142,7 @@ def make_server(
                 return
             body = self.rfile.read(length) if length else None
             event = to_event(self.command, self.path, dict(self.headers.items()), body)
-            result = handler(event, _context())
+            result = handler(event, lambda_context())
             payload = result.get("body") or ""
             data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
             headers = [(k, str(v)) for k, v in (result.get("headers") or {}).items()]

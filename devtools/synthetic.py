@@ -30,8 +30,14 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from genre_model.train.sources import pascal_case
+
+if TYPE_CHECKING:
+    from pymysql.connections import Connection
 
 GENRES = (
     "Rock", "Jazz", "Metal", "Alternative & Punk", "Rock And Roll", "Blues", "Latin", "Reggae",
@@ -73,56 +79,39 @@ TRACKS_PER_GENRE = 40
 VIDEO_NOISE_WEIGHT = 0.25
 REDRAW_ROUNDS = 20
 
-TABLES = {
-    "snake_case": {
-        "genre": ("genre", ["genre_id", "name"]),
-        "media_type": ("media_type", ["media_type_id", "name"]),
-        "artist": ("artist", ["artist_id", "name"]),
-        "album": ("album", ["album_id", "title", "artist_id"]),
-        "track": (
-            "track",
-            ["track_id", "name", "album_id", "media_type_id", "genre_id", "composer",
-             "milliseconds", "bytes", "unit_price"],
-        ),
-        "customer": (
-            "customer",
-            ["customer_id", "first_name", "last_name", "company", "address", "city", "state",
-             "country", "postal_code", "phone", "fax", "email", "support_rep_id"],
-        ),
-        "invoice": (
-            "invoice",
-            ["invoice_id", "customer_id", "invoice_date", "billing_address", "billing_city",
-             "billing_state", "billing_country", "billing_postal_code", "total"],
-        ),
-        "invoice_line": (
-            "invoice_line", ["invoice_line_id", "invoice_id", "track_id", "unit_price", "quantity"]
-        ),
-    },
-    "PascalCase": {
-        "genre": ("Genre", ["GenreId", "Name"]),
-        "media_type": ("MediaType", ["MediaTypeId", "Name"]),
-        "artist": ("Artist", ["ArtistId", "Name"]),
-        "album": ("Album", ["AlbumId", "Title", "ArtistId"]),
-        "track": (
-            "Track",
-            ["TrackId", "Name", "AlbumId", "MediaTypeId", "GenreId", "Composer", "Milliseconds",
-             "Bytes", "UnitPrice"],
-        ),
-        "customer": (
-            "Customer",
-            ["CustomerId", "FirstName", "LastName", "Company", "Address", "City", "State",
-             "Country", "PostalCode", "Phone", "Fax", "Email", "SupportRepId"],
-        ),
-        "invoice": (
-            "Invoice",
-            ["InvoiceId", "CustomerId", "InvoiceDate", "BillingAddress", "BillingCity",
-             "BillingState", "BillingCountry", "BillingPostalCode", "Total"],
-        ),
-        "invoice_line": (
-            "InvoiceLine", ["InvoiceLineId", "InvoiceId", "TrackId", "UnitPrice", "Quantity"]
-        ),
-    },
+# Table and column names by table, as the snake_case Chinook spells them.
+SNAKE_TABLES = {
+    "genre": ("genre", ["genre_id", "name"]),
+    "media_type": ("media_type", ["media_type_id", "name"]),
+    "artist": ("artist", ["artist_id", "name"]),
+    "album": ("album", ["album_id", "title", "artist_id"]),
+    "track": (
+        "track",
+        ["track_id", "name", "album_id", "media_type_id", "genre_id", "composer",
+         "milliseconds", "bytes", "unit_price"],
+    ),
+    "customer": (
+        "customer",
+        ["customer_id", "first_name", "last_name", "company", "address", "city", "state",
+         "country", "postal_code", "phone", "fax", "email", "support_rep_id"],
+    ),
+    "invoice": (
+        "invoice",
+        ["invoice_id", "customer_id", "invoice_date", "billing_address", "billing_city",
+         "billing_state", "billing_country", "billing_postal_code", "total"],
+    ),
+    "invoice_line": (
+        "invoice_line", ["invoice_line_id", "invoice_id", "track_id", "unit_price", "quantity"]
+    ),
 }  # fmt: skip
+# The official Chinook's names are the same, spelled in PascalCase (invoice_line -> InvoiceLine).
+TABLES = {
+    "snake_case": SNAKE_TABLES,
+    "PascalCase": {
+        key: (pascal_case(table), [pascal_case(column) for column in columns])
+        for key, (table, columns) in SNAKE_TABLES.items()
+    },
+}
 # Column types in table order; the same DDL serves SQLite and MySQL.
 TYPES = {
     "genre": ["INTEGER NOT NULL", "VARCHAR(120)"],
@@ -141,17 +130,17 @@ TYPES = {
                      "NUMERIC(10,2) NOT NULL", "INTEGER NOT NULL"],
 }  # fmt: skip
 # Indexes the aggregate query joins on (beyond primary keys).
-INDEXES = {"invoice": 1, "invoice_line": (1, 2), "track": 4}
+INDEXES: dict[str, int | tuple[int, ...]] = {"invoice": 1, "invoice_line": (1, 2), "track": 4}
 
 
 @dataclass(frozen=True)
 class Store:
     """A generated store as column arrays per table (logical table names)."""
 
-    tables: dict[str, list[np.ndarray | list]]
+    tables: dict[str, list[np.ndarray | list[Any]]]
     favourite: np.ndarray  # planted favourite genre per customer (index into GENRES)
 
-    def rows(self, table: str) -> Iterator[tuple]:
+    def rows(self, table: str) -> Iterator[tuple[Any, ...]]:
         columns = self.tables[table]
         yield from zip(
             *(c.tolist() if isinstance(c, np.ndarray) else c for c in columns), strict=True
@@ -243,7 +232,7 @@ def generate(customers: int, seed: int = 42) -> Store:
     n_tracks = n_genres * TRACKS_PER_GENRE
     track_genre = np.repeat(np.arange(n_genres), TRACKS_PER_GENRE)
     country_names = np.array(COUNTRIES)[country]
-    tables: dict[str, list] = {
+    tables: dict[str, list[np.ndarray | list[Any]]] = {
         "genre": [np.arange(1, n_genres + 1), list(GENRES)],
         "media_type": [np.array([1, 2]), ["MPEG audio file", "Protected MPEG-4 video file"]],
         "artist": [np.arange(1, n_genres + 1), [f"{g} Artist" for g in GENRES]],
@@ -311,8 +300,8 @@ def _ddl(naming: str, table: str) -> list[str]:
     return statements
 
 
-def _chunks(rows: Iterator[tuple], size: int = 50_000) -> Iterator[list[tuple]]:
-    chunk: list[tuple] = []
+def _chunks(rows: Iterator[tuple[Any, ...]], size: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
+    chunk: list[tuple[Any, ...]] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) == size:
@@ -378,7 +367,9 @@ def _write_csv(store: Store, table: str, path: Path, chunk_rows: int = 1_000_000
             )
 
 
-def write_mysql(store: Store, conn, database: str, naming: str = "snake_case") -> None:
+def write_mysql(
+    store: Store, conn: Connection[Any], database: str, naming: str = "snake_case"
+) -> None:
     """(Re)create ``database`` and bulk-load the store with LOAD DATA LOCAL INFILE.
 
     Each table is loaded with only its primary key; the secondary indexes the aggregation joins

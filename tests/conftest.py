@@ -1,53 +1,32 @@
-"""Fixtures shared by every suite: settings reset, fake AWS credentials, MariaDB, moto S3."""
+"""Fixtures shared by every suite: settings reset, fake AWS credentials, MariaDB, moto S3, and the
+trained models (built once per session). Importable helpers are in tests/helpers.py."""
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _chinook_dir() -> Path:
-    """CHINOOK_DIR, else ../shared/chinook beside the checkout. A missing folder is reported by
-    the tests that need it (skipped with the path, failed under CI=true)."""
-    return Path(os.environ.get("CHINOOK_DIR") or ROOT.parent / "shared" / "chinook").resolve()
-
-
-CHINOOK = _chinook_dir()
-EVENTS = ROOT / "events"
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip when something a test needs is absent; under CI=true that is a failure instead."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
-
-
-def mysql_available(database: str = "chinook") -> str | None:
-    """None when MariaDB answers with ``database`` loaded, else why not."""
-    try:
-        import pymysql
-
-        with pymysql.connect(
-            host=os.environ.get("TEST_DB_HOST", "127.0.0.1"),
-            port=int(os.environ.get("TEST_DB_PORT", "3306")),
-            user="root",
-            password="",
-            database=database,
-            connect_timeout=3,
-        ):
-            return None
-    except Exception as exc:
-        return f"MariaDB with database {database!r} not reachable at 127.0.0.1:3306: {exc}"
+from tests.helpers import (
+    BUCKET,
+    CHINOOK,
+    LocalServer,
+    TrainedModel,
+    free_port,
+    load_handler,
+    local_server,
+    moto_bucket,
+    require,
+    require_mysql,
+    train_model,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -72,6 +51,17 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     settings.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def reset_api() -> Iterator[None]:
+    """Forget the predict API's cached model and settings before and after every test: each one
+    serves the model its own environment names (cheap; nothing is imported that runs)."""
+    from genre_model.serve import api
+
+    api.reset()
+    yield
+    api.reset()
+
+
 @pytest.fixture(scope="session")
 def chinook_sqlite() -> Path:
     path = CHINOOK / "Chinook_Sqlite.sqlite"
@@ -82,22 +72,166 @@ def chinook_sqlite() -> Path:
 @pytest.fixture
 def mysql_chinook() -> str:
     """Name of the snake_case Chinook database on the local MariaDB."""
-    reason = mysql_available("chinook")
-    require(reason is None, reason or "")
-    return "chinook"
+    return require_mysql("chinook")
 
 
-def load_handler(function: str):
-    """Import ``functions/<function>/app.py`` as a fresh module (as Lambda would)."""
-    import importlib.util
+@pytest.fixture
+def pascal_chinook() -> str:
+    """Name of the official (PascalCase) Chinook database on the local MariaDB."""
+    return require_mysql("Chinook")
 
-    path = ROOT / "functions" / function / "app.py"
-    name = f"{function}_app"
-    sys.modules.pop(name, None)
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+
+# --------------------------------------------------------------------------- trained models
+
+
+@pytest.fixture(scope="session")
+def predict_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """400 synthetic customers with the planted signal."""
+    from devtools.synthetic import generate, write_sqlite
+
+    return write_sqlite(generate(400), tmp_path_factory.mktemp("predict-db") / "chinook.sqlite")
+
+
+@pytest.fixture(scope="session")
+def chinook_like(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, Any]:
+    """4,000 synthetic customers as (store, SQLite path, dataset): Chinook's buying habits."""
+    from devtools.synthetic import generate, write_sqlite
+    from genre_model.train.features import build_dataset
+    from genre_model.train.sources import SQLiteSource
+
+    store = generate(4000, seed=42)
+    path = write_sqlite(store, tmp_path_factory.mktemp("syn") / "s.sqlite")
+    return store, path, build_dataset(SQLiteSource(path).customer_summaries())
+
+
+@pytest.fixture(scope="session")
+def spec_model(tmp_path_factory: pytest.TempPathFactory, predict_sqlite: Path) -> TrainedModel:
+    return train_model(tmp_path_factory.mktemp("spec-model"), predict_sqlite, "spec", 42)
+
+
+@pytest.fixture(scope="session")
+def spec_model_v2(tmp_path_factory: pytest.TempPathFactory, predict_sqlite: Path) -> TrainedModel:
+    """A second spec version (other seed): what a later training run would promote."""
+    return train_model(tmp_path_factory.mktemp("spec-model-v2"), predict_sqlite, "spec", 7)
+
+
+@pytest.fixture(scope="session")
+def location_model(tmp_path_factory: pytest.TempPathFactory, predict_sqlite: Path) -> TrainedModel:
+    return train_model(tmp_path_factory.mktemp("location-model"), predict_sqlite, "location", 42)
+
+
+@pytest.fixture
+def local_model(monkeypatch: pytest.MonkeyPatch, spec_model: TrainedModel) -> TrainedModel:
+    """Predict serves the spec model from its ``MODELO_GENERO_ENTRENADO`` path."""
+    monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(spec_model.path))
+    return spec_model
+
+
+@pytest.fixture
+def predict_handler() -> ModuleType:
+    """``functions/predict/app.py`` imported fresh, as a cold Lambda container would."""
+    return load_handler("predict")
+
+
+# --------------------------------------------------------------------------- S3 and logs
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """In-process moto S3 with an empty ``MODEL_BUCKET``; yields a client on it."""
+    monkeypatch.setenv("MODEL_BUCKET", BUCKET)
+    with moto_bucket(BUCKET) as client:
+        yield client
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """A moto server on a free loopback port that a test can start and stop (S3 up/down).
+
+    ``endpoint["start"](create=True)`` starts it (and creates BUCKET), ``endpoint["stop"]()``
+    takes it away; AWS_ENDPOINT_URL points there the whole time.
+    """
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("MODEL_BUCKET", BUCKET)
+    boto3.setup_default_session()
+    state: dict[str, Any] = {"url": url, "server": None}
+
+    def start(create: bool = True) -> Any:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        state["server"] = server
+        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        if create:
+            client.create_bucket(Bucket=BUCKET)
+        return client
+
+    def stop() -> None:
+        if state["server"] is not None:
+            state["server"].stop()
+            state["server"] = None
+
+    state["start"], state["stop"] = start, stop
+    try:
+        yield state
+    finally:
+        stop()
+        boto3.DEFAULT_SESSION = None
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[int, list[socket.socket]]]:
+    """A real TCP server on a loopback port that accepts connections and never sends a byte:
+    (its port, the connections it accepted)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], accepted
+    stop.set()
+    thread.join(5)
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+@pytest.fixture
+def genre_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog that also sees ``genre_model.*`` (Powertools stops them propagating to root)."""
+    loggers = [
+        logging.getLogger(name)
+        for name in list(logging.root.manager.loggerDict)
+        if name == "genre_model" or name.startswith("genre_model.")
+    ]
+    for logger in loggers:
+        logger.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO)
+    try:
+        yield caplog
+    finally:
+        for logger in loggers:
+            logger.removeHandler(caplog.handler)
+
+
+@pytest.fixture
+def server(local_model: TrainedModel, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
+    """``devtools.server`` on a free loopback port, serving the spec model's local path."""
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
+    with local_server() as running:
+        yield running

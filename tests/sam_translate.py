@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from cfn_template import load_template
+from devtools.cfn_template import load_template
 
 SAM_PYTHON = Path(__file__).resolve().parents[1] / ".tools" / "sam" / "bin" / "python"
 _SOURCE = load_template()

@@ -12,31 +12,11 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
+from devtools.cfn_template import load_template
 
 MIB = 1024 * 1024
 HARD_LIMIT_MIB = 250  # Lambda: function + all layers, unzipped
 TARGETS_MIB = {"PredictFunction": 80, "TrainFunction": 200}  # performance targets
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns CloudFormation short tags (!Ref X) into {"Ref": X} style dicts."""
-
-
-def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt" and isinstance(value, str):
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
 def tree_size(path: Path) -> int:
@@ -53,7 +33,7 @@ def main(build_dir: str = ".aws-sam/build") -> int:
     if not template_path.is_file():
         print(f"size-check: {template_path} not found; run `make build` first", file=sys.stderr)
         return 2
-    template = yaml.load(template_path.read_text(), Loader=_CfnLoader)  # noqa: S506 (SafeLoader subclass)
+    template = load_template(template_path)
     resources = template.get("Resources", {})
     functions = {k: v for k, v in resources.items() if v.get("Type") == "AWS::Serverless::Function"}
     if not functions:

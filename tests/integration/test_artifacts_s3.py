@@ -10,11 +10,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import boto3
 import joblib
 import numpy as np
 import pytest
-from moto import mock_aws
 
 from genre_model.config import load_settings
 from genre_model.serve.predictor import Predictor
@@ -22,6 +20,7 @@ from genre_model.store.protocol import ArtifactError, PromotionRefused
 from genre_model.store.registry import Registry, new_version
 from genre_model.store.s3 import S3Store
 from genre_model.train.pipeline import run_training
+from tests.helpers import moto_bucket
 
 BUCKET = "genre-model-test-bucket"
 PREFIX = "models/genre/"
@@ -30,9 +29,7 @@ FILES = {"model.joblib", "predictor.joblib", "customers.joblib", "metrics.json",
 
 @pytest.fixture
 def s3() -> Iterator[object]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
+    with moto_bucket(BUCKET) as client:
         yield client
 
 

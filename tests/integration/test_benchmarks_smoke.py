@@ -9,29 +9,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def root_conftest(config: pytest.Config):
-    """tests/conftest.py as pytest loaded it (``require``, ``mysql_available``)."""
-    path = ROOT / "tests" / "conftest.py"
-    for module in [*config.pluginmanager.get_plugins(), *sys.modules.values()]:
-        file = getattr(module, "__file__", None)
-        if file and Path(file).resolve() == path:
-            return module
-    raise RuntimeError(f"{path} was not loaded by pytest")
+from tests.helpers import ROOT, require_mysql
 
 
 @pytest.mark.slow
 @pytest.mark.mysql
-def test_benchmarks_run_in_smoke_mode(pytestconfig: pytest.Config) -> None:
-    helpers = root_conftest(pytestconfig)
-    reason = helpers.mysql_available("mysql")
-    helpers.require(reason is None, reason or "")
+def test_benchmarks_run_in_smoke_mode() -> None:
+    require_mysql("mysql")
     results = ROOT / "benchmarks" / "RESULTS.md"
     before = results.read_bytes() if results.is_file() else None
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL", "DB_", "RF_"))}

@@ -117,15 +117,19 @@ def test_failing_run_keeps_the_previous_model(tmp_path: Path, synthetic_sqlite: 
     assert after == before
 
 
+@pytest.fixture
+def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_forest: None) -> Path:
+    """MODELO_GENERO_ENTRENADO (a fresh local path) for the in-process CLI; ten trees."""
+    path = tmp_path / "modelo.pkl"
+    monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(path))
+    return path
+
+
 def test_versions_and_rollback(
-    tmp_path: Path,
     synthetic_sqlite: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    fast_forest: None,
+    model: Path,
 ) -> None:
-    model = tmp_path / "modelo.pkl"
-    monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(model))
     assert main(["train", "--db", str(synthetic_sqlite), "--json"]) == 0
     first = json.loads(capsys.readouterr().out)["summary"]["version"]
     first_bytes = model.read_bytes()
@@ -215,16 +219,12 @@ def _wrong_types(_predictor: dict, manifest: dict) -> None:
     ],
 )
 def test_rollback_to_a_hash_correct_unservable_version_is_refused(
-    tmp_path: Path,
     synthetic_sqlite: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    fast_forest: None,
+    model: Path,
     damage: Callable[[dict, dict], None],
     reason: str,
 ) -> None:
-    model = tmp_path / "modelo.pkl"
-    monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(model))
     assert main(["train", "--db", str(synthetic_sqlite)]) == 0
     bad = _damaged_copy(model, damage)
     before = _reader_view(model)
@@ -239,15 +239,12 @@ def test_rollback_to_a_hash_correct_unservable_version_is_refused(
 
 
 def test_training_never_promotes_a_forest_predict_would_refuse(
-    tmp_path: Path,
     synthetic_sqlite: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    fast_forest: None,
+    model: Path,
 ) -> None:
     """Trees deeper than the contract's bound (here lowered to 3) are written, never promoted."""
-    model = tmp_path / "modelo.pkl"
-    monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(model))
     assert main(["train", "--db", str(synthetic_sqlite)]) == 0
     before = _reader_view(model)
     monkeypatch.setattr(contract, "MAX_TREE_DEPTH", 3)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from predict_fixtures import OPENAPI, reset_api
+from tests.helpers import OPENAPI
 
-FIXTURES = (reset_api,)
 REGENERATE = (
     '.venv/bin/python -c "from genre_model.serve.routes import openapi_document; '
     'print(openapi_document())" > docs/openapi.json'

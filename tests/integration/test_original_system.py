@@ -16,16 +16,6 @@ import os
 import joblib
 import numpy as np
 import pytest
-from predict_fixtures import (
-    TrainedModel,
-    invoke,
-    local_model,
-    make_event,
-    predict_handler,
-    predict_sqlite,
-    reset_api,
-    spec_model,
-)
 
 from genre_model.config import ForestSettings
 from genre_model.contract import MODEL_FILE, PREDICTOR_FILE, Manifest
@@ -34,8 +24,7 @@ from genre_model.train.export import export_forest
 from genre_model.train.features import build_dataset
 from genre_model.train.fit import make_forest
 from genre_model.train.sources import SQLiteSource
-
-FIXTURES = (local_model, predict_handler, predict_sqlite, reset_api, spec_model)
+from tests.helpers import TrainedModel, invoke, make_event
 
 
 def original_predict_genre(customer_data: dict) -> dict:

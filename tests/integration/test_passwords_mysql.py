@@ -66,6 +66,13 @@ def test_utf8_password_through_db_password(user: tuple[str, str]) -> None:
     assert count_rows(open_source(settings.database)) == 59
 
 
+def db_secret(name: str, password: str) -> str:
+    """A Secrets Manager secret (moto, already started) for ``name`` on the test server: its ARN."""
+    secret = {"host": HOST, "port": PORT, "username": name, "password": password}
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    return client.create_secret(Name=f"chinook/{name}", SecretString=json.dumps(secret))["ARN"]
+
+
 @pytest.mark.parametrize("encode", [lambda p: quote(p, safe=""), lambda p: p], ids=["pct", "raw"])
 def test_utf8_password_through_the_url(user: tuple[str, str], encode) -> None:
     name, password = user
@@ -76,12 +83,7 @@ def test_utf8_password_through_the_url(user: tuple[str, str], encode) -> None:
 def test_utf8_password_through_the_secret(user: tuple[str, str]) -> None:
     name, password = user
     with mock_aws():
-        arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-            Name=f"chinook/{name}",
-            SecretString=json.dumps(
-                {"host": HOST, "port": PORT, "username": name, "password": password}
-            ),
-        )["ARN"]
+        arn = db_secret(name, password)
         settings = load_settings({"DB_SECRET_ARN": arn, "DB_NAME": DATABASE})
         assert count_rows(open_source(settings.database)) == 59
 
@@ -149,12 +151,7 @@ def test_wrong_secret_password_never_shown(
     name, password = user
     wrong = password.replace("€", "$")
     with mock_aws():
-        arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-            Name=f"chinook/{name}",
-            SecretString=json.dumps(
-                {"host": HOST, "port": PORT, "username": name, "password": wrong}
-            ),
-        )["ARN"]
+        arn = db_secret(name, wrong)
         monkeypatch.setenv("DB_SECRET_ARN", arn)
         status = main(["train", "--model-path", str(tmp_path / "m.pkl")])
     out, err = capsys.readouterr()

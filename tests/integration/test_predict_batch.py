@@ -7,23 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from predict_fixtures import (
-    assert_error,
-    invoke,
-    local_model,
-    location_model,
-    make_event,
-    predict_handler,
-    predict_sqlite,
-    publish,
-    reset_api,
-    s3,
-    spec_model,
-    spec_model_v2,
-)
 
-FIXTURES = (local_model, location_model, predict_handler, predict_sqlite, reset_api, s3)
-FIXTURES += (spec_model, spec_model_v2)
+from tests.helpers import assert_error, invoke, make_event, publish
+
 BATCH = "/api/predict-genre/batch"
 JSON = {"Content-Type": "application/json"}
 
@@ -226,7 +212,7 @@ def test_one_model_answers_the_whole_batch_even_when_a_refresh_lands(
 
 def test_committed_batch_event(predict_handler, local_model):
     """events/predict-genre-batch.json (for `sam local invoke`) answers three results."""
-    from predict_fixtures import load_event
+    from tests.helpers import load_event
 
     answer = invoke(predict_handler, load_event("predict-genre-batch.json"))
     assert answer.status == 200, answer.raw

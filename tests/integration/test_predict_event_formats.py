@@ -8,19 +8,9 @@ import json
 from typing import Any
 
 import pytest
-from predict_fixtures import (
-    assert_error,
-    invoke,
-    lambda_context,
-    local_model,
-    make_event,
-    predict_handler,
-    predict_sqlite,
-    reset_api,
-    spec_model,
-)
 
-FIXTURES = (local_model, predict_handler, predict_sqlite, reset_api, spec_model)
+from tests.helpers import assert_error, invoke, lambda_context, make_event
+
 SPEC = {"total_spent": 125.75, "total_tracks_bought": 42, "genre_spending_ratio": 0.4}
 
 

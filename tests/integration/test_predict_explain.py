@@ -3,20 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from predict_fixtures import (
-    SPEC_INPUT,
-    assert_error,
-    invoke,
-    local_model,
-    location_model,
-    make_event,
-    predict_handler,
-    predict_sqlite,
-    reset_api,
-    spec_model,
-)
 
-FIXTURES = (local_model, location_model, predict_handler, predict_sqlite, reset_api, spec_model)
+from tests.helpers import SPEC_INPUT, assert_error, invoke, make_event
 
 
 @pytest.mark.parametrize(

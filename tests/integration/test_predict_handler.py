@@ -6,24 +6,15 @@ import base64
 import json
 
 import pytest
-from predict_fixtures import (
+
+from tests.helpers import (
     SPEC_INPUT,
     assert_error,
     assert_prediction,
-    genre_logs,
     invoke,
     load_event,
-    local_model,
-    location_model,
     make_event,
-    predict_handler,
-    predict_sqlite,
-    reset_api,
-    spec_model,
 )
-
-FIXTURES = (genre_logs, local_model, location_model, predict_handler, predict_sqlite, reset_api)
-FIXTURES += (spec_model,)
 
 
 def row(profile: dict) -> list[float]:

@@ -8,24 +8,19 @@ import os
 import subprocess
 import sys
 
-from predict_fixtures import EVENTS, LAYER, ROOT, local_model, predict_sqlite, spec_model
+from tests.helpers import EVENTS, LAYER, ROOT
 
-FIXTURES = (local_model, predict_sqlite, spec_model)
 HEAVY = ("sklearn", "pandas", "scipy")
 LAZY = ("boto3", "aws_lambda_powertools.event_handler")  # Powertools itself imports botocore
 
 SCRIPT = """
-import importlib.util, json, sys, types
+import importlib.util, json, sys
 sys.path.insert(0, {layer!r})
 spec = importlib.util.spec_from_file_location("predict_app", {app!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-context = types.SimpleNamespace(
-    function_name="PredictFunction", function_version="$LATEST", memory_limit_in_mb=512,
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:PredictFunction",
-    aws_request_id="req-1", log_group_name="g", log_stream_name="s",
-    get_remaining_time_in_millis=lambda: 30000,
-)
+from devtools.lambda_context import lambda_context
+context = lambda_context(request_id="req-1")
 with open({event!r}) as fh:
     result = module.lambda_handler(json.load(fh), context)
 heavy = sorted(n for n in sys.modules if n.split(".")[0] in {heavy!r})

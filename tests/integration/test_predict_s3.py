@@ -6,38 +6,22 @@ import json
 from typing import Any
 
 import pytest
-from predict_fixtures import (
+
+from tests.helpers import (
     BUCKET,
     PREFIX,
     SPEC_INPUT,
     assert_error,
     assert_prediction,
-    endpoint,
-    genre_logs,
     get_object_keys,
     invoke,
     load_event,
     make_event,
-    predict_handler,
-    predict_sqlite,
     publish,
-    reset_api,
-    s3,
-    spec_model,
-    spec_model_v2,
+    served_version,
     tampered,
 )
 
-FIXTURES = (
-    endpoint,
-    genre_logs,
-    predict_handler,
-    predict_sqlite,
-    reset_api,
-    s3,
-    spec_model,
-    spec_model_v2,
-)
 ROW = [
     SPEC_INPUT["total_spent"],
     SPEC_INPUT["total_tracks_bought"],
@@ -48,11 +32,6 @@ PREDICTOR = "predictor.joblib"
 
 def predict(handler: Any) -> Any:
     return invoke(handler, load_event("predict-genre.json"))
-
-
-def served_version(answer: Any) -> str:
-    assert answer.status == 200, answer.raw
-    return answer.headers["x-model-version"]
 
 
 # --------------------------------------------------------------------------- load once

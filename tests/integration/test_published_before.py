@@ -14,7 +14,6 @@ from typing import Any
 import joblib
 import numpy as np
 import pytest
-from predict_fixtures import BUCKET, PREFIX, invoke, load_event, make_event, predict_handler, s3
 
 from genre_model.contract import CUSTOMERS_FILE, MANIFEST, POINTER, PREDICTOR_FILE, Manifest
 from genre_model.serve import service
@@ -23,8 +22,8 @@ from genre_model.serve.schemas import PredictRequest
 from genre_model.store.local import DirStore
 from genre_model.store.protocol import to_json
 from genre_model.store.registry import Registry
+from tests.helpers import BUCKET, PREFIX, invoke, load_event, make_event
 
-FIXTURES = (predict_handler, s3)
 PUBLISHED = Path(__file__).resolve().parents[1] / "data" / "published-0c5d611"
 EXPECTED: dict[str, Any] = json.loads((PUBLISHED / "expected.json").read_text())
 VERSION: str = EXPECTED["version"]

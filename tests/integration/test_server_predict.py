@@ -10,22 +10,11 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from predict_fixtures import (
-    TrainedModel,
-    local_model,
-    predict_sqlite,
-    require,
-    reset_api,
-    spec_model,
-)
 
-FIXTURES = (local_model, predict_sqlite, require, reset_api, spec_model)
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT, LocalServer, TrainedModel, require
+
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 # Copied verbatim from the spec ("cURL Example" and "Python Example"); only the port changes.
@@ -54,20 +43,8 @@ print(f"Confidence: {result['prediction']['confidence']:.2%}")
 
 
 @pytest.fixture
-def server_port(local_model: TrainedModel, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
-    from devtools.server import find_handler, make_server
-
-    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
-    monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
-    server = make_server("127.0.0.1", 0, find_handler())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+def server_port(server: LocalServer) -> int:
+    return server.port
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, headers=None):
@@ -93,7 +70,7 @@ def expected_body(model: TrainedModel, data: dict) -> dict:
     }
 
 
-def test_spec_curl_example(server_port, local_model, require):
+def test_spec_curl_example(server_port, local_model):
     require(shutil.which("curl") is not None, "curl not found on PATH")
     command = SPEC_CURL.replace("localhost:8000", f"localhost:{server_port}")
     assert command != SPEC_CURL
@@ -224,7 +201,7 @@ def test_the_docs_have_curl_commands():
 
 
 @pytest.mark.parametrize(("document", "command"), documented_curls())
-def test_documented_curl_works_as_written(server_port, require, document, command):
+def test_documented_curl_works_as_written(server_port, document, command):
     """Replayed against the local server: only the host (and API_URL/<ApiUrl>) change."""
     require(shutil.which("curl") is not None, "curl not found on PATH")
     base = f"http://127.0.0.1:{server_port}"
@@ -242,13 +219,13 @@ def test_documented_curl_works_as_written(server_port, require, document, comman
 
 
 def _readme_batch_curl() -> str:
-    from predict_fixtures import ROOT
+    from tests.helpers import ROOT
 
     blocks = re.findall(r"```bash\n(curl .*?)```", (ROOT / "README.md").read_text(), re.S)
     return next(b for b in blocks if "/api/predict-genre/batch" in b)
 
 
-def test_readme_batch_curl_example(server_port, local_model, require):
+def test_readme_batch_curl_example(server_port, local_model):
     """The README's batch example, run verbatim: each result equals that item sent alone."""
     require(shutil.which("curl") is not None, "curl not found on PATH")
     command = _readme_batch_curl().replace("localhost:8000", f"localhost:{server_port}")

@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from predict_fixtures import local_model, predict_sqlite, reset_api, spec_model
 
-FIXTURES = (local_model, predict_sqlite, reset_api, spec_model)
+from tests.helpers import TrainedModel, local_server
+
 TIMEOUT = 0.5  # the server's socket timeout in these tests
 HEALTH = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 @pytest.fixture
-def port(local_model) -> Iterator[int]:
-    from devtools.server import find_handler, make_server
-
-    server = make_server("127.0.0.1", 0, find_handler(), timeout=TIMEOUT)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+def port(local_model: TrainedModel) -> Iterator[int]:
+    with local_server(timeout=TIMEOUT) as server:
+        yield server.port
 
 
 def connect(port: int) -> socket.socket:

@@ -5,30 +5,13 @@ from __future__ import annotations
 
 import socket
 import sys
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import snapshot_restore_py
-from predict_fixtures import (
-    endpoint,
-    get_object_keys,
-    invoke,
-    make_event,
-    predict_handler,
-    predict_sqlite,
-    publish,
-    reset_api,
-    root_conftest,
-    s3,
-    spec_model,
-    spec_model_v2,
-)
 
 from genre_model.serve import api, snapstart
-
-FIXTURES = (endpoint, predict_handler, predict_sqlite, reset_api, s3, spec_model, spec_model_v2)
+from tests.helpers import get_object_keys, invoke, load_handler, make_event, publish
 
 
 def restore() -> float:
@@ -45,33 +28,14 @@ def snap_start(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def hanging_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def hanging_s3(silent_server: tuple[int, list[socket.socket]]) -> str:
     """An endpoint that accepts connections and never answers."""
-    server = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join(5)
-    for sock in held:
-        sock.close()
-    server.close()
+    return f"http://127.0.0.1:{silent_server[0]}"
 
 
-def init(config: pytest.Config):
+def init():
     """Import functions/predict/app.py fresh: a new container's init."""
-    return root_conftest(config).load_handler("predict")
+    return load_handler("predict")
 
 
 def served_version(handler) -> str:
@@ -81,13 +45,13 @@ def served_version(handler) -> str:
 
 
 def test_snapshot_init_loads_the_model_and_registers_the_hook_once(
-    endpoint, snap_start, spec_model, pytestconfig
+    endpoint, snap_start, spec_model
 ):
     client = endpoint["start"]()
     publish(client, spec_model)
-    init(pytestconfig)  # init
+    init()  # init
     assert api.model_cache().model.version == spec_model.version  # before any request
-    init(pytestconfig)  # a second init in the same process
+    init()  # a second init in the same process
     hooks = [f for f, _, _ in snapshot_restore_py.get_after_restore()]
     assert hooks.count(snapstart.after_restore) == 1
 
@@ -101,11 +65,11 @@ def test_on_demand_init_stays_lazy(s3, spec_model, predict_handler):
 
 
 def test_restored_container_serves_the_newest_model(
-    endpoint, snap_start, spec_model, spec_model_v2, pytestconfig
+    endpoint, snap_start, spec_model, spec_model_v2
 ):
     client = endpoint["start"]()
     publish(client, spec_model)
-    handler = init(pytestconfig)  # the snapshotting init
+    handler = init()  # the snapshotting init
     before = api.model_cache()
     publish(client, spec_model_v2)  # promoted while the snapshot waited
     assert restore() < snapstart.RESTORE_DEADLINE_SECONDS
@@ -113,22 +77,20 @@ def test_restored_container_serves_the_newest_model(
     assert served_version(handler) == spec_model_v2.version
 
 
-def test_restore_with_s3_down_keeps_the_snapshotted_model(
-    endpoint, snap_start, spec_model, pytestconfig
-):
+def test_restore_with_s3_down_keeps_the_snapshotted_model(endpoint, snap_start, spec_model):
     publish(endpoint["start"](), spec_model)
-    handler = init(pytestconfig)
+    handler = init()
     endpoint["stop"]()
     assert restore() < snapstart.RESTORE_DEADLINE_SECONDS + 1
     assert served_version(handler) == spec_model.version
 
 
 def test_restore_with_s3_hanging_keeps_the_snapshotted_model_within_the_deadline(
-    endpoint, snap_start, spec_model, spec_model_v2, hanging_s3, monkeypatch, pytestconfig
+    endpoint, snap_start, spec_model, spec_model_v2, hanging_s3, monkeypatch
 ):
     client = endpoint["start"]()
     publish(client, spec_model)
-    handler = init(pytestconfig)
+    handler = init()
     monkeypatch.setenv("AWS_ENDPOINT_URL", hanging_s3)  # the restored clone's S3 never answers
     took = restore()
     assert snapstart.RESTORE_DEADLINE_SECONDS <= took < snapstart.RESTORE_DEADLINE_SECONDS + 1
@@ -138,10 +100,10 @@ def test_restore_with_s3_hanging_keeps_the_snapshotted_model_within_the_deadline
 
 
 def test_without_the_runtime_package_init_still_loads_the_model(
-    endpoint, snap_start, spec_model, monkeypatch, pytestconfig
+    endpoint, snap_start, spec_model, monkeypatch
 ):
     publish(endpoint["start"](), spec_model)
     monkeypatch.setitem(sys.modules, "snapshot_restore_py", None)
-    handler = init(pytestconfig)
+    handler = init()
     assert api.model_cache().model.version == spec_model.version
     assert served_version(handler) == spec_model.version

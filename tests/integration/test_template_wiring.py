@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from predict_fixtures import lambda_context, make_event, reset_api, root_conftest
-from sam_translate import available, of_type, translate
 
-FIXTURES = (reset_api,)
+from tests.helpers import lambda_context, make_event, require
+from tests.sam_translate import available, of_type, translate
 
 ROOT = Path(__file__).resolve().parents[2]
 ERROR_KEYS = {"status", "message", "errors"}
@@ -23,9 +22,9 @@ CONTEXT_ERROR = {
 
 
 @pytest.fixture(scope="module")
-def sam_translator(pytestconfig: pytest.Config) -> None:
+def sam_translator() -> None:
     """The SAM translator of `make tools` (skip outside CI when absent, fail in CI)."""
-    root_conftest(pytestconfig).require(*available())
+    require(*available())
 
 
 @pytest.fixture(scope="module")

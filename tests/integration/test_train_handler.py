@@ -4,52 +4,29 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
-from predict_fixtures import log_records
 
 from genre_model.train.sources import DataSourceError
+from tests.helpers import load_train_handler, log_records, moto_bucket, train_context
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "genre-model-handler-test"
 EVENT = json.loads((ROOT / "events" / "scheduled-event.json").read_text())
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "TrainFunction"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:TrainFunction"
-    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
+REQUEST_ID = "52fdfc07-2182-454f-963f-5f0f9a621d72"
 
 
 @pytest.fixture
-def handler(monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config):
-    """A loader, called in the test body: the Powertools logger must bind to the sys.stdout
-    capsys installs for the test call, under a fresh service name (so a new logger)."""
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"genre-train-{secrets.token_hex(4)}")
-    return lambda: _load("train", pytestconfig)
-
-
-def _load(function: str, config: pytest.Config):
-    root = Path(__file__).resolve().parents[1] / "conftest.py"
-    for module in config.pluginmanager.get_plugins():
-        if Path(getattr(module, "__file__", "") or "/").resolve() == root:
-            return module.load_handler(function)
-    raise RuntimeError("tests/conftest.py not loaded")
+def handler(monkeypatch: pytest.MonkeyPatch):
+    """A loader, called in the test body (the logger binds to capsys's stdout)."""
+    return lambda: load_train_handler(monkeypatch)
 
 
 @pytest.fixture
 def bucket() -> Iterator[object]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
+    with moto_bucket(BUCKET) as client:
         yield client
 
 
@@ -59,7 +36,7 @@ def test_scheduled_event_trains_and_promotes(
     assert EVENT["detail-type"] == "Scheduled Event"
     monkeypatch.setenv("MODEL_BUCKET", BUCKET)
     monkeypatch.setenv("CHINOOK_SQLITE_PATH", str(synthetic_sqlite))
-    summary = handler().lambda_handler(EVENT, FakeContext())
+    summary = handler().lambda_handler(EVENT, train_context(REQUEST_ID))
     assert summary["promoted"] is True
     assert 0 <= summary["baseline_accuracy"] <= 1
     assert 0 <= summary["accuracy"] <= 1
@@ -84,13 +61,13 @@ def test_failure_raises_and_logs_one_error(
     monkeypatch.setenv("MODEL_BUCKET", BUCKET)
     monkeypatch.setenv("CHINOOK_SQLITE_PATH", str(missing))
     with pytest.raises(DataSourceError, match="not found"):
-        handler().lambda_handler(EVENT, FakeContext())
+        handler().lambda_handler(EVENT, train_context(REQUEST_ID))
     out = capsys.readouterr()
     errors = [r for r in log_records(out.out + out.err) if r["level"] == "ERROR"]
     assert len(errors) == 1
     assert str(missing) in json.dumps(errors[0])
     assert errors[0].get("error_type") == "DataSourceError"
-    assert errors[0].get("function_request_id") == FakeContext.aws_request_id
+    assert errors[0].get("function_request_id") == REQUEST_ID
     assert "latest.json" not in json.dumps(
         bucket.list_objects_v2(Bucket=BUCKET).get("Contents", [])
     )
@@ -106,7 +83,7 @@ def test_password_never_captured(
     monkeypatch.setenv("DB_PASSWORD", password)
     monkeypatch.setenv("DB_CONNECT_TIMEOUT", "2")
     with caplog.at_level(logging.DEBUG), pytest.raises(DataSourceError) as info:
-        handler().lambda_handler(EVENT, FakeContext())
+        handler().lambda_handler(EVENT, train_context(REQUEST_ID))
     out = capsys.readouterr()
     errors = [r for r in log_records(out.out) if r["level"] == "ERROR"]
     assert len(errors) == 1

@@ -12,11 +12,10 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
-from predict_fixtures import TrainedModel, predict_sqlite, spec_model
 
 from genre_model.cli import main
+from tests.helpers import TrainedModel
 
-FIXTURES = (predict_sqlite, spec_model)
 NAMES = ["../../evil/v1", "../evil", "/etc", "20261126T020000Z-1a2b3c/../../x", "", "v1"]
 
 

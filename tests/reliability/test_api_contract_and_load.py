@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import LOAD_SECONDS, SCHEMATHESIS_CASES
-from predict_fixtures import OPENAPI, ROOT, TrainedModel, free_port
+
+from tests.helpers import LOAD_SECONDS, OPENAPI, ROOT, SCHEMATHESIS_CASES, TrainedModel, free_port
 
 VENV_BIN = Path(sys.executable).parent
 

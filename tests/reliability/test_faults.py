@@ -19,7 +19,8 @@ from typing import Any
 
 import boto3
 import pytest
-from predict_fixtures import (
+
+from tests.helpers import (
     BUCKET,
     PREFIX,
     SPEC_INPUT,
@@ -28,10 +29,13 @@ from predict_fixtures import (
     free_port,
     invoke,
     load_event,
+    load_train_handler,
     log_records,
+    moto_bucket,
     publish,
-    root_conftest,
+    served_version,
     tampered,
+    train_context,
 )
 
 from genre_model.contract import Manifest
@@ -46,11 +50,6 @@ EVENT = json.loads(
 
 def predict(handler: Any) -> Any:
     return invoke(handler, load_event("predict-genre.json"))
-
-
-def version_of(answer: Any) -> str:
-    assert answer.status == 200, answer.raw
-    return answer.headers["x-model-version"]
 
 
 # =========================================================================== predict side
@@ -98,7 +97,7 @@ def test_damaged_new_artifact_is_refused_previous_kept(
     for _ in range(2):
         answer = predict(predict_handler)
         assert (answer.status, answer.raw) == (200, before.raw)
-        assert version_of(answer) == spec_model.version
+        assert served_version(answer) == spec_model.version
     assert "SHA-256 mismatch" in genre_logs.text  # refused before unpickling
 
 
@@ -136,34 +135,21 @@ def test_bad_pointer_at_cold_start_is_503_not_500(pointer, predict_handler, s3):
 # =========================================================================== train side
 
 
-class Ctx:
-    function_name = "TrainFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:TrainFunction"
-    aws_request_id = "7e3f8a1c-0000-4000-8000-000000000001"
+REQUEST_ID = "7e3f8a1c-0000-4000-8000-000000000001"
 
 
 @pytest.fixture
-def train(monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config):
+def train(monkeypatch: pytest.MonkeyPatch):
     """The train handler, loaded in the test body (its logger binds to capsys's stdout)."""
     monkeypatch.setenv("RF_N_ESTIMATORS", "10")
     monkeypatch.setenv("MODEL_BUCKET", BUCKET)
 
-    def load() -> Any:
-        # a new service name is a new Powertools logger, bound to the current sys.stdout
-        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"genre-train-{secrets.token_hex(4)}")
-        return root_conftest(pytestconfig).load_handler("train")
-
-    return load
+    return lambda: load_train_handler(monkeypatch)
 
 
 @pytest.fixture
-def bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from moto import mock_aws
-
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
+def bucket() -> Iterator[Any]:
+    with moto_bucket(BUCKET) as client:
         client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         yield client
 
@@ -192,7 +178,7 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> dict:
 def published(train, bucket, monkeypatch, synthetic_copy) -> dict:
     """A first good model trained and promoted from 300 synthetic customers."""
     monkeypatch.setenv("CHINOOK_SQLITE_PATH", str(synthetic_copy()))
-    return train().lambda_handler(EVENT, Ctx())
+    return train().lambda_handler(EVENT, train_context(REQUEST_ID))
 
 
 @pytest.fixture
@@ -224,7 +210,7 @@ def test_database_down_fails_with_one_line_nothing_published(train, bucket, monk
     monkeypatch.setenv("DB_PORT", str(free_port()))  # nothing listens there
     monkeypatch.setenv("DB_CONNECT_TIMEOUT", "2")
     with pytest.raises(Exception, match="MySQL error"):
-        train().lambda_handler(EVENT, Ctx())
+        train().lambda_handler(EVENT, train_context(REQUEST_ID))
     assert one_error_line(capsys)["error_type"] == "DataSourceError"
     assert snapshot(bucket) == (None, None, [])
 
@@ -237,7 +223,7 @@ def test_wrong_password_fails_with_one_line_nothing_published(
     monkeypatch.setenv("DB_PASSWORD", password)
     monkeypatch.setenv("DB_NAME", mysql_chinook)
     with pytest.raises(Exception, match="Access denied") as info:
-        train().lambda_handler(EVENT, Ctx())
+        train().lambda_handler(EVENT, train_context(REQUEST_ID))
     error = one_error_line(capsys)
     assert error["error_type"] == "DataSourceError"
     assert password not in json.dumps(error)
@@ -249,7 +235,7 @@ def test_secret_missing_fails_with_one_line_nothing_published(train, bucket, mon
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:chinook-db-AbCdEf"
     monkeypatch.setenv("DB_SECRET_ARN", arn)
     with pytest.raises(Exception, match="cannot read database secret"):
-        train().lambda_handler(EVENT, Ctx())
+        train().lambda_handler(EVENT, train_context(REQUEST_ID))
     error = one_error_line(capsys)
     assert arn in error["error"]
     assert snapshot(bucket) == (None, None, [])
@@ -294,7 +280,7 @@ def test_bad_data_refuses_promotion_pointer_byte_identical(
     settings.cache_clear()  # the first run cached the settings with the good database
 
     with pytest.raises((TrainingError, PromotionRefused)) as info:
-        train().lambda_handler(EVENT, Ctx())
+        train().lambda_handler(EVENT, train_context(REQUEST_ID))
     record = one_error_line(capsys)
     if error:
         assert record["error_type"] == error
@@ -468,7 +454,7 @@ def test_lambda_timeout_mid_upload_publishes_nothing_half_done(
     first = run_training(settings).version
     monkeypatch.setenv("MODEL_BUCKET", BUCKET)
     served = predict(predict_handler)
-    assert version_of(served) == first
+    assert served_version(served) == first
     before = snapshot(bucket)
 
     def die(params: dict, **_: Any) -> None:

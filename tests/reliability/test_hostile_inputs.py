@@ -15,8 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from conftest import JSON, PREDICT, LocalServer, good_answer
-from predict_fixtures import Answer, assert_error, invoke, lambda_context
+
+from tests.helpers import (
+    JSON,
+    PREDICT,
+    Answer,
+    LocalServer,
+    assert_error,
+    good_answer,
+    invoke,
+    lambda_context,
+)
 
 PASSWORDISH = "' OR 1=1; DROP TABLE customer; --"
 SCRIPT = "<script>alert(document.cookie)</script>"

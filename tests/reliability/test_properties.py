@@ -7,7 +7,8 @@ import math
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from predict_fixtures import invoke, make_event
+
+from tests.helpers import invoke, make_event
 
 SETTINGS = settings(
     max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True

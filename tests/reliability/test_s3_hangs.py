@@ -16,21 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from predict_fixtures import (
-    BUCKET,
-    PREFIX,
-    SPEC_INPUT,
-    TrainedModel,
-    genre_logs,
-    invoke,
-    make_event,
-    predict_handler,
-    predict_sqlite,
-    reset_api,
-    spec_model,
-)
 
-FIXTURES = (genre_logs, predict_handler, predict_sqlite, reset_api, spec_model)
+from tests.helpers import BUCKET, PREFIX, SPEC_INPUT, TrainedModel, invoke, make_event
+
 BUDGET = 1.0  # MODEL_REFRESH_BUDGET_SECONDS (the default)
 TRICKLE = 0.2  # seconds between two bytes of a trickling answer
 SLACK = 0.5  # thread start, the handler's own work, a loaded CI machine

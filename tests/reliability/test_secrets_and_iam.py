@@ -11,27 +11,23 @@ from typing import Any
 
 import boto3
 import pytest
-from cfn_template import load_template
-from predict_fixtures import root_conftest
+
+from devtools.cfn_template import load_template
+from tests.helpers import load_train_handler, train_context
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT = json.loads((ROOT / "events/scheduled-event.json").read_text())
 
 
-class Ctx:
-    function_name = "TrainFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:TrainFunction"
-    aws_request_id = "7e3f8a1c-0000-4000-8000-000000000002"
+REQUEST_ID = "7e3f8a1c-0000-4000-8000-000000000002"
 
 
 def test_db_password_from_a_secret_never_appears_anywhere(
-    monkeypatch, pytestconfig, capsys, caplog, mysql_chinook
+    monkeypatch, capsys, caplog, mysql_chinook
 ):
     from moto import mock_aws
 
     password = "Pw-" + secrets.token_hex(8)  # wrong for root: the connection is refused
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"genre-train-{secrets.token_hex(4)}")
     monkeypatch.setenv("MODEL_BUCKET", "genre-secret-test")
     with mock_aws():
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="genre-secret-test")
@@ -48,7 +44,7 @@ def test_db_password_from_a_secret_never_appears_anywhere(
             ),
         )["ARN"]
         monkeypatch.setenv("DB_SECRET_ARN", arn)
-        handler = root_conftest(pytestconfig).load_handler("train")
+        handler = load_train_handler(monkeypatch)
         capsys.readouterr()
         # the deployed level (LogLevel=INFO) everywhere, DEBUG for the project's own loggers
         with (
@@ -56,7 +52,7 @@ def test_db_password_from_a_secret_never_appears_anywhere(
             caplog.at_level(logging.DEBUG, logger="genre_model"),
             pytest.raises(Exception, match="Access denied") as info,
         ):
-            handler.lambda_handler(EVENT, Ctx())
+            handler.lambda_handler(EVENT, train_context(REQUEST_ID))
     out = capsys.readouterr()
     texts = [out.out, out.err, caplog.text, str(info.value), repr(info.value)]
     texts += [repr(info.value.__context__), repr(info.value.__cause__)]

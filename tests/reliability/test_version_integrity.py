@@ -21,28 +21,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-from predict_fixtures import (
+
+from genre_model.contract import pack_arrays, unpack_arrays
+from tests.helpers import (
     BUCKET,
     PREFIX,
     SPEC_INPUT,
     TrainedModel,
     assert_error,
-    genre_logs,
     invoke,
     make_event,
-    predict_handler,
-    predict_sqlite,
     publish,
-    reset_api,
-    s3,
-    spec_model,
-    spec_model_v2,
     tampered,
 )
 
-from genre_model.contract import pack_arrays, unpack_arrays
-
-FIXTURES = (genre_logs, predict_handler, predict_sqlite, reset_api, s3, spec_model, spec_model_v2)
 PREDICTOR, CUSTOMERS, MANIFEST = "predictor.joblib", "customers.joblib", "manifest.json"
 REFUSED = "Model integrity check failed"
 
@@ -73,9 +65,10 @@ def put_version(client: Any, version: str, files: dict[str, bytes], promote: boo
         client.put_object(Bucket=BUCKET, Key=f"{PREFIX}latest.json", Body=pointer)
 
 
-def predictor_with(model: TrainedModel, change: Callable[[dict, dict], None]) -> bytes:
-    """The model's predictor payload after ``change(payload, arrays)``, pickled again."""
-    payload = pickle.loads(model.files()[PREDICTOR])  # noqa: S301 - our own test artifact
+def repickled(model: TrainedModel, name: str, change: Callable[[dict, dict], None]) -> bytes:
+    """The model's ``name`` payload (predictor or snapshot) after ``change(payload, arrays)``,
+    pickled again."""
+    payload = pickle.loads(model.files()[name])  # noqa: S301 - our own test artifact
     arrays = {k: v.copy() for k, v in unpack_arrays(payload["arrays"]).items()}
     change(payload, arrays)
     payload["arrays"] = pack_arrays(arrays)
@@ -117,14 +110,6 @@ HOSTILE_PREDICTORS: dict[str, Callable[[dict, dict], None]] = {
 }
 
 
-def snapshot_with(model: TrainedModel, change: Callable[[dict, dict], None]) -> bytes:
-    payload = pickle.loads(model.files()[CUSTOMERS])  # noqa: S301 - our own test artifact
-    arrays = {k: v.copy() for k, v in unpack_arrays(payload["arrays"]).items()}
-    change(payload, arrays)
-    payload["arrays"] = pack_arrays(arrays)
-    return pickle.dumps(payload)
-
-
 def _nan_feature(_p: dict, a: dict) -> None:
     a["features"][0, 0] = math.nan
 
@@ -143,9 +128,11 @@ BAD_SNAPSHOTS: dict[str, Callable[[TrainedModel], dict[str, bytes]]] = {
     "missing": lambda m: {k: v for k, v in m.files().items() if k != CUSTOMERS},
     "unlisted": lambda m: rehashed(m, {CUSTOMERS: None}),
     "not-a-pickle": lambda m: rehashed(m, {CUSTOMERS: b"not a pickle"}),
-    "nan-feature": lambda m: rehashed(m, {CUSTOMERS: snapshot_with(m, _nan_feature)}),
-    "unsorted-ids": lambda m: rehashed(m, {CUSTOMERS: snapshot_with(m, _unsorted)}),
-    "countries-short": lambda m: rehashed(m, {CUSTOMERS: snapshot_with(m, _short_countries)}),
+    "nan-feature": lambda m: rehashed(m, {CUSTOMERS: repickled(m, CUSTOMERS, _nan_feature)}),
+    "unsorted-ids": lambda m: rehashed(m, {CUSTOMERS: repickled(m, CUSTOMERS, _unsorted)}),
+    "countries-short": lambda m: rehashed(
+        m, {CUSTOMERS: repickled(m, CUSTOMERS, _short_countries)}
+    ),
 }
 
 
@@ -161,6 +148,28 @@ def assert_refused_at_cold_start(handler: Any, logs: Any, capsys: Any) -> None:
     assert "ModelIntegrityFailure" in capsys.readouterr().out  # the EMF metric was flushed
 
 
+def serve_first(handler: Any, s3: Any, model: TrainedModel, customer_id: int) -> tuple[Any, Any]:
+    """``model`` published and served: its answers to the spec's example and to a customer."""
+    publish(s3, model)
+    before = predict(handler)
+    customer = predict(handler, {"customer_id": customer_id})
+    assert (before.status, customer.status) == (200, 200), before.raw
+    return before, customer
+
+
+def assert_previous_kept(
+    handler: Any, served: tuple[Any, Any], customer_id: int, logs: Any, capsys: Any
+) -> None:
+    """The next version was refused: every request still gets the first version's answer."""
+    before, customer = served
+    for _ in range(2):
+        answer = predict(handler)
+        assert (answer.status, answer.raw) == (200, before.raw)
+        assert predict(handler, {"customer_id": customer_id}).raw == customer.raw
+    assert REFUSED in logs.text
+    assert "ModelIntegrityFailure" in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------- S3: predictor
 
 
@@ -169,25 +178,18 @@ def test_hash_correct_hostile_predictor_is_refused_previous_kept(
     name, predict_handler, s3, spec_model, spec_model_v2, monkeypatch, genre_logs, capsys
 ):
     monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
-    publish(s3, spec_model)
-    before = predict(predict_handler)
-    customer = predict(predict_handler, {"customer_id": 1})
-    assert (before.status, customer.status) == (200, 200), before.raw
-    hostile = predictor_with(spec_model_v2, HOSTILE_PREDICTORS[name])
+    served = serve_first(predict_handler, s3, spec_model, customer_id=1)
+    hostile = repickled(spec_model_v2, PREDICTOR, HOSTILE_PREDICTORS[name])
     put_version(s3, spec_model_v2.version, rehashed(spec_model_v2, {PREDICTOR: hostile}))
-    for _ in range(2):
-        assert predict(predict_handler).raw == before.raw
-        assert predict(predict_handler, {"customer_id": 1}).raw == customer.raw
-    assert REFUSED in genre_logs.text
+    assert_previous_kept(predict_handler, served, 1, genre_logs, capsys)
     assert "SHA-256" not in genre_logs.text  # the hash was right: the structure was not
-    assert "ModelIntegrityFailure" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name", ["depth-1e9", "left-out-of-range", "nan-leaf", "fewer-classes"])
 def test_hash_correct_hostile_predictor_at_cold_start_is_503(
     name, predict_handler, s3, spec_model, genre_logs, capsys
 ):
-    hostile = predictor_with(spec_model, HOSTILE_PREDICTORS[name])
+    hostile = repickled(spec_model, PREDICTOR, HOSTILE_PREDICTORS[name])
     put_version(s3, spec_model.version, rehashed(spec_model, {PREDICTOR: hostile}))
     assert_refused_at_cold_start(predict_handler, genre_logs, capsys)
 
@@ -200,16 +202,9 @@ def test_bad_snapshot_refuses_the_version_previous_kept(
     name, predict_handler, s3, spec_model, spec_model_v2, monkeypatch, genre_logs, capsys
 ):
     monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
-    publish(s3, spec_model)
-    before = predict(predict_handler)
-    customer = predict(predict_handler, {"customer_id": 3})
+    served = serve_first(predict_handler, s3, spec_model, customer_id=3)
     put_version(s3, spec_model_v2.version, BAD_SNAPSHOTS[name](spec_model_v2))
-    for _ in range(2):
-        answer = predict(predict_handler)
-        assert (answer.status, answer.raw) == (200, before.raw)  # feature requests: still 200
-        assert predict(predict_handler, {"customer_id": 3}).raw == customer.raw
-    assert REFUSED in genre_logs.text
-    assert "ModelIntegrityFailure" in capsys.readouterr().out
+    assert_previous_kept(predict_handler, served, 3, genre_logs, capsys)  # feature requests too
 
 
 @pytest.mark.parametrize("name", sorted(BAD_SNAPSHOTS))

@@ -20,22 +20,22 @@ from urllib.parse import urlsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT, require
+
 ENV_JSON = ROOT / "env.json"
 BUILT_TEMPLATE = ROOT / ".aws-sam" / "build" / "template.yaml"
 SAM_LOCAL_DIR = Path(os.environ.get("SAM_LOCAL_DIR", ROOT / ".tools" / "sam-local"))
-IN_CI = os.environ.get("CI", "").lower() == "true"
 SETUP_TIMEOUT = 1800  # first run: apt-get install + image build
 INVOKE_TIMEOUT = 300
 
 
-def _require(condition: bool, reason: str) -> None:
-    """Same rule as tests/conftest.py:require (a conftest cannot import another one)."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
+def _run(
+    cmd: list[str], timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``cmd`` in the repository root, output captured, its exit status left to the caller."""
+    return subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def _tail(text: str, lines: int = 15) -> str:
@@ -79,23 +79,16 @@ def sam_local() -> SamLocal:
     """Run `make local-lambda` (fast when already done); skip with the reason if it cannot work
     here (fail instead under CI=true)."""
     try:
-        proc = subprocess.run(
-            ["make", "--no-print-directory", "local-lambda"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=SETUP_TIMEOUT,
-            check=False,
-        )
+        proc = _run(["make", "--no-print-directory", "local-lambda"], SETUP_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        _require(False, f"`make local-lambda` did not run: {exc}")
+        require(False, f"`make local-lambda` did not run: {exc}")
         raise AssertionError("unreachable") from exc
-    _require(
+    require(
         proc.returncode == 0,
         f"`make local-lambda` failed (rc {proc.returncode}):\n{_tail(proc.stdout + proc.stderr)}",
     )
     sam = ROOT / ".tools" / "sam" / "bin" / "sam"
-    _require(sam.is_file(), f"{sam} not installed (make tools)")
+    require(sam.is_file(), f"{sam} not installed (make tools)")
     env = dict(os.environ)
     env.update(_sourced_env(SAM_LOCAL_DIR / "env.sh"))
     env["SAM_CLI_TELEMETRY"] = "0"
@@ -105,15 +98,7 @@ def sam_local() -> SamLocal:
 @pytest.fixture(scope="session")
 def sam_built(sam_local: SamLocal) -> Path:
     """`make build` once per session; returns .aws-sam/build/template.yaml (what sam local runs)."""
-    proc = subprocess.run(
-        ["make", "--no-print-directory", "build"],
-        cwd=ROOT,
-        env=sam_local.env,
-        capture_output=True,
-        text=True,
-        timeout=SETUP_TIMEOUT,
-        check=False,
-    )
+    proc = _run(["make", "--no-print-directory", "build"], SETUP_TIMEOUT, sam_local.env)
     if proc.returncode != 0:
         output = _tail(proc.stdout + proc.stderr)
         pytest.fail(f"`make build` failed (rc {proc.returncode}):\n{output}")
@@ -147,7 +132,7 @@ def moto_server() -> Iterator[MotoEndpoint]:
     assert port, f"no port in AWS_ENDPOINT_URL {container_url!r} (env.json)"
     with socket.socket() as probe:
         busy = probe.connect_ex(("127.0.0.1", port)) == 0
-    _require(not busy, f"port {port} (env.json AWS_ENDPOINT_URL) is already in use")
+    require(not busy, f"port {port} (env.json AWS_ENDPOINT_URL) is already in use")
 
     # moto would read "host" from host.containers.internal as a bucket name (virtual-host style);
     # the setting is read at import time, so set it in the environment and on the loaded modules.
@@ -223,15 +208,7 @@ def sam_invoke(sam_local: SamLocal, sam_built: Path, tmp_path: Path) -> Callable
             "--env-vars", str(env_vars),
             *extra_args,
         ]  # fmt: skip
-        proc = subprocess.run(
-            cmd,
-            cwd=ROOT,
-            env=sam_local.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        proc = _run(cmd, timeout, sam_local.env)
         if proc.returncode != 0:
             pytest.fail(f"{' '.join(cmd)} -> rc {proc.returncode}:\n{_tail(proc.stderr, 30)}")
         out = proc.stdout.strip()

@@ -6,12 +6,10 @@ import base64
 import json
 
 import pytest
-from predict_fixtures import reset_api
 
 from genre_model.serve import api, http
 from genre_model.serve.http import ApiError
 
-FIXTURES = (reset_api,)
 LIMIT = http.MAX_BODY_BYTES
 
 

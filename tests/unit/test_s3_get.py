@@ -93,34 +93,6 @@ def test_getter_reports_s3_error_codes(moto_endpoint):
     assert raised.value.status == 404
 
 
-@pytest.fixture
-def silent_server():
-    """A real TCP server that accepts connections and never sends a byte."""
-    import socket
-    import threading
-
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1], accepted
-    stop.set()
-    thread.join(2)
-    for conn in accepted:
-        conn.close()
-    listener.close()
-
-
 def test_getter_gives_up_at_the_deadline_on_a_silent_server(silent_server):
     import time
 

@@ -3,7 +3,6 @@ favourites planted only where a store's data could carry them."""
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 from collections import Counter
 from contextlib import closing
@@ -22,9 +21,6 @@ from devtools.synthetic import (
     generate_to_url,
     write_sqlite,
 )
-from genre_model.config import ForestSettings
-from genre_model.train.features import build_dataset
-from genre_model.train.fit import train
 from genre_model.train.sources import SQLiteSource
 
 
@@ -88,13 +84,6 @@ def test_the_label_is_the_planted_favourite_for_everybody(
     assert (cents.max(axis=1) < favourite).all()
 
 
-@pytest.fixture(scope="module")
-def chinook_like(tmp_path_factory: pytest.TempPathFactory):
-    store = generate(4000, seed=42)
-    path = write_sqlite(store, tmp_path_factory.mktemp("syn") / "s.sqlite")
-    return store, path, build_dataset(SQLiteSource(path).customer_summaries())
-
-
 def test_customers_buy_like_chinook_customers(chinook_like) -> None:
     """38 tracks for almost everybody, in Chinook's seven invoices; $0.99 audio, $1.99 video."""
     store, _, ds = chinook_like
@@ -115,32 +104,6 @@ def test_customers_buy_like_chinook_customers(chinook_like) -> None:
     at_38 = [s for c, s in sizes.items() if tracks[c] == TRACKS]
     assert at_38
     assert all(s == list(INVOICE_SIZES) for s in at_38)
-
-
-def test_track_count_carries_no_signal(chinook_like) -> None:
-    """Track counts are drawn whatever the favourite: a forest on them alone learns nothing."""
-    _, _, ds = chinook_like
-    by_genre = ds.customers.groupby("genre")["total_tracks_bought"].mean()
-    assert (by_genre - TRACKS).abs().max() < 0.5
-    only_tracks = dataclasses.replace(ds, feature_columns=("total_tracks_bought",))
-    cv = train(only_tracks, ForestSettings(n_estimators=20)).report["cross_validation"]
-    assert cv["model"]["accuracy"]["mean"] <= cv["baseline"]["accuracy"]["mean"] + 0.01
-
-
-def test_the_signal_is_in_spend_share_price_mix_and_country(chinook_like) -> None:
-    """What is planted: the favourite's share of spending, the video price, the home country."""
-    _, _, ds = chinook_like
-    frame = ds.customers
-    ratio = frame.groupby("genre")["genre_spending_ratio"].mean()
-    assert ratio["Classical"] > 0.8 > 0.3 > ratio["Jazz"]
-    spent = frame.groupby("genre")["total_spent"].mean()
-    assert spent["TV Shows"] > spent.drop("TV Shows").max() + 5  # $1.99 favourites
-    for profile in PROFILES:
-        fans = frame[frame["genre"] == profile.genre]
-        assert (fans["country"] == profile.home).mean() >= 0.45
-    report = train(ds, ForestSettings(n_estimators=30)).report
-    cv = report["cross_validation"]
-    assert cv["model"]["accuracy"]["mean"] - cv["baseline"]["accuracy"]["mean"] >= 0.15
 
 
 def test_docstring_tables_are_the_written_ones(chinook_like) -> None:

@@ -11,8 +11,13 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from genre_model.config import FEATURE_SETS, ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from genre_model.store.local import LocalModelPath
+    from genre_model.store.registry import Registry
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -43,7 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registry(args: argparse.Namespace):
+def _registry(args: argparse.Namespace) -> tuple[Registry, LocalModelPath | None]:
     from genre_model.train.pipeline import target_registry
 
     return target_registry(_settings(args))
@@ -75,27 +80,43 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m genre_model", description=__doc__)
+Command = Callable[[argparse.Namespace], int]
+
+
+def command_line(
+    prog: str, description: str | None, commands: dict[str, tuple[str, Command]]
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """What both command lines (this one and ``python -m devtools``) share: ``-v`` and one
+    required sub-command per entry of ``commands`` (name -> (help, function)). Returns the parser
+    and the sub-commands' parsers, for their own arguments."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = p.add_subparsers(dest="command", required=True)
+    parsers = {}
+    for name, (help_text, func) in commands.items():
+        parsers[name] = sub.add_parser(name, help=help_text)
+        parsers[name].set_defaults(func=func)
+    return p, parsers
 
-    t = sub.add_parser("train", help="train from MySQL or SQLite and publish a version")
+
+def parser() -> argparse.ArgumentParser:
+    p, sub = command_line(
+        "python -m genre_model",
+        __doc__,
+        {
+            "train": ("train from MySQL or SQLite and publish a version", cmd_train),
+            "versions": ("list the published versions (* = latest)", cmd_versions),
+            "rollback": ("point latest at an earlier version", cmd_rollback),
+        },
+    )
+    t = sub["train"]
     t.add_argument("--db", help="mysql://user[:password]@host[:port]/db or a Chinook SQLite file")
     t.add_argument("--feature-set", choices=FEATURE_SETS)
     t.add_argument("--model-path", help="overrides MODELO_GENERO_ENTRENADO (path or s3:// URI)")
     t.add_argument("--json", action="store_true", help="print the report as JSON")
-    t.set_defaults(func=cmd_train)
-
-    v = sub.add_parser("versions", help="list the published versions (* = latest)")
-    v.add_argument("--model-path")
-    v.set_defaults(func=cmd_versions)
-
-    r = sub.add_parser("rollback", help="point latest at an earlier version")
-    r.add_argument("version")
-    r.add_argument("--model-path")
-    r.set_defaults(func=cmd_rollback)
-
+    sub["versions"].add_argument("--model-path")
+    sub["rollback"].add_argument("version")
+    sub["rollback"].add_argument("--model-path")
     return p
 
 
@@ -113,7 +134,8 @@ def main(
 
     known = (ConfigError, DataSourceError, TrainingError, ArtifactError, PromotionRefused)
     try:
-        return args.func(args)
+        func: Command = args.func
+        return func(args)
     except (*known, ContractError) as exc:
         print(f"error: {_one_line(exc, args)}", file=sys.stderr)
         return 1

@@ -91,7 +91,9 @@ def _points(gap: float) -> str:
     return f"{points:.1f} percentage points" if points >= 0.05 else "under 0.1 percentage points"
 
 
-def _comparison(model: dict, baseline: dict, genre: str, where: str, genres: int) -> str:
+def _comparison(
+    model: dict[str, Any], baseline: dict[str, Any], genre: str, where: str, genres: int
+) -> str:
     """One estimate in words: which side is better and by how much."""
     figures = (
         f"accuracy: model {model['accuracy']:.1%}, baseline {baseline['accuracy']:.1%}; "
@@ -137,7 +139,9 @@ def check_trainable(dataset: Dataset) -> tuple[int, int]:
     return n, n_test
 
 
-def _per_genre(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, dict]:
+def _per_genre(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]
+) -> dict[str, dict[str, Any]]:
     """Precision, recall, F1 and support of each tested genre, by label INDEX: a report keyed
     by name would mix genres called 'accuracy' or 'macro avg' with its own summary rows."""
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -157,7 +161,7 @@ def _per_genre(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dic
 
 def _holdout(
     X: np.ndarray, y: np.ndarray, n_test: int, labels: list[str], forest: ForestSettings
-) -> dict:
+) -> dict[str, Any]:
     """Model and baseline fitted on the 80 % and scored on the same 20 %, over the same genres."""
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=n_test, stratify=y, random_state=SPLIT_SEED
@@ -184,7 +188,7 @@ def _holdout(
 
 def _cross_validation(
     X: np.ndarray, y: np.ndarray, labels: list[str], forest: ForestSettings
-) -> dict:
+) -> dict[str, Any]:
     """Mean and spread of at least ``MIN_ESTIMATES`` fold scores, model and baseline alike."""
     n = len(y)
     X_cv, y_cv = X, y

@@ -23,7 +23,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -99,21 +99,17 @@ SNAKE = Naming(
     genre_name="name",
     country="country",
 )
+
+
+def pascal_case(name: str) -> str:
+    """The official Chinook's spelling of a snake_case name: invoice_line_id -> InvoiceLineId."""
+    return "".join(word.capitalize() for word in name.split("_"))
+
+
+# The official Chinook names are the snake_case ones, spelled in PascalCase.
 PASCAL = Naming(
     name="PascalCase",
-    customer="Customer",
-    invoice="Invoice",
-    invoice_line="InvoiceLine",
-    track="Track",
-    genre="Genre",
-    customer_id="CustomerId",
-    invoice_id="InvoiceId",
-    track_id="TrackId",
-    genre_id="GenreId",
-    unit_price="UnitPrice",
-    quantity="Quantity",
-    genre_name="Name",
-    country="Country",
+    **{f.name: pascal_case(getattr(SNAKE, f.name)) for f in fields(Naming) if f.name != "name"},
 )
 NAMINGS = (SNAKE, PASCAL)
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from predict_fixtures import TrainedModel, location_model, predict_sqlite, spec_model
 
 from genre_model.serve.predictor import Predictor, PredictorError
-
-FIXTURES = (location_model, predict_sqlite, spec_model)
+from tests.helpers import TrainedModel
 
 
 def predictor_of(model: TrainedModel) -> Predictor:

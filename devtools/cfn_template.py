@@ -1,4 +1,7 @@
-"""template.yaml as a plain dict, CloudFormation short tags included (!Ref X -> {"Ref": "X"})."""
+"""A SAM/CloudFormation template as a plain dict, short tags included (!Ref X -> {"Ref": "X"}).
+
+One reader for the tests (template.yaml) and infra/scripts/size_check.py (the built template).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,11 @@ from typing import Any
 
 import yaml
 
+# devtools/ sits at the repository root, beside template.yaml.
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types: Any
     """SafeLoader that reads CloudFormation short tags."""
 
 
@@ -31,4 +35,6 @@ _CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    # A SafeLoader subclass: nothing but plain data is built.
+    template: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506
+    return template

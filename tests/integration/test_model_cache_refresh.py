@@ -6,12 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from predict_fixtures import TrainedModel, predict_sqlite, reset_api, spec_model, spec_model_v2
 
 from genre_model.config import Settings
 from genre_model.serve.model_cache import ModelCache, ModelUnavailable
+from tests.helpers import TrainedModel
 
-FIXTURES = (predict_sqlite, reset_api, spec_model, spec_model_v2)
 COMPANIONS = ("manifest.json", "predictor.joblib", "customers.joblib")
 
 

@@ -1,8 +1,8 @@
-"""Shared fixtures and helpers of the predict API tests (models built once per session).
+"""What the test suites share besides fixtures: paths, skip rules, API Gateway events, the Lambda
+context, trained models and publishing them, the local server, and the answer checks.
 
-Test modules import the fixtures they use (``from predict_fixtures import reset_api, ...``);
-``tests/`` is on ``sys.path`` because ``tests/conftest.py`` lives there. ``reset_api`` is autouse:
-importing it into a module resets ``genre_model.serve.api`` around each of that module's tests.
+Fixtures live in the conftest.py files (pytest finds them there); everything here is imported
+explicitly (``from tests.helpers import ...``).
 """
 
 from __future__ import annotations
@@ -10,28 +10,126 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import http.client
+import importlib.util
 import json
-import logging
+import os
+import secrets
 import socket
-import uuid
+import sys
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
+
+from devtools.lambda_context import lambda_context
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
 LAYER = ROOT / "layers" / "genre_model" / "python"
 OPENAPI = ROOT / "docs" / "openapi.json"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+# CHINOOK_DIR, else ../shared/chinook beside the checkout. A missing folder is reported by the
+# tests that need it (skipped with the path, failed under CI=true).
+CHINOOK = Path(os.environ.get("CHINOOK_DIR") or ROOT.parent / "shared" / "chinook").resolve()
+
 BUCKET = "genre-models-test"
 PREFIX = "models/genre/"
 SPEC_INPUT = {"total_spent": 45.5, "total_tracks_bought": 15, "genre_spending_ratio": 0.6}
 ERROR_KEYS = {"status", "message", "errors"}
+PREDICT = "/api/predict-genre"
+JSON = {"Content-Type": "application/json"}
+# The two long reliability checks: small in `make test`, full in `make test-reliability`.
+SCHEMATHESIS_CASES = int(os.environ.get("RELIABILITY_SCHEMATHESIS_CASES", "150"))
+LOAD_SECONDS = float(os.environ.get("RELIABILITY_LOAD_SECONDS", "5"))
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when something a test needs is absent; under CI=true that is a failure instead."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def mysql_available(database: str = "chinook") -> str | None:
+    """None when MariaDB answers with ``database`` loaded, else why not."""
+    try:
+        import pymysql
+
+        with pymysql.connect(
+            host=os.environ.get("TEST_DB_HOST", "127.0.0.1"),
+            port=int(os.environ.get("TEST_DB_PORT", "3306")),
+            user="root",
+            password="",
+            database=database,
+            connect_timeout=3,
+        ):
+            return None
+    except Exception as exc:
+        return f"MariaDB with database {database!r} not reachable at 127.0.0.1:3306: {exc}"
+
+
+def require_mysql(database: str) -> str:
+    """``database`` on the local MariaDB, or skip (fail under CI=true) saying why not."""
+    reason = mysql_available(database)
+    require(reason is None, reason or "")
+    return database
+
+
+def load_handler(function: str) -> ModuleType:
+    """Import ``functions/<function>/app.py`` as a fresh module (as a cold Lambda would)."""
+    path = ROOT / "functions" / function / "app.py"
+    name = f"{function}_app"
+    sys.modules.pop(name, None)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_train_handler(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The train handler under a fresh Powertools service name, so a new logger: call it in the
+    test body and that logger writes to the sys.stdout capsys installed for the test."""
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"genre-train-{secrets.token_hex(4)}")
+    return load_handler("train")
+
+
+def train_context(request_id: str) -> Any:
+    """The train function's Lambda context (its template memory, a request id to look for)."""
+    return lambda_context("TrainFunction", request_id=request_id, memory_mb=1024)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def log_records(text: str) -> list[dict]:
+    """The JSON log records (Powertools Logger lines) in captured output."""
+    records = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "level" in value:
+            records.append(value)
+    return records
 
 
 # --------------------------------------------------------------------------- models
@@ -77,7 +175,8 @@ class TrainedModel:
         return dict(zip(self.classes, proba.tolist(), strict=True))
 
 
-def _train(root: Path, sqlite: Path, feature_set: str, random_state: int) -> TrainedModel:
+def train_model(root: Path, sqlite: Path, feature_set: str, random_state: int) -> TrainedModel:
+    """Train (20 trees) and promote one version at ``root/modelo_genero_entrenado.pkl``."""
     from genre_model.config import ForestSettings, load_settings
     from genre_model.train.pipeline import run_training
 
@@ -95,105 +194,6 @@ def _train(root: Path, sqlite: Path, feature_set: str, random_state: int) -> Tra
     outcome = run_training(settings, progress=lambda _msg: None)
     assert outcome.promoted
     return TrainedModel(path, outcome.version, outcome.manifest.to_json(), feature_set)
-
-
-@pytest.fixture(scope="session")
-def predict_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """400 synthetic customers with the planted signal."""
-    from devtools.synthetic import generate, write_sqlite
-
-    return write_sqlite(generate(400), tmp_path_factory.mktemp("predict-db") / "chinook.sqlite")
-
-
-@pytest.fixture(scope="session")
-def spec_model(tmp_path_factory: pytest.TempPathFactory, predict_sqlite: Path) -> TrainedModel:
-    return _train(tmp_path_factory.mktemp("spec-model"), predict_sqlite, "spec", 42)
-
-
-@pytest.fixture(scope="session")
-def spec_model_v2(tmp_path_factory: pytest.TempPathFactory, predict_sqlite: Path) -> TrainedModel:
-    """A second spec version (other seed): what a later training run would promote."""
-    return _train(tmp_path_factory.mktemp("spec-model-v2"), predict_sqlite, "spec", 7)
-
-
-@pytest.fixture(scope="session")
-def location_model(tmp_path_factory: pytest.TempPathFactory, predict_sqlite: Path) -> TrainedModel:
-    return _train(tmp_path_factory.mktemp("location-model"), predict_sqlite, "location", 42)
-
-
-# --------------------------------------------------------------------------- environment
-
-
-@pytest.fixture(autouse=True)
-def reset_api() -> Iterator[None]:
-    """Forget the cached model and settings before and after every test of the predict API."""
-    from genre_model.serve import api
-
-    api.reset()
-    yield
-    api.reset()
-
-
-def root_conftest(config: pytest.Config) -> Any:
-    """``tests/conftest.py`` as pytest loaded it (every conftest module is named ``conftest``)."""
-    wanted = ROOT / "tests" / "conftest.py"
-    for plugin in config.pluginmanager.get_plugins():
-        if Path(getattr(plugin, "__file__", None) or "/").resolve() == wanted:
-            return plugin
-    raise RuntimeError(f"{wanted} was not loaded by pytest")
-
-
-@pytest.fixture
-def require(request: pytest.FixtureRequest) -> Any:
-    """``tests/conftest.py:require`` (skip, or fail under CI=true, when something is absent)."""
-    return root_conftest(request.config).require
-
-
-@pytest.fixture
-def predict_handler(request: pytest.FixtureRequest) -> Any:
-    """``functions/predict/app.py`` imported fresh, as a cold Lambda container would."""
-    return root_conftest(request.config).load_handler("predict")
-
-
-@pytest.fixture
-def local_model(monkeypatch: pytest.MonkeyPatch, spec_model: TrainedModel) -> TrainedModel:
-    """Predict serves the spec model from its ``MODELO_GENERO_ENTRENADO`` path."""
-    monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(spec_model.path))
-    return spec_model
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """In-process moto S3 with an empty ``MODEL_BUCKET``; yields a client on it."""
-    import boto3
-    from moto import mock_aws
-
-    monkeypatch.setenv("MODEL_BUCKET", BUCKET)
-    with mock_aws():
-        boto3.setup_default_session()  # hooks registered on it reach the clients predict creates
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    boto3.DEFAULT_SESSION = None
-
-
-def get_object_keys() -> list[str]:
-    """Every S3 key any client created from now on asks GetObject for (in order)."""
-    import boto3
-
-    keys: list[str] = []
-
-    def record(params: dict, **_: Any) -> None:
-        keys.append(params["Key"])
-
-    boto3._get_default_session().events.register("before-parameter-build.s3.GetObject", record)
-    return keys
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def publish(
@@ -219,28 +219,40 @@ def publish(
         client.put_object(Bucket=bucket, Key=f"{prefix}latest.json", Body=json.dumps(pointer))
 
 
+@contextmanager
+def moto_bucket(name: str = BUCKET) -> Iterator[Any]:
+    """In-process moto S3 with one empty bucket; yields a client on it. A fresh default boto3
+    session for the mock's lifetime: hooks registered on it reach the clients the code creates."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        boto3.setup_default_session()
+        try:
+            client = boto3.client("s3", region_name="us-east-1")
+            client.create_bucket(Bucket=name)
+            yield client
+        finally:
+            boto3.DEFAULT_SESSION = None
+
+
 def tampered(data: bytes) -> bytes:
     """The same bytes with one flipped in the middle (a pickle that still loads, maybe)."""
     middle = len(data) // 2
     return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
 
 
-@pytest.fixture
-def genre_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """caplog that also sees ``genre_model.*`` (Powertools stops them propagating to root)."""
-    loggers = [
-        logging.getLogger(name)
-        for name in list(logging.root.manager.loggerDict)
-        if name == "genre_model" or name.startswith("genre_model.")
-    ]
-    for logger in loggers:
-        logger.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO)
-    try:
-        yield caplog
-    finally:
-        for logger in loggers:
-            logger.removeHandler(caplog.handler)
+def get_object_keys() -> list[str]:
+    """Every S3 key any client created from now on asks GetObject for (in order)."""
+    import boto3
+
+    keys: list[str] = []
+
+    def record(params: dict, **_: Any) -> None:
+        keys.append(params["Key"])
+
+    boto3._get_default_session().events.register("before-parameter-build.s3.GetObject", record)
+    return keys
 
 
 # --------------------------------------------------------------------------- events
@@ -282,17 +294,7 @@ def make_event(
     return event
 
 
-def lambda_context() -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name="PredictFunction",
-        function_version="$LATEST",
-        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:PredictFunction",
-        memory_limit_in_mb=512,
-        aws_request_id=str(uuid.uuid4()),
-        log_group_name="/aws/lambda/PredictFunction",
-        log_stream_name="test",
-        get_remaining_time_in_millis=lambda: 30_000,
-    )
+# --------------------------------------------------------------------------- answers
 
 
 @dataclasses.dataclass
@@ -315,6 +317,17 @@ def invoke(handler: Any, event: dict) -> Answer:
         headers.setdefault(key.lower(), values[-1])
     body = json.loads(raw) if raw else {}
     return Answer(int(result["statusCode"]), body, raw, headers)
+
+
+def served_version(answer: Answer) -> str:
+    """The version a 200 answer was computed with (its X-Model-Version header)."""
+    assert answer.status == 200, answer.raw
+    return answer.headers["x-model-version"]
+
+
+def good_answer(handler: Any) -> Answer:
+    """The spec's example through the handler (the request every hostile one is followed by)."""
+    return invoke(handler, make_event(SPEC_INPUT))
 
 
 def assert_error(answer: Answer, status: int, field: str | None = None) -> dict:
@@ -361,53 +374,59 @@ def assert_prediction(
     return body
 
 
-@pytest.fixture
-def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    """A moto server on a free loopback port that a test can start and stop (S3 up/down).
-
-    ``endpoint["start"](create=True)`` starts it (and creates BUCKET), ``endpoint["stop"]()``
-    takes it away; AWS_ENDPOINT_URL points there the whole time.
-    """
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    monkeypatch.setenv("MODEL_BUCKET", BUCKET)
-    boto3.setup_default_session()
-    state: dict[str, Any] = {"url": url, "server": None}
-
-    def start(create: bool = True) -> Any:
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        state["server"] = server
-        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
-        if create:
-            client.create_bucket(Bucket=BUCKET)
-        return client
-
-    def stop() -> None:
-        if state["server"] is not None:
-            state["server"].stop()
-            state["server"] = None
-
-    state["start"], state["stop"] = start, stop
-    try:
-        yield state
-    finally:
-        stop()
-        boto3.DEFAULT_SESSION = None
+# --------------------------------------------------------------------------- local server
 
 
-def log_records(text: str) -> list[dict]:
-    """The JSON log records (Powertools Logger lines) in captured output."""
-    records = []
-    for line in text.splitlines():
+@dataclasses.dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def body(self) -> Any:
+        return json.loads(self.raw)
+
+
+@dataclasses.dataclass
+class LocalServer:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        timeout: float = 15,
+    ) -> Reply:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, dict) and "level" in value:
-            records.append(value)
-    return records
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            raw = response.read()
+            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, raw)
+        finally:
+            conn.close()
+
+
+@contextmanager
+def local_server(**options: Any) -> Iterator[LocalServer]:
+    """``devtools.server`` on a free loopback port in a thread (``options``: make_server's)."""
+    from devtools.server import find_handler, make_server
+
+    httpd = make_server("127.0.0.1", 0, find_handler(), **options)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LocalServer("127.0.0.1", httpd.server_address[1])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)

@@ -1,0 +1,1 @@
+"""Integration tests: trained models, the local server, moto, MariaDB."""

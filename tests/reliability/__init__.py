@@ -1,0 +1,1 @@
+"""Reliability tests: faults, hostile inputs, load, version integrity."""

@@ -1,0 +1,1 @@
+"""sam local tests (podman; marker sam)."""

@@ -1,0 +1,1 @@
+"""Unit tests: no trained model, no server, no database."""
