@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
+from genre_model.contract import Manifest
 from tests.helpers import (
     BUCKET,
     PREFIX,
@@ -37,8 +38,6 @@ from tests.helpers import (
     tampered,
     train_context,
 )
-
-from genre_model.contract import Manifest
 
 ROW = [SPEC_INPUT[k] for k in ("total_spent", "total_tracks_bought", "genre_spending_ratio")]
 PREDICTOR = "predictor.joblib"

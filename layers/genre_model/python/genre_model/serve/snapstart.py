@@ -31,7 +31,7 @@ _registered = False
 
 def _register_after_restore() -> Callable[..., Any] | None:
     try:  # the runtime's module ships without type information
-        from snapshot_restore_py import register_after_restore  # type: ignore[import-untyped]
+        from snapshot_restore_py import register_after_restore
     except ImportError:
         return None
     register: Callable[..., Any] = register_after_restore
