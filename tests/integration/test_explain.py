@@ -17,11 +17,11 @@ from devtools.synthetic import generate, write_sqlite
 from genre_model.config import ForestSettings
 from genre_model.contract import Manifest, pack_arrays, unpack_arrays
 from genre_model.serve.explain import METHOD, ExplainUnavailable, ForestExplainer, explainer_for
-from genre_model.serve.http import ApiError
+from genre_model.serve.http import refusal
 from genre_model.serve.model_cache import LoadedModel
 from genre_model.serve.predictor import Predictor, PredictorError
 from genre_model.serve.schemas import PredictRequest
-from genre_model.serve.service import predict
+from genre_model.serve.service import NotSupported, predict
 from genre_model.train.export import export_forest
 from genre_model.train.features import build_dataset
 from genre_model.train.fit import make_forest
@@ -144,11 +144,12 @@ def test_published_without_covers_still_predicts_but_cannot_explain(spec_fitted:
     loaded = LoadedModel(old, customers=None, manifest=Manifest("v-old"))  # type: ignore[arg-type]
     plain = predict(PredictRequest(total_spent=10.0), loaded)
     assert "explanation" not in plain
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(NotSupported) as refused:
         predict(PredictRequest(total_spent=10.0, explain=True), loaded)
-    assert refused.value.status == 422
-    assert [field for field, _ in refused.value.errors] == ["explain"]
+    assert refused.value.field == "explain"
     assert "v-old" in refused.value.message
+    error = refusal(refused.value)
+    assert (error.status, [field for field, _ in error.errors]) == (422, ["explain"])
 
 
 @pytest.mark.parametrize(

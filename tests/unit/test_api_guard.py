@@ -9,6 +9,7 @@ import pytest
 
 from genre_model.serve import api, http
 from genre_model.serve.http import ApiError
+from genre_model.serve.service import ModelUnusable, NotSupported, Refused, UnknownCustomer
 
 LIMIT = http.MAX_BODY_BYTES
 
@@ -154,3 +155,25 @@ def test_nesting_at_the_limit_is_decoded():
 )
 def test_brackets_inside_strings_do_not_count(text):
     assert isinstance(http.strict_json(text), dict)
+
+
+@pytest.mark.parametrize(
+    ("refused", "status", "message"),
+    [
+        (UnknownCustomer("Customer 7 not found in model v", "customer_id", "unknown"), 404, None),
+        (NotSupported("Model v cannot explain predictions", "explain", "omit it"), 422, None),
+        (ModelUnusable("Model v gave NaN", "model", "invalid"), 503, http.MODEL_UNUSABLE),
+    ],
+)
+def test_each_refusal_of_the_service_has_its_status_and_names_the_field(
+    refused: Refused, status: int, message: str | None
+) -> None:
+    error = http.refusal(refused)
+    assert error.status == status
+    assert error.message == (message or refused.message)
+    assert error.errors == [(refused.field, refused.reason)]
+
+
+def test_every_kind_of_refusal_has_a_status() -> None:
+    kinds = set(Refused.__subclasses__())
+    assert kinds == set(http.REFUSAL_STATUS)

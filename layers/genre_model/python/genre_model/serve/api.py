@@ -12,7 +12,7 @@ from typing import Any
 
 from genre_model.config import settings
 from genre_model.serve import batch, service
-from genre_model.serve.http import Reply, unavailable
+from genre_model.serve.http import Reply, refusal, unavailable
 from genre_model.serve.model_cache import LoadedModel, ModelCache, ModelUnavailable
 from genre_model.serve.schemas import BatchRequest, HealthResponse, PredictRequest
 
@@ -67,7 +67,11 @@ def cached_model() -> LoadedModel:
 def predict_genre(request: PredictRequest) -> Reply:
     """POST /api/predict-genre: one prediction, with the version that made it."""
     model = cached_model()
-    return Reply(200, service.predict(request, model), {"X-Model-Version": model.version})
+    try:
+        answer = service.predict(request, model)
+    except service.Refused as exc:
+        raise refusal(exc) from None
+    return Reply(200, answer, {"X-Model-Version": model.version})
 
 
 def predict_genre_batch(request: BatchRequest) -> Reply:

@@ -30,6 +30,7 @@ from genre_model.serve.http import (
     nested_too_deep,
     not_an_object,
     number_too_long,
+    refusal,
     too_deep,
     validated,
 )
@@ -170,6 +171,8 @@ class _Answers:
                 row, profile = service.features(request, self.model)
             except ApiError as exc:
                 error = exc
+            except service.Refused as exc:
+                error = refusal(exc)
             else:  # valid items are always far below the single endpoint's 16 KiB
                 self._pending.append((position, request, row, profile))
                 return
@@ -189,8 +192,9 @@ class _Answers:
             ):
                 try:
                     body = service.respond(request, self.model, row, profile, p)
-                except ApiError as exc:  # explain on a version that cannot
-                    body = error_body(exc.message, exc.errors)
+                except service.Refused as exc:  # explain on a version that cannot, NaN
+                    error = refusal(exc)
+                    body = error_body(error.message, error.errors)
                 self.texts[position] = compact(body)
         return self.texts
 

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, GetCoreSchemaHandler, ValidationError
 from pydantic_core import core_schema
 
+from genre_model.serve.service import ModelUnusable, NotSupported, Refused, UnknownCustomer
+
 APPLICATION_JSON = "application/json"
 MAX_BODY_BYTES = 16 * 1024
 MAX_BATCH_BODY_BYTES = 1024 * 1024
@@ -96,6 +98,22 @@ def invalid_json() -> ApiError:
 
 def not_an_object() -> ApiError:
     return ApiError(400, "Request body must be a JSON object", [("body", "not an object")])
+
+
+# What a client sees of each refusal of the service; an unusable model is the service's fault.
+REFUSAL_STATUS: dict[type[Refused], int] = {
+    UnknownCustomer: 404,
+    NotSupported: 422,
+    ModelUnusable: 503,
+}
+
+
+def refusal(exc: Refused) -> ApiError:
+    """The service's refusal as an API error naming the field (503: the spec's message)."""
+    status = REFUSAL_STATUS[type(exc)]
+    return ApiError(
+        status, MODEL_UNUSABLE if status == 503 else exc.message, [(exc.field, exc.reason)]
+    )
 
 
 def unavailable() -> ApiError:

@@ -1,4 +1,8 @@
-"""Turn a validated request into the spec's answer, using the cached model."""
+"""Turn a validated request into the spec's answer, using the cached model.
+
+What this model cannot answer is raised as a ``Refused`` naming the field and the reason;
+``http.refusal`` decides what a client sees (status and body), nothing here knows HTTP.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,32 @@ from genre_model.contract import (
     country_code,
 )
 from genre_model.serve.explain import ExplainUnavailable, explainer_for
-from genre_model.serve.http import MODEL_UNUSABLE, ApiError
 from genre_model.serve.model_cache import LoadedModel
 from genre_model.serve.schemas import PredictRequest
 
 logger = logging.getLogger(__name__)
+
+
+class Refused(Exception):
+    """The request is valid but this model cannot answer it: ``field`` and ``reason`` say why."""
+
+    def __init__(self, message: str, field: str, reason: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.reason = reason
+
+
+class UnknownCustomer(Refused):
+    """``customer_id`` is not in the served version's customer snapshot."""
+
+
+class NotSupported(Refused):
+    """The request asks for what this version cannot give (location features, explanations)."""
+
+
+class ModelUnusable(Refused):
+    """The version produced an answer that must not be sent (a non-finite probability)."""
 
 
 def features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
@@ -29,10 +54,10 @@ def features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], 
     if customer_id is not None:
         found = model.customers.lookup(customer_id)
         if found is None:
-            raise ApiError(
-                404,
+            raise UnknownCustomer(
                 f"Customer {customer_id} not found in model {model.version}",
-                [("customer_id", "unknown customer")],
+                "customer_id",
+                "unknown customer",
             )
         values, country = found  # the snapshot's columns are SPEC_FEATURES (validated)
         profile: dict[str, Any] = {
@@ -53,10 +78,10 @@ def features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], 
         profile["country"] = country
         profile["country_encoding"] = "unknown" if code == UNKNOWN_COUNTRY_CODE else "known"
     elif request.country is not None:
-        raise ApiError(
-            422,
+        raise NotSupported(
             f"Model {model.version} was not trained with location features",
-            [("country", "not used by this model; omit it")],
+            "country",
+            "not used by this model; omit it",
         )
     return [encoded[column] for column in predictor.feature_columns], profile
 
@@ -77,7 +102,11 @@ def respond(
     """The answer for a row whose probabilities are known (one by one, or a batch's)."""
     if not all(math.isfinite(p) for p in probabilities):  # JSON has no NaN: never send one
         logger.error("Model %s produced non-finite probabilities for %s", model.version, row)
-        raise ApiError(503, MODEL_UNUSABLE, [("model", "the model produced an invalid answer")])
+        raise ModelUnusable(
+            f"Model {model.version} produced non-finite probabilities",
+            "model",
+            "the model produced an invalid answer",
+        )
     ranked = sorted(zip(model.predictor.classes, probabilities, strict=True), key=lambda kv: -kv[1])
     answer = {
         "status": "OK",
@@ -94,16 +123,14 @@ def respond(
 
 
 def explain(model: LoadedModel, row: list[float], genre: str) -> dict[str, Any]:
-    """The SHAP explanation of ``genre`` for ``row``, or a 422 naming ``explain`` when the
-    version cannot give one (published before covers were exported, or damaged)."""
+    """The SHAP explanation of ``genre`` for ``row``; ``NotSupported`` naming ``explain`` when
+    the version cannot give one (published before covers were exported, or damaged)."""
     try:
         return explainer_for(model.predictor).explain(row, genre).as_json()
     except ExplainUnavailable as exc:
         logger.warning("Model %s cannot explain: %s", model.version, exc)
-        raise ApiError(
-            422,
-            f"Model {model.version} cannot explain predictions",
-            [("explain", f"{exc}; omit explain")],
+        raise NotSupported(
+            f"Model {model.version} cannot explain predictions", "explain", f"{exc}; omit explain"
         ) from None
 
 
