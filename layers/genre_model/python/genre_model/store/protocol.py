@@ -1,4 +1,6 @@
-"""Versioned model artifacts: immutable version folders, a manifest of hashes, a small pointer.
+"""The Store protocol every backend implements, the artifact errors, and hash-checked reads.
+
+Versioned model artifacts: immutable version folders, a manifest of hashes, a small pointer.
 
 Layout under a prefix (S3 ``s3://bucket/models/genre/`` or a local directory)::
 
