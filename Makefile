@@ -60,4 +60,7 @@ train: install ## Train once: python -m genre_model train (DB and MODEL_* from t
 
 .PHONY: help install lint format test test-py313 train demo serve openapi
 
--include $(wildcard infra/make/*.mk)
+# tools.mk first: the others name its tools ($(SAM), $(CHECKOV)) as prerequisites, which make
+# expands when it reads each rule.
+include infra/make/tools.mk
+-include $(filter-out infra/make/tools.mk,$(wildcard infra/make/*.mk))

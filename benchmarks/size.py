@@ -42,13 +42,13 @@ def _largest(build: Path, parts: list[str], checker, top: int = 6) -> dict[str, 
 
 
 def run(build: Path = BUILD) -> dict:
-    import yaml
+    from devtools.cfn_template import load_template
 
     template_path = build / "template.yaml"
     if not template_path.is_file():
         return {"error": f"{template_path} not found: run `make build` first"}
     checker = _size_check()
-    template = yaml.load(template_path.read_text(), Loader=checker._CfnLoader)  # noqa: S506
+    template = load_template(template_path)
     out: dict = {
         "built": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(template_path.stat().st_mtime)),
         "functions": {},
