@@ -489,7 +489,7 @@ def render(r: dict) -> str:
         "",
         "## 5. Local server throughput (loopback, bounded runs)",
         "",
-        "`python -m genre_model serve` (ThreadingHTTPServer -> API Gateway event -> the predict "
+        "`python -m devtools serve` (ThreadingHTTPServer -> API Gateway event -> the predict "
         "handler) and an asyncio keep-alive load generator (`benchmarks/load_client.py`) share "
         f"the 2 cores; {t['as_shipped']['seconds_per_level']:.0f} s per level after a warm-up. "
         "The server sets TCP_NODELAY: before it did, every keep-alive request waited ~40 ms "

@@ -9,11 +9,14 @@ import argparse
 import sys
 
 from genre_model.cli import command_line, main
+from genre_model.config import ConfigError
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from devtools.synthetic import generate_to_url
 
+    if args.customers < 1:  # bad input, said as such (not "unexpected ValueError")
+        raise ConfigError(f"--customers must be at least 1, not {args.customers}")
     summary = generate_to_url(
         args.target, customers=args.customers, seed=args.seed, naming=args.naming
     )

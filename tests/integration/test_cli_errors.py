@@ -133,3 +133,18 @@ def test_no_traceback_from_a_real_process(tmp_path: Path, synthetic_sqlite: Path
         assert_one_line(result.returncode, result.stdout + result.stderr, word)
         assert "S3cr" not in result.stderr
     assert fifo.is_fifo()
+
+
+@pytest.mark.parametrize("customers", ["0", "-5"])
+def test_devtools_generate_refuses_an_empty_store_in_one_line(
+    capsys: pytest.CaptureFixture, tmp_path: Path, customers: str
+) -> None:
+    from devtools.__main__ import parser
+
+    target = tmp_path / "store.sqlite"
+    capsys.readouterr()
+    status = main(["generate", str(target), "--customers", customers], build=parser)
+    out, err = capsys.readouterr()
+    assert_one_line(status, out + err, "--customers", customers)
+    assert "unexpected" not in err
+    assert not target.exists()

@@ -130,6 +130,33 @@ def test_v2_prediction_is_the_models(predict_handler, local_model):
     assert answer.headers["x-model-version"] == local_model.version
 
 
+ROUTE_BODIES = {
+    "single": ("/api/predict-genre", {**SPEC, "explain": True}),
+    "single 404": ("/api/predict-genre", {"customer_id": 999_999}),
+    "batch": ("/api/predict-genre/batch", {"items": [SPEC, {"customer_id": 999_999}, {"x": 1}]}),
+    # over the single route's 16 KiB: the batch route's 1 MiB limit must apply to it too
+    "batch over 16 KiB": ("/api/predict-genre/batch", {"items": [SPEC] * 300}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROUTE_BODIES))
+@pytest.mark.parametrize("slashes", ["/", "///"])
+@pytest.mark.parametrize("door", ["rest", "function-url"])
+def test_a_trailing_slash_names_the_same_route(predict_handler, local_model, name, slashes, door):
+    """API Gateway and the resolver ignore trailing slashes: the answer, its status and its
+    headers (X-Model-Version) are the route's own, never the route function's return value
+    serialised by the resolver."""
+    path, body = ROUTE_BODIES[name]
+    events = [make_event(body, path=path), make_event(body, path=path + slashes)]
+    if door == "function-url":
+        events = [as_v2(event, url=True) for event in events]
+    exact, slashed = (predict_handler.lambda_handler(e, lambda_context()) for e in events)
+    assert _comparable(slashed) == _comparable(exact)
+    assert exact["statusCode"] in {200, 404}
+    if exact["statusCode"] == 200:
+        assert json.loads(exact["body"])["status"] == "OK"
+
+
 def _event_with(**changes: Any) -> dict[str, Any]:
     event = make_event({})
     for key, value in changes.items():

@@ -400,15 +400,20 @@ class Pointer:
 
     @classmethod
     def from_json(cls, value: object, where: str = POINTER) -> Pointer:
-        """The typed pointer, or ``ContractError``; reads the key "manifest" of old fixtures."""
+        """The typed pointer, or ``ContractError`` when it names no version; reads the key
+        "manifest" of old fixtures. Readers find the manifest from the version alone (as every
+        earlier release did), so a hand-edited ``manifest_key`` or ``promoted_at`` of another
+        type is read as unknown (``""``) rather than taking the served model down."""
         if not isinstance(value, Mapping):
             raise ContractError(f"{where} is not a JSON object")
         version = check_version(value.get("version"), f"{where} names")
         key = value.get("manifest_key", value.get("manifest", ""))
         promoted_at = value.get("promoted_at", "")
-        if not isinstance(key, str) or not isinstance(promoted_at, str):
-            raise ContractError(f"{where}: manifest_key and promoted_at must be strings")
-        return cls(version, key, promoted_at)
+        return cls(
+            version,
+            key if isinstance(key, str) else "",
+            promoted_at if isinstance(promoted_at, str) else "",
+        )
 
     def to_json(self) -> dict[str, str]:
         return {

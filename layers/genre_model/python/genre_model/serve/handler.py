@@ -24,6 +24,7 @@ from genre_model.serve.http import (
     invalid_json,
     proxy,
     proxy_error,
+    route_path,
     strict_json,
     validated,
 )
@@ -56,10 +57,11 @@ def _answer(event: dict[str, Any], context: Any) -> ProxyResponse:
     event, rejected = guard(event)
     if rejected is not None:
         return rejected
-    if event["httpMethod"] == "POST" and event["path"] in (PREDICT_PATH, BATCH_PATH):
+    route = route_path(event["path"])
+    if event["httpMethod"] == "POST" and route in (PREDICT_PATH, BATCH_PATH):
         body = event.get("body") or ""
         try:
-            if event["path"] == PREDICT_PATH:
+            if route == PREDICT_PATH:
                 return proxy(_predict(body))
             return proxy(api.predict_genre_batch(batch.parse(body)))
         except ApiError as exc:

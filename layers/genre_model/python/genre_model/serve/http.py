@@ -222,6 +222,12 @@ def proxy_error(exc: ApiError) -> ProxyResponse:
     return proxy(Reply(exc.status, error_body(exc.message, exc.errors)))
 
 
+def route_path(path: object) -> str:
+    """The route a request path names: API Gateway and the resolver both ignore trailing
+    slashes, so ``/api/predict-genre/`` must be answered (and size-limited) as the route itself."""
+    return str(path).rstrip("/") or "/"
+
+
 def _header(event: dict[str, Any], name: str) -> str | None:
     for key, value in (event.get("headers") or {}).items():
         if key.lower() == name:
@@ -231,7 +237,7 @@ def _header(event: dict[str, Any], name: str) -> str | None:
 
 def _body_text(event: dict[str, Any], body: str) -> str:
     """The body as text within its route's size limit, or the ApiError to send."""
-    batch = event.get("path") == BATCH_PATH
+    batch = route_path(event.get("path")) == BATCH_PATH
     limit = MAX_BATCH_BODY_BYTES if batch else MAX_BODY_BYTES
     too_large = ApiError(
         413, f"Request body over {'1 MiB' if batch else '16 KiB'}", [("body", "too large")]

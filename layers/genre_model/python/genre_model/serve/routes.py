@@ -2,7 +2,8 @@
 
 It answers GET /api/health, GET /api/model, every 404/405, and gives the OpenAPI document. The
 two POST routes are registered here too, as the very functions ``handler`` calls before routing
-(so the document describes the code that answers), but the resolver never reaches them.
+(so the document describes the code that answers), but the resolver never reaches them:
+``handler`` sends every POST to those routes, trailing slashes included, to them first.
 Imported by the first request that is not one of those POSTs, and by ``openapi_document``.
 """
 
