@@ -237,6 +237,24 @@ def test_a_current_version_with_a_wrong_typed_manifest_neither_blocks_nor_breaks
     assert listing["20260101T000002Z-000002"].labelled == 3
 
 
+@pytest.mark.parametrize("pointer", [b"not json", b"[1]", b'{"version": "../x"}'])
+def test_the_listing_survives_a_broken_pointer_and_a_manifest_naming_another_version(
+    tmp_path: Path, pointer: bytes
+) -> None:
+    """`versions` is what an operator runs when something is wrong: it lists what it can."""
+    registry = Registry(DirStore(tmp_path), "")
+    good, copy = "20260101T000001Z-000001", "20260101T000002Z-000002"
+    registry.write_version(manifest_fields(good, 10), FILES)
+    (tmp_path / copy).mkdir()
+    manifest = (tmp_path / good / "manifest.json").read_bytes()
+    (tmp_path / copy / "manifest.json").write_bytes(manifest)
+    (tmp_path / "latest.json").write_bytes(pointer)
+    listing = {v.version: v for v in registry.versions()}
+    assert listing[good].labelled == 10
+    assert listing[copy].created == "(damaged manifest)"
+    assert not any(v.latest for v in listing.values())
+
+
 def test_a_dir_store_polls_by_hash_and_honours_the_load_deadline(tmp_path: Path) -> None:
     store = DirStore(tmp_path)
     store.put("latest.json", b"one")

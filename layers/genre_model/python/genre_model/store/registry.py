@@ -80,7 +80,7 @@ class Registry:
         """The version's manifest; ``version`` must be a version name (never a path)."""
         raw = read_json(self.store, self.key(check_version(version), MANIFEST))
         if raw.get("version") != version:
-            raise ArtifactError(f"manifest under {version} names version {raw.get('version')}")
+            raise IntegrityError(f"manifest under {version} names version {raw.get('version')}")
         try:
             return Manifest.from_json(raw)
         except ContractError as exc:  # refused like a hash mismatch (rollback, promotion)
@@ -93,7 +93,8 @@ class Registry:
     def versions(self) -> list[VersionInfo]:
         try:
             pointer = self.pointer()
-        except ContractError:  # names no version: the listing still shows them all, none latest
+        except (ContractError, IntegrityError):  # not JSON, or names no version: the listing
+            # still shows every version, none of them latest
             pointer = None
         latest = pointer.version if pointer else None
         found = sorted(
