@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from genre_model.config import settings
-from genre_model.serve import batch, service
+from genre_model.serve import service
 from genre_model.serve.http import Reply, refusal, unavailable
 from genre_model.serve.model_cache import LoadedModel, ModelCache, ModelUnavailable
 from genre_model.serve.schemas import BatchRequest, HealthResponse, PredictRequest
@@ -81,6 +81,8 @@ def predict_genre_batch(request: BatchRequest) -> Reply:
     400), or from any validated ``BatchRequest``; the request's own problems were raised there.
     """
     model = cached_model()
+    from genre_model.serve import batch  # imported by the first batch request, not at cold start
+
     return batch.answer(request.items, model)
 
 

@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Any
 
-from genre_model.serve import api, batch, proxy_event
+from genre_model.serve import api, proxy_event
 from genre_model.serve.http import (
     BATCH_PATH,
     PREDICT_PATH,
@@ -63,6 +63,8 @@ def _answer(event: dict[str, Any], context: Any) -> ProxyResponse:
         try:
             if route == PREDICT_PATH:
                 return proxy(_predict(body))
+            from genre_model.serve import batch  # the first batch request imports it
+
             return proxy(api.predict_genre_batch(batch.parse(body)))
         except ApiError as exc:
             return proxy_error(exc)
