@@ -93,8 +93,11 @@ class ForestExplainer:
             inside = (x[j] > self._lo[j]) & (x[j] <= self._hi[j])
             np.multiply(weight[:k], inside, out=weight[k : 2 * k])  # subsets with feature j
             weight[:k] *= self._fraction[j]  # ... and without it
-        v = weight.sum(axis=1)
-        phi = v @ self._weights
+        v = weight.sum(axis=1)  # numpy's pairwise sum: one fixed order on every CPU
+        # Not ``v @ weights``: BLAS picks its kernel by CPU (FMA, unrolling), so the same model
+        # and row would explain differently in the last bit from one machine to the next. A
+        # product and a sum over the subsets, in subset order, round the same everywhere.
+        phi = (v[:, None] * self._weights).sum(axis=0)
         return Explanation(
             genre=genre,
             base_value=float(v[0]),
