@@ -10,11 +10,22 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+# uv installs the pinned requirements in seconds where pip took a minute and a half per venv (CI
+# builds two, and the quick-start test a third); it lives in its own venv in .tools/uv. The
+# project's venvs are seeded with pip: `sam build` runs `python3 -m pip` from this PATH.
+UV_VERSION := 0.13.9
+UV := $(CURDIR)/.tools/uv/bin/uv
+
+$(UV):
+	@echo "installing uv $(UV_VERSION) into .tools/uv (about 10 s)"
+	$(PYTHON) -m venv .tools/uv
+	.tools/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: requirements-dev.txt pyproject.toml | $(UV)
+	@echo "creating $(VENV) with the pinned dependencies (about 15 s, longer on a first download)"
+	$(UV) venv --quiet --seed --allow-existing --python $(PYTHON) $(VENV)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install -r requirements-dev.txt
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv with the pinned dependencies and the package (editable)
@@ -30,9 +41,21 @@ format: install ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: install ## Lint, then every test suite (the command CI runs)
-	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest
+# Test stages, each timed and reported by infra/scripts/stages.py (a failure names the stage, the
+# failing tests and the first line of each error). Workers: pytest-xdist, one test file per
+# worker at a time (module fixtures are built once); TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 4
+STAGE := python3 infra/scripts/stages.py run
+PYTEST = $(PY) -m pytest -p no:cacheprovider $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
+# STAGES_APPEND=1 (.ci/run): the stages join the caller's table, which prints the summary.
+test: install ## Lint, then every test suite, stage by stage (the command CI runs)
+	@$(if $(STAGES_APPEND),,python3 infra/scripts/stages.py reset;) status=0; \
+	$(STAGE) lint -- $(MAKE) --no-print-directory lint || status=1; \
+	$(STAGE) unit -- $(PYTEST) tests/unit || status=1; \
+	$(STAGE) integration -- $(PYTEST) tests/integration tests/reliability || status=1; \
+	$(STAGE) sam -- $(PY) -m pytest -p no:cacheprovider tests/sam || status=1; \
+	$(if $(STAGES_APPEND),,python3 infra/scripts/stages.py summary;) exit $$status
 
 # The Lambda runtime's Python (python3.13): pyenv's 3.13 if there is one, else python3.13 on PATH.
 PYTHON_RUNTIME ?= $(or $(lastword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13)),python3.13)
@@ -41,7 +64,10 @@ VENV_RUNTIME ?= .venv-py313
 test-py313: ## Unit + integration suites again on the Lambda runtime's Python (3.13), in .venv-py313
 	$(MAKE) --no-print-directory install VENV=$(VENV_RUNTIME) PYTHON=$(PYTHON_RUNTIME)
 	VENV=$(VENV_RUNTIME) PATH="$(CURDIR)/$(VENV_RUNTIME)/bin:$$PATH" \
-		$(VENV_RUNTIME)/bin/python -m pytest tests/unit tests/integration -p no:cacheprovider
+		$(MAKE) --no-print-directory test-suites VENV=$(VENV_RUNTIME)
+
+test-suites: ## Unit + integration suites only, with $(VENV) (test-py313 runs it with .venv-py313)
+	$(PYTEST) tests/unit tests/integration
 
 demo: install ## Synthetic store -> training report -> local API on :8000 (DB=..., DEMO_STORE=s3, DEMO_ONCE=1)
 	DEMO_ONCE=$(DEMO_ONCE) DEMO_STORE=$(DEMO_STORE) DB="$(DB)" $(PY) -m devtools.demo
@@ -58,7 +84,7 @@ openapi: install ## Regenerate docs/openapi.json from the resolver
 train: install ## Train once: python -m genre_model train (DB and MODEL_* from the environment)
 	$(PY) -m genre_model train
 
-.PHONY: help install lint format test test-py313 train demo serve openapi
+.PHONY: help install lint format test test-py313 test-suites train demo serve openapi
 
 # tools.mk first: the others name its tools ($(SAM), $(CHECKOV)) as prerequisites, which make
 # expands when it reads each rule.
