@@ -15,6 +15,8 @@ help: ## List the targets
 # project's venvs are seeded with pip: `sam build` runs `python3 -m pip` from this PATH.
 UV_VERSION := 0.13.9
 UV := $(CURDIR)/.tools/uv/bin/uv
+# The machine's CA store, as pip uses it (uv's own bundle does not know a company's TLS proxy).
+export UV_SYSTEM_CERTS ?= true
 
 $(UV):
 	@echo "installing uv $(UV_VERSION) into .tools/uv (about 10 s)"

@@ -10,18 +10,21 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import fcntl
+import hashlib
 import http.client
 import importlib.util
 import json
 import os
 import secrets
+import shutil
 import socket
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -46,6 +49,9 @@ ERROR_KEYS = {"status", "message", "errors"}
 PREDICT = "/api/predict-genre"
 JSON = {"Content-Type": "application/json"}
 # The two long reliability checks: small in `make test`, full in `make test-reliability`.
+# Trained models shared by every test process of a run (xdist workers) and kept between runs,
+# each under a key of everything that makes it: the package's code, the store, the parameters.
+MODEL_CACHE = Path(os.environ.get("TEST_MODEL_CACHE") or ROOT / "var" / "test-models")
 SCHEMATHESIS_CASES = int(os.environ.get("RELIABILITY_SCHEMATHESIS_CASES", "150"))
 LOAD_SECONDS = float(os.environ.get("RELIABILITY_LOAD_SECONDS", "5"))
 
@@ -176,7 +182,26 @@ class TrainedModel:
 
 
 def train_model(root: Path, sqlite: Path, feature_set: str, random_state: int) -> TrainedModel:
-    """Train (20 trees) and promote one version at ``root/modelo_genero_entrenado.pkl``."""
+    """Train (20 trees) and promote one version at ``root/modelo_genero_entrenado.pkl``.
+
+    Trained once per key (``_model_key``) for every worker of the run and later runs: the first
+    caller trains it into ``MODEL_CACHE`` under a lock, every caller gets its own copy."""
+    key = _model_key(sqlite, feature_set, random_state)
+    cached = MODEL_CACHE / key
+    MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(MODEL_CACHE / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if we die
+        if not (cached / "trained.json").is_file():
+            shutil.rmtree(cached, ignore_errors=True)  # a run killed half-way
+            _train_into(cached / "model", sqlite, feature_set, random_state)
+    trained = json.loads((cached / "trained.json").read_text())
+    shutil.copytree(cached / "model", root, symlinks=True, dirs_exist_ok=True)
+    return TrainedModel(
+        root / "modelo_genero_entrenado.pkl", trained["version"], trained["manifest"], feature_set
+    )
+
+
+def _train_into(root: Path, sqlite: Path, feature_set: str, random_state: int) -> None:
     from genre_model.config import ForestSettings, load_settings
     from genre_model.train.pipeline import run_training
 
@@ -193,7 +218,27 @@ def train_model(root: Path, sqlite: Path, feature_set: str, random_state: int) -
     )
     outcome = run_training(settings, progress=lambda _msg: None)
     assert outcome.promoted
-    return TrainedModel(path, outcome.version, outcome.manifest.to_json(), feature_set)
+    trained = {"version": outcome.version, "manifest": outcome.manifest.to_json()}
+    (root.parent / "trained.json").write_text(json.dumps(trained))
+
+
+@cache
+def _code_digest() -> str:
+    """Everything but the inputs that decides what training writes: the package, the synthetic
+    store's generator, the pinned libraries and the interpreter."""
+    digest = hashlib.sha256(sys.version.encode())
+    for path in sorted(
+        [*LAYER.rglob("*.py"), ROOT / "devtools" / "synthetic.py", ROOT / "requirements-dev.txt"]
+    ):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _model_key(sqlite: Path, feature_set: str, random_state: int) -> str:
+    digest = hashlib.sha256(_code_digest().encode())
+    digest.update(hashlib.sha256(sqlite.read_bytes()).digest())
+    digest.update(f"{feature_set}/{random_state}".encode())
+    return f"{feature_set}-{random_state}-{digest.hexdigest()[:20]}"
 
 
 def publish(
@@ -422,7 +467,9 @@ def local_server(**options: Any) -> Iterator[LocalServer]:
     from devtools.server import find_handler, make_server
 
     httpd = make_server("127.0.0.1", 0, find_handler(), **options)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # serve_forever checks for shutdown every poll_interval (0.5 s by default): each test's
+    # server would cost a quarter of a second to stop, hundreds of times per run.
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield LocalServer("127.0.0.1", httpd.server_address[1])
