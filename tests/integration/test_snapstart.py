@@ -93,7 +93,7 @@ def test_restore_with_s3_hanging_keeps_the_snapshotted_model_within_the_deadline
     handler = init()
     monkeypatch.setenv("AWS_ENDPOINT_URL", hanging_s3)  # the restored clone's S3 never answers
     took = restore()
-    assert snapstart.RESTORE_DEADLINE_SECONDS <= took < snapstart.RESTORE_DEADLINE_SECONDS + 1
+    assert snapstart.RESTORE_DEADLINE_SECONDS <= took < snapstart.RESTORE_DEADLINE_SECONDS + 3
     started = time.monotonic()
     assert served_version(handler) == spec_model.version
     assert time.monotonic() - started < 1  # the first request does not wait for S3

