@@ -71,7 +71,14 @@ def import_times(env: dict[str, str], top: int = 15) -> dict:
 
 
 def run(endpoint: str, bucket: str, smoke: bool = False, tmp: Path | None = None) -> dict:
-    env = child_env({"AWS_ENDPOINT_URL": endpoint, "MODEL_BUCKET": bucket})
+    # The widest S3 limits: a timeout only fires when moto, in this busy process, answers late,
+    # and then the sample would be a 503 instead of a cold start (nothing measured is changed).
+    limits = {
+        "S3_CONNECT_TIMEOUT": "10",
+        "S3_READ_TIMEOUT": "10",
+        "MODEL_LOAD_DEADLINE_SECONDS": "20",
+    }
+    env = child_env({"AWS_ENDPOINT_URL": endpoint, "MODEL_BUCKET": bucket, **limits})
     tmp = tmp or Path(tempfile.gettempdir())
     event_path = tmp / "cold-event.json"
     body = json.dumps({"total_spent": 45.5, "total_tracks_bought": 15, "genre_spending_ratio": 0.6})

@@ -21,12 +21,13 @@ before the group is killed; the stage is recorded as interrupted and this script
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET  # noqa: S405 - our own pytest's reports, not untrusted XML
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 GRACE_SECONDS = 30
@@ -74,8 +75,8 @@ def run(name: str, command: list[str]) -> int:
             group.append(child.pid)
             if received:  # interrupted while starting
                 _signal_group(child.pid, signal.SIGINT)
-            assert child.stdout is not None
-            for chunk in iter(lambda: child.stdout.read1(65536), b""):  # type: ignore[union-attr]
+            output = child.stdout
+            for chunk in iter(lambda: output.read1(65536) if output else b"", b""):
                 log.write(chunk)
                 try:
                     sys.stdout.buffer.write(chunk)
@@ -96,10 +97,8 @@ def run(name: str, command: list[str]) -> int:
 
 
 def _signal_group(pid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the group has gone already
         os.killpg(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _wait(child: subprocess.Popen[bytes], received: list[int]) -> int:

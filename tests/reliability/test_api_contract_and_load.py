@@ -31,6 +31,14 @@ def _rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+def _model_loaded(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/api/health", timeout=5) as response:  # noqa: S310
+            return b'"model_loaded":true' in response.read()
+    except OSError:
+        return False
+
+
 @pytest.fixture
 def served(spec_model: TrainedModel, tmp_path: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
@@ -49,15 +57,16 @@ def served(spec_model: TrainedModel, tmp_path: Path) -> Iterator[tuple[str, int]
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"{url}/api/health", timeout=2) as response:  # noqa: S310
-                    if b'"model_loaded":true' in response.read():
-                        break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError((tmp_path / "server.log").read_text())
+        # Up to a minute: a busy CI machine can take many seconds to start the process.
+        ready = time.monotonic() + 60
+        while not _model_loaded(url):
+            if process.poll() is not None or time.monotonic() > ready:
+                log.flush()
+                raise AssertionError(
+                    f"server not ready (exit {process.poll()}): "
+                    + (tmp_path / "server.log").read_text()
+                )
+            time.sleep(0.1)
         yield url, process.pid
     finally:
         process.terminate()

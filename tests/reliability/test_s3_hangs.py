@@ -273,11 +273,10 @@ def test_a_refresh_that_hits_a_trickle_never_stops_later_refreshes(
     fake_s3.mode = "ok"
     time.sleep(max(0.0, deadline_over - time.monotonic()))
     served = set()
-    for _ in range(10):
+    give_up = time.monotonic() + 15  # a busy machine's refresh may take a few tries
+    while v2 not in served and time.monotonic() < give_up:
         answer, _ = timed(predict_handler)
         assert answer.status == 200, answer.raw
         served.add(answer.headers["x-model-version"])
-        if v2 in served:
-            break
         time.sleep(0.3)
     assert v2 in served
