@@ -38,7 +38,9 @@ from genre_model.contract import (
     MANIFEST,
     POINTER,
     PREDICTOR_FILE,
+    REPORT_FILE,
     ContractError,
+    Headline,
     Manifest,
     Pointer,
     check_version,
@@ -57,6 +59,7 @@ from genre_model.store.protocol import (
     read_json,
     verified,
 )
+from genre_model.store.registry import read_headline
 from genre_model.store.s3 import store_for
 
 logger = logging.getLogger(__name__)
@@ -85,6 +88,7 @@ class LoadedModel:
     predictor: Predictor
     customers: CustomerSnapshot
     manifest: Manifest
+    headline: Headline | str = ""  # report.json's figures, or why there are none
 
     @property
     def version(self) -> str:
@@ -130,7 +134,10 @@ def load_version(store: Store, keys: dict[str, str], manifest: Manifest) -> Load
         lambda: validate_snapshot(load_payload(data), predictor.feature_columns),
     )
     customers = CustomerSnapshot(snapshot.ids, snapshot.features, snapshot.countries)
-    return LoadedModel(predictor, customers, manifest)
+    headline = read_headline(store, keys.get(REPORT_FILE), manifest)
+    if isinstance(headline, str) and REPORT_FILE in manifest.files:
+        logger.warning("Serving %s without its headline figures: %s", version, headline)
+    return LoadedModel(predictor, customers, manifest, headline)
 
 
 class Location:
@@ -216,7 +223,7 @@ class Location:
 
 
 def _version_keys(prefix: str) -> dict[str, str]:
-    return {name: prefix + name for name in (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE)}
+    return {name: prefix + name for name in (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE, REPORT_FILE)}
 
 
 @dataclass

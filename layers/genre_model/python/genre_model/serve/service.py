@@ -18,6 +18,7 @@ from genre_model.contract import (
     clean_name,
     country_code,
 )
+from genre_model.serve import drift
 from genre_model.serve.explain import ExplainUnavailable, explainer_for
 from genre_model.serve.model_cache import LoadedModel
 from genre_model.serve.schemas import PredictRequest
@@ -83,7 +84,9 @@ def features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], 
             "country",
             "not used by this model; omit it",
         )
-    return [encoded[column] for column in predictor.feature_columns], profile
+    row = [encoded[column] for column in predictor.feature_columns]
+    drift.observe(model, row)
+    return row, profile
 
 
 def predict(request: PredictRequest, model: LoadedModel) -> dict[str, Any]:
@@ -136,7 +139,7 @@ def explain(model: LoadedModel, row: list[float], genre: str) -> dict[str, Any]:
 
 def model_summary(model: LoadedModel) -> dict[str, Any]:
     """``GET /api/model`` (``schemas.ModelSummary``): what the manifest says of the version."""
-    m = model.manifest
+    m, headline = model.manifest, model.headline
     return {
         "version": m.version,
         "created": m.created,
@@ -145,4 +148,6 @@ def model_summary(model: LoadedModel) -> dict[str, Any]:
         "feature_columns": list(m.feature_columns),
         "rows": m.rows,
         "metrics": m.metrics,
+        "headline": None if isinstance(headline, str) else headline.to_json(),
+        "headline_unavailable": headline if isinstance(headline, str) else None,
     }

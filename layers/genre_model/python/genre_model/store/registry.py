@@ -13,8 +13,11 @@ from genre_model.contract import (
     MANIFEST,
     POINTER,
     PREDICTOR_FILE,
+    REPORT_FILE,
+    REPORT_PICTURE,
     ContractError,
     FileEntry,
+    Headline,
     Manifest,
     Pointer,
     check_version,
@@ -26,6 +29,7 @@ from genre_model.store.protocol import (
     PointerConflict,
     PromotionRefused,
     Store,
+    StoreUnavailable,
     json_object,
     read_json,
     sha256,
@@ -40,18 +44,43 @@ def new_version(now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(3)}"
 
 
+def read_headline(store: Store, key: str | None, manifest: Manifest) -> Headline | str:
+    """The version's ``report.json`` headline, or the reason there is none. Never raises: a
+    report is for people, so a missing, damaged or hash-correct nonsense one costs the figures
+    only, never the version (predict and ``GET /api/model`` answer without them)."""
+    if REPORT_FILE not in manifest.files:
+        return f"version {manifest.version} was published without {REPORT_FILE}"
+    if key is None:
+        return f"{REPORT_FILE} of {manifest.version} is not located here"
+    try:
+        data = verified(store, key, manifest, REPORT_FILE)
+        return Headline.from_report(json_object(data, store.url(key)), manifest.version)
+    except StoreUnavailable as exc:
+        return f"{REPORT_FILE} of {manifest.version} could not be read ({exc.code})"
+    except (ArtifactError, ContractError) as exc:
+        return f"{REPORT_FILE} of {manifest.version} unusable: {exc}"
+
+
 # (store, key of each file name, manifest) -> anything; raises when the version is unservable
 VersionCheck = Callable[[Store, dict[str, str], Manifest], object]
 
 
 @dataclass(frozen=True)
 class VersionInfo:
+    """One row of ``versions``: the manifest's headline figures (hold-out accuracy and macro-F1,
+    cross-validated accuracy, each beside the majority baseline) and whether it has a report."""
+
     version: str
     created: str
     accuracy: float | None
     baseline_accuracy: float | None
     labelled: int | None
     latest: bool
+    macro_f1: float | None = None
+    baseline_macro_f1: float | None = None
+    cv_accuracy: float | None = None
+    cv_baseline_accuracy: float | None = None
+    reported: bool = False  # report.json and report.png listed in the manifest
 
 
 class Registry:
@@ -90,7 +119,9 @@ class Registry:
         pointer = self.pointer()
         return None if pointer is None else self.manifest(pointer.version)
 
-    def versions(self) -> list[VersionInfo]:
+    def versions(self, last: int | None = None) -> list[VersionInfo]:
+        """Every version, oldest first (only the ``last`` newest when given: training's report
+        history reads no more manifests than it draws)."""
         try:
             pointer = self.pointer()
         except (ContractError, IntegrityError):  # not JSON, or names no version: the listing
@@ -106,6 +137,8 @@ class Registry:
             }
         )
         infos = []
+        if last is not None:
+            found = found[max(len(found) - last, 0) :]
         for version in found:
             try:
                 manifest = self.manifest(version)
@@ -120,6 +153,11 @@ class Registry:
                     baseline_accuracy=manifest.holdout("baseline_accuracy"),
                     labelled=manifest.labelled,
                     latest=latest == version,
+                    macro_f1=manifest.holdout("model_macro_f1"),
+                    baseline_macro_f1=manifest.holdout("baseline_macro_f1"),
+                    cv_accuracy=manifest.estimate("cross_validation", "model_accuracy"),
+                    cv_baseline_accuracy=manifest.estimate("cross_validation", "baseline_accuracy"),
+                    reported={REPORT_FILE, REPORT_PICTURE} <= set(manifest.files),
                 )
             )
         return infos
@@ -188,7 +226,7 @@ class Registry:
         for name in manifest.files:
             verified(self.store, self.key(version, name), manifest, name)
         if validate is not None:
-            names = (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE)
+            names = (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE, REPORT_FILE)
             validate(self.store, {n: self.key(version, n) for n in names}, manifest)
         checked = self._checked.pop(version, None)
         if checked is None:  # a rollback: no rule to re-check, only the pointer read now

@@ -1,0 +1,130 @@
+"""Do requests still look like the data the model was trained on? A population-stability index
+(PSI) per container, published as the ``DriftPSI`` metric.
+
+Training stores each feature's decile edges on its training rows, and the fraction of those rows
+in each bin, in the predictor (``contract.DriftBins``). Every feature row a request builds is
+counted here into those bins (``observe``: a few list operations, about a microsecond, measured
+in ``benchmarks/drift.py``). Once a window holds ``MIN_ROWS`` rows and ``INTERVAL_SECONDS`` have
+passed since the last figure, each feature's PSI of the window against training is computed,
+the largest is published (with every feature's in the log line) and the window starts again.
+
+PSI = sum over bins of (actual - expected) * ln(actual / expected). Reading it: below 0.1 the
+two distributions are alike, 0.1-0.2 a moderate shift, above 0.2 a shift worth acting on (the
+usual credit-scoring convention; the alarm uses 0.2, docs/operations.md says why). With
+``MIN_ROWS`` rows drawn from the training distribution itself PSI is about (bins - 1) / rows =
+0.045 from sampling noise alone, well under the threshold (``tests/unit/test_drift.py``).
+
+A model without bins (published before drift) is served as always and simply not measured.
+Counts are per container and per model: a new version starts a new window. The local threaded
+server may count two requests at once; a lost increment changes a figure by 1/200 at most.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from bisect import bisect_right
+from typing import TYPE_CHECKING
+
+from genre_model.contract import DRIFT_BINS
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from genre_model.serve.model_cache import LoadedModel
+    from genre_model.serve.predictor import Predictor
+
+logger = logging.getLogger(__name__)
+
+METRIC = "DriftPSI"
+MIN_ROWS = 200  # fewer rows make a figure of sampling noise (see the module docstring)
+INTERVAL_SECONDS = 60.0  # at most one figure a minute per container
+SMOOTHING = 1e-4  # an empty bin of the window counts as this fraction (ln 0 is undefined)
+
+
+class _Window:
+    """The counts of one model's requests since its last figure."""
+
+    __slots__ = ("counts", "due", "edges", "expected", "predictor", "rows", "version")
+
+    def __init__(self, predictor: Predictor, version: str, now: float) -> None:
+        self.predictor = predictor
+        self.version = version
+        bins = predictor.drift
+        self.edges: list[list[float]] = [] if bins is None else bins.edges.tolist()
+        self.expected: list[list[float]] = [] if bins is None else bins.expected.tolist()
+        self.counts = [[0] * DRIFT_BINS for _ in self.edges]
+        self.rows = 0
+        self.due = now + INTERVAL_SECONDS
+
+
+_window: _Window | None = None
+
+
+def observe(model: LoadedModel, row: Sequence[float]) -> None:
+    """Count one request's feature row (predictor column order); publish when a figure is due."""
+    global _window
+    window = _window
+    if window is None or window.predictor is not model.predictor:
+        window = _window = _Window(model.predictor, model.version, time.monotonic())
+    if not window.edges:
+        return  # a model published before drift bins
+    for counts, edges, value in zip(window.counts, window.edges, row, strict=False):
+        counts[bisect_right(edges, value)] += 1
+    window.rows += 1
+    if window.rows >= MIN_ROWS:
+        now = time.monotonic()
+        if now >= window.due:
+            _publish(window)
+            _window = _Window(window.predictor, window.version, now)
+
+
+def psi(counts: Sequence[int], expected: Sequence[float]) -> float:
+    """The population-stability index of ``counts`` (one feature's window) against training."""
+    total = sum(counts)
+    value = 0.0
+    for count, e in zip(counts, expected, strict=True):
+        a = count / total
+        if a == 0 and e == 0:
+            continue  # a bin between equal edges: empty on both sides, no information
+        a, e = max(a, SMOOTHING), max(e, SMOOTHING)
+        value += (a - e) * math.log(a / e)
+    return value
+
+
+def figures(window: _Window) -> dict[str, float]:
+    """Each feature's PSI for the window, by feature column."""
+    columns = window.predictor.feature_columns
+    return {
+        column: round(psi(counts, expected), 6)
+        for column, counts, expected in zip(columns, window.counts, window.expected, strict=True)
+    }
+
+
+def _publish(window: _Window) -> None:
+    """One EMF record (``DriftPSI``, the largest feature's) and one log line with them all."""
+    per_feature = figures(window)
+    worst = max(per_feature, key=per_feature.__getitem__)
+    logger.info(
+        "Request drift of model %s over %d rows: PSI %.3f (%s); per feature %s",
+        window.version,
+        window.rows,
+        per_feature[worst],
+        worst,
+        per_feature,
+    )
+    # Powertools' EMF, as the predict function's other metrics (its namespace and service
+    # dimension); imported here, once a minute at most, never on a request's own path
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(name=METRIC, unit=MetricUnit.NoUnit, value=per_feature[worst]) as metric:
+        metric.add_metadata("model_version", window.version)
+        metric.add_metadata("rows", window.rows)
+        metric.add_metadata("feature", worst)
+
+
+def reset() -> None:
+    """Forget the counts (tests)."""
+    global _window
+    _window = None
