@@ -19,7 +19,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def own_model(tmp_path: Path, predict_sqlite: Path, monkeypatch: pytest.MonkeyPatch) -> TrainedModel:
+def own_model(
+    tmp_path: Path, predict_sqlite: Path, monkeypatch: pytest.MonkeyPatch
+) -> TrainedModel:
     """A private copy of the spec model (its files may be damaged), served by predict."""
     model = train_model(tmp_path / "own", predict_sqlite, "spec", 42)
     monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(model.path))
@@ -141,7 +143,8 @@ def test_report_writes_the_verified_picture_and_never_overwrites(
     out.write_bytes(b"mine")
     again = cli(["report", own_model.version, "--out", str(out)], own_model, tmp_path)
     assert again.returncode == 1
-    assert again.stderr.count("\n") == 1 and "refusing to overwrite" in again.stderr
+    assert again.stderr.count("\n") == 1
+    assert "refusing to overwrite" in again.stderr
     assert out.read_bytes() == b"mine"
     default = cli(["report", own_model.version], own_model, tmp_path)
     assert default.returncode == 0, default.stderr
@@ -165,6 +168,7 @@ def test_report_refuses_with_one_line(
         rewrite(own_model, REPORT_PICTURE, b"<svg/>", rehash=True)
     done = cli(["report", version or own_model.version], own_model, tmp_path)
     assert done.returncode == 1
-    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1
+    assert message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert not list(tmp_path.glob("*.png"))

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 METRIC = "DriftPSI"
 MIN_ROWS = 200  # fewer rows make a figure of sampling noise (see the module docstring)
 INTERVAL_SECONDS = 60.0  # at most one figure a minute per container
+clock = time.monotonic  # replaced in tests
 SMOOTHING = 1e-4  # an empty bin of the window counts as this fraction (ln 0 is undefined)
 
 
@@ -67,14 +68,14 @@ def observe(model: LoadedModel, row: Sequence[float]) -> None:
     global _window
     window = _window
     if window is None or window.predictor is not model.predictor:
-        window = _window = _Window(model.predictor, model.version, time.monotonic())
+        window = _window = _Window(model.predictor, model.version, clock())
     if not window.edges:
         return  # a model published before drift bins
     for counts, edges, value in zip(window.counts, window.edges, row, strict=False):
         counts[bisect_right(edges, value)] += 1
     window.rows += 1
     if window.rows >= MIN_ROWS:
-        now = time.monotonic()
+        now = clock()
         if now >= window.due:
             _publish(window)
             _window = _Window(window.predictor, window.version, now)

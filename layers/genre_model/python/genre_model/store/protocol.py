@@ -55,12 +55,14 @@ class PointerConflict(ArtifactError):
 
 
 class PromotionRefused(RuntimeError):
-    """The new version was written but must not become latest; the message says why."""
+    """The new version was written but must not become latest; the message says why, ``code``
+    which rule (``registry.REFUSAL_CODES``: the ``Reason`` of the ``ModelRefused`` metric)."""
 
-    def __init__(self, version: str, reason: str) -> None:
+    def __init__(self, version: str, reason: str, code: str) -> None:
         super().__init__(f"version {version} not promoted: {reason}")
         self.version = version
         self.reason = reason
+        self.code = code
 
 
 def sha256(data: bytes) -> str:

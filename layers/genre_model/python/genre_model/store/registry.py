@@ -61,6 +61,13 @@ def read_headline(store: Store, key: str | None, manifest: Manifest) -> Headline
         return f"{REPORT_FILE} of {manifest.version} unusable: {exc}"
 
 
+# The promotion rules, each a ``PromotionRefused.code``: the ``Reason`` dimension of the train
+# function's ``ModelRefused`` metric (a few fixed words, never the message with its figures).
+TOO_FEW_CUSTOMERS = "TooFewCustomers"
+TOO_FEW_GENRES = "TooFewGenres"
+CUSTOMERS_SHRANK = "CustomersShrank"
+REFUSAL_CODES = (TOO_FEW_CUSTOMERS, TOO_FEW_GENRES, CUSTOMERS_SHRANK)
+
 # (store, key of each file name, manifest) -> anything; raises when the version is unservable
 VersionCheck = Callable[[Store, dict[str, str], Manifest], object]
 
@@ -199,10 +206,12 @@ class Registry:
         labelled = manifest.labelled or 0
         if labelled < min_customers:
             raise PromotionRefused(
-                version, f"{labelled} labelled customers, fewer than MIN_CUSTOMERS={min_customers}"
+                version,
+                f"{labelled} labelled customers, fewer than MIN_CUSTOMERS={min_customers}",
+                TOO_FEW_CUSTOMERS,
             )
         if len(manifest.classes) < 2:
-            raise PromotionRefused(version, "fewer than 2 genres to predict")
+            raise PromotionRefused(version, "fewer than 2 genres to predict", TOO_FEW_GENRES)
         if current is not None and current.version != version:
             before = current.labelled or 0
             if labelled * 2 < before:
@@ -210,6 +219,7 @@ class Registry:
                     version,
                     f"labelled customers shrank from {before} to {labelled} (more than half): "
                     "is the database truncated or half-loaded?",
+                    CUSTOMERS_SHRANK,
                 )
 
     def promote(self, version: str, validate: VersionCheck | None = None) -> Pointer:
