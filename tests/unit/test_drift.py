@@ -4,6 +4,7 @@ and a population-stability figure is published at most once a minute after enoug
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -103,7 +104,7 @@ def test_a_shifted_population_goes_over_the_threshold() -> None:
     shifted = training_rows(drift.MIN_ROWS, seed=3) * np.array([2.0, 1.0, 1.0])  # spending x2
     for row in shifted.tolist():
         drift.observe(model, row)
-    figures = drift.figures(drift._window)
+    figures = drift.figures(drift._window)  # bins what is pending
     assert figures["total_spent"] > 0.2
     assert figures["total_tracks_bought"] < 0.2
 
@@ -129,8 +130,10 @@ def test_published_once_a_minute_after_enough_rows(
         drift.observe(model, row)
     assert emitted(capsys) == []  # enough rows again, but not a minute later
     clock[0] += drift.INTERVAL_SECONDS
-    drift.observe(model, rows[0])
-    assert len(emitted(capsys)) == 1
+    for row in rows[: drift.CHECK_EVERY]:  # the clock is looked at every CHECK_EVERY rows
+        drift.observe(model, row)
+    (record,) = emitted(capsys)
+    assert record["rows"] == 2 * drift.MIN_ROWS + drift.CHECK_EVERY
 
 
 def test_a_new_model_starts_a_new_window(clock: list[float]) -> None:
@@ -138,8 +141,27 @@ def test_a_new_model_starts_a_new_window(clock: list[float]) -> None:
     for row in training_rows(50, seed=1).tolist():
         drift.observe(old, row)
     drift.observe(new, [1.0, 1.0, 0.5])
-    assert drift._window.predictor is new.predictor
-    assert drift._window.rows == 1
+    window = drift._window
+    assert window.predictor is new.predictor
+    assert window.rows + window.pending_rows == 1
+
+
+def test_rows_are_binned_in_batches_and_counted_once(clock: list[float]) -> None:
+    model = model_with_bins(training_rows())
+    rows = training_rows(drift.BIN_BATCH + drift.CHECK_EVERY, seed=2).tolist()
+    for row in rows:
+        drift.observe(model, row)
+    window = drift._window
+    assert window.rows == drift.BIN_BATCH  # binned at the batch, the rest still pending
+    assert window.pending_rows == drift.CHECK_EVERY
+    drift.figures(window)
+    assert window.counts.sum(axis=1).tolist() == [len(rows)] * 3
+    edges = model.predictor.drift.edges.tolist()
+    expect = [[0] * DRIFT_BINS for _ in edges]  # the rule, one row at a time
+    for row in rows:
+        for j, value in enumerate(row):
+            expect[j][bisect_right(edges[j], value)] += 1
+    assert window.counts.tolist() == expect
 
 
 def test_a_model_without_bins_is_served_and_not_measured(
