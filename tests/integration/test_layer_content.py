@@ -6,6 +6,12 @@ import ast
 import subprocess
 from pathlib import Path
 
+import pytest
+
+# Interpreter-independent (the files `sam build` puts in the layer):
+# `make test-py313` does not run it again.
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parents[2]
 DEVTOOLS = {p.stem for p in (ROOT / "devtools").glob("*.py")} - {"__init__", "__main__"}
 
