@@ -67,6 +67,8 @@ test: install ## Lint, then every test suite, stage by stage (the command CI run
 
 # The Lambda runtime's Python (python3.13): pyenv's 3.13 if there is one, else python3.13 on PATH.
 PYTHON_RUNTIME ?= $(or $(lastword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13)),python3.13)
+# sam build's layer Makefiles compile the layers' bytecode with it (layers/wheels.mk).
+export PYTHON_RUNTIME
 VENV_RUNTIME ?= .venv-py313
 
 # Tests marked `once` check what no interpreter changes (the template, the docs and quick start,
