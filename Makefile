@@ -17,11 +17,10 @@ UV_VERSION := 0.13.9
 UV := $(CURDIR)/.tools/uv/bin/uv
 # The machine's CA store, as pip uses it (uv's own bundle does not know a company's TLS proxy).
 export UV_SYSTEM_CERTS ?= true
-# Installed packages get their bytecode at install time, and the project's own modules (and
-# pytest's rewritten tests) get it on first import: where PYTHONDONTWRITEBYTECODE is set, every
-# Python process recompiled scikit-learn, pandas and boto3 from source (about 5 s of CPU each; a
-# CI run starts hundreds of them).
-export UV_COMPILE_BYTECODE := 1
+# Bytecode is written on first import (into git-ignored __pycache__ folders): where
+# PYTHONDONTWRITEBYTECODE is set, and uv installs none, every Python process compiled
+# scikit-learn, pandas and boto3 from source again (about 5 s of CPU each; CI starts hundreds).
+# Compiling all of site-packages at install instead cost minutes for modules never imported.
 unexport PYTHONDONTWRITEBYTECODE
 
 $(UV):
@@ -57,12 +56,15 @@ STAGE := python3 infra/scripts/stages.py run
 PYTEST = $(PY) -m pytest -p no:cacheprovider $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 # STAGES_APPEND=1 (.ci/run): the stages join the caller's table, which prints the summary.
+# TEST_STAGES: a subset of the stages, e.g. `make test TEST_STAGES="lint unit"`.
+TEST_STAGES ?= lint unit integration sam
+stage_if = $(if $(filter $(1),$(TEST_STAGES)),$(STAGE) $(1) -- $(2) || status=1;)
 test: install ## Lint, then every test suite, stage by stage (the command CI runs)
 	@$(if $(STAGES_APPEND),,python3 infra/scripts/stages.py reset;) status=0; \
-	$(STAGE) lint -- $(MAKE) --no-print-directory lint || status=1; \
-	$(STAGE) unit -- $(PYTEST) tests/unit || status=1; \
-	$(STAGE) integration -- $(PYTEST) tests/integration tests/reliability || status=1; \
-	$(STAGE) sam -- $(PY) -m pytest -p no:cacheprovider tests/sam || status=1; \
+	$(call stage_if,lint,$(MAKE) --no-print-directory lint) \
+	$(call stage_if,unit,$(PYTEST) tests/unit) \
+	$(call stage_if,integration,$(PYTEST) tests/integration tests/reliability) \
+	$(call stage_if,sam,$(PY) -m pytest -p no:cacheprovider tests/sam) \
 	$(if $(STAGES_APPEND),,python3 infra/scripts/stages.py summary;) exit $$status
 
 # The Lambda runtime's Python (python3.13): pyenv's 3.13 if there is one, else python3.13 on PATH.
