@@ -44,8 +44,8 @@ SECRET_STAGE = "AWSCURRENT"  # noqa: S105 - a version stage name, not a password
 _VERIFY_REASONS = {
     62: "the certificate does not name this host (hostname mismatch)",
     18: "the certificate is self-signed and not in the CA bundle",
-    19: "the certificate chain ends in a CA that is not in the CA bundle",
-    20: "the certificate is not signed by a CA in the CA bundle",
+    19: "the certificate's CA is not in the CA bundle",
+    20: "the certificate's CA is not in the CA bundle",
     10: "the certificate has expired",
 }
 
@@ -107,12 +107,19 @@ def read_secret(db: DatabaseSettings) -> MySQLCredentials:
     from botocore.exceptions import BotoCoreError, ClientError
 
     config = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard"})
+    # botocore logs every response body at DEBUG (LogLevel=DEBUG in the template): this one
+    # holds the password, so its parser logs nothing below WARNING while it is read.
+    parsers = logging.getLogger("botocore.parsers")
+    level = parsers.level
+    parsers.setLevel(max(level, logging.WARNING))
     try:
         client = boto3.client("secretsmanager", config=config)
         response = client.get_secret_value(SecretId=db.secret_arn, VersionStage=SECRET_STAGE)
     except (BotoCoreError, ClientError, ValueError) as exc:
         reason = " ".join(str(exc).split())
         raise DataSourceError(f"cannot read database secret {db.secret_arn}: {reason}") from None
+    finally:
+        parsers.setLevel(level)
     secret = response.get("SecretString")
     if not isinstance(secret, str):
         raise DataSourceError(f"database secret {db.secret_arn} has no SecretString (binary?)")
