@@ -4,6 +4,7 @@ and a population-stability figure is published at most once a minute after enoug
 from __future__ import annotations
 
 import json
+import logging
 from bisect import bisect_right
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -11,8 +12,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from genre_model.config import Telemetry
 from genre_model.contract import DRIFT_BINS, PredictorError, drift_bins, unpack_arrays
-from genre_model.serve import drift
+from genre_model.serve import drift, telemetry
 from genre_model.serve.predictor import Predictor
 from tests.unit.test_contract import forest
 
@@ -49,7 +51,15 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return now
 
 
+@pytest.fixture(autouse=True)
+def namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Metrics go out as EMF lines of this namespace (telemetry's configuration)."""
+    monkeypatch.setattr(telemetry, "_config", Telemetry(service="drift-test", namespace="Test"))
+
+
 def emitted(capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    """The EMF records of ``DriftPSI`` an invocation ending now would send."""
+    telemetry.flush()
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     return [r for r in lines if drift.METRIC in r]
 
@@ -110,8 +120,9 @@ def test_a_shifted_population_goes_over_the_threshold() -> None:
 
 
 def test_published_once_a_minute_after_enough_rows(
-    clock: list[float], capsys: pytest.CaptureFixture[str]
+    clock: list[float], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="genre_model.serve.drift")
     model = model_with_bins(training_rows())
     rows = training_rows(3 * drift.MIN_ROWS, seed=5).tolist()
     for row in rows[: drift.MIN_ROWS - 2]:
@@ -121,11 +132,13 @@ def test_published_once_a_minute_after_enough_rows(
     assert emitted(capsys) == []  # a minute passed, but too few rows
     drift.observe(model, rows[drift.MIN_ROWS - 1])
     (record,) = emitted(capsys)
-    assert record["model_version"] == model.version
-    assert record["rows"] == drift.MIN_ROWS
     assert 0 <= record[drift.METRIC][0] < 0.2
     directive = record["_aws"]["CloudWatchMetrics"][0]
-    assert directive["Metrics"] == [{"Name": drift.METRIC, "Unit": "None"}]
+    assert directive["Namespace"] == "Test"
+    assert directive["Dimensions"] == [["service"]]
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert f"model {model.version} over {drift.MIN_ROWS} rows: PSI" in line
+    assert f"{record[drift.METRIC][0]:.3f}" in line
     for row in rows[drift.MIN_ROWS :]:
         drift.observe(model, row)
     assert emitted(capsys) == []  # enough rows again, but not a minute later
@@ -133,7 +146,7 @@ def test_published_once_a_minute_after_enough_rows(
     for row in rows[: drift.CHECK_EVERY]:  # the clock is looked at every CHECK_EVERY rows
         drift.observe(model, row)
     (record,) = emitted(capsys)
-    assert record["rows"] == 2 * drift.MIN_ROWS + drift.CHECK_EVERY
+    assert f"over {2 * drift.MIN_ROWS + drift.CHECK_EVERY} rows" in caplog.records[-1].getMessage()
 
 
 def test_a_new_model_starts_a_new_window(clock: list[float]) -> None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from genre_model.contract import DRIFT_BINS
+from genre_model.serve import telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -150,7 +151,9 @@ def figures(window: _Window) -> dict[str, float]:
 
 
 def _publish(window: _Window) -> None:
-    """One EMF record (``DriftPSI``, the largest feature's) and one log line with them all."""
+    """The ``DriftPSI`` metric (the largest feature's) and one log line with them all (the
+    version and the rows are in the line: a metric of the served version would be one alarm
+    per version)."""
     per_feature = figures(window)
     worst = max(per_feature, key=per_feature.__getitem__)
     logger.info(
@@ -161,14 +164,9 @@ def _publish(window: _Window) -> None:
         worst,
         per_feature,
     )
-    # Powertools' EMF, as the predict function's other metrics (its namespace and service
-    # dimension); imported here, once a minute at most, never on a request's own path
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-    with single_metric(name=METRIC, unit=MetricUnit.NoUnit, value=per_feature[worst]) as metric:
-        metric.add_metadata("model_version", window.version)
-        metric.add_metadata("rows", window.rows)
-        metric.add_metadata("feature", worst)
+    # the predict function's EMF (namespace, service dimension), sent as its invocation ends:
+    # at most one figure a minute per container, so one per invocation, never a sum of two
+    telemetry.metric(METRIC, per_feature[worst])
 
 
 def reset() -> None:

@@ -17,7 +17,6 @@ from genre_model.contract import (
     REPORT_PICTURE,
     ContractError,
     FileEntry,
-    Headline,
     Manifest,
     Pointer,
     check_version,
@@ -29,7 +28,6 @@ from genre_model.store.protocol import (
     PointerConflict,
     PromotionRefused,
     Store,
-    StoreUnavailable,
     json_object,
     read_json,
     sha256,
@@ -42,23 +40,6 @@ def new_version(now: datetime | None = None) -> str:
     """A version name that sorts by creation time; the suffix keeps simultaneous runs apart."""
     now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(3)}"
-
-
-def read_headline(store: Store, key: str | None, manifest: Manifest) -> Headline | str:
-    """The version's ``report.json`` headline, or the reason there is none. Never raises: a
-    report is for people, so a missing, damaged or hash-correct nonsense one costs the figures
-    only, never the version (predict and ``GET /api/model`` answer without them)."""
-    if REPORT_FILE not in manifest.files:
-        return f"version {manifest.version} was published without {REPORT_FILE}"
-    if key is None:
-        return f"{REPORT_FILE} of {manifest.version} is not located here"
-    try:
-        data = verified(store, key, manifest, REPORT_FILE)
-        return Headline.from_report(json_object(data, store.url(key)), manifest.version)
-    except StoreUnavailable as exc:
-        return f"{REPORT_FILE} of {manifest.version} could not be read ({exc.code})"
-    except (ArtifactError, ContractError) as exc:
-        return f"{REPORT_FILE} of {manifest.version} unusable: {exc}"
 
 
 # The promotion rules, each a ``PromotionRefused.code``: the ``Reason`` dimension of the train
