@@ -220,7 +220,7 @@ def test_a_failed_first_load_is_a_503_naming_the_failure_and_the_next_request_re
 ) -> None:
     cache = cache_with(tmp_path, Clock(), model_refresh_seconds=300)
     script.results = [ArtifactNotFound("nothing at m.pkl"), model(1)]
-    with pytest.raises(ModelUnavailable, match="^nothing at m.pkl$"):
+    with pytest.raises(ModelUnavailable, match=r"^nothing at m\.pkl$"):
         cache.get()
     assert cache.get().version == model(1).version  # no backoff without a model to serve
     assert script.calls == 2
