@@ -82,7 +82,7 @@ TESTS: dict[str, list[str]] = {
 
 
 # The scores issue 27 measured (mutmut 3.8.1 on a scratch clone, the whole suites, before the
-# boundary tests): the "before" column where this checkout has no earlier run of its own.
+# boundary tests): the "before" column of the report.
 ISSUE_27 = {
     "contract.py": 88.8,
     "serve/batch.py": 84.8,
@@ -125,7 +125,7 @@ def stage(module: str) -> Path:
         "only_mutate": [f"genre_model/{module}"],
         "pytest_add_cli_args_test_selection": [str(ROOT / path) for path in tests],
     }
-    where = STAGING / module.replace("/", "-").removesuffix(".py")
+    where = staged(module)
     shutil.rmtree(where, ignore_errors=True)
     where.mkdir(parents=True)
     (where / "genre_model").symlink_to(PACKAGE, target_is_directory=True)
@@ -151,19 +151,29 @@ def mutmut(where: Path, *args: str) -> str:
     return done.stdout
 
 
+def staged(module: str) -> Path:
+    return STAGING / module.replace("/", "-").removesuffix(".py")
+
+
 def run_module(module: str, max_children: int) -> dict[str, object]:
     """Run mutmut over one module and return the record the report is built from."""
     where = stage(module)
     started = time.monotonic()
     mutmut(where, "run", "--max-children", str(max_children))
-    seconds = round(time.monotonic() - started)
+    return collect(module, where, round(time.monotonic() - started))
+
+
+def collect(module: str, where: Path, seconds: int | None) -> dict[str, object]:
+    """The record of a run in ``where``: every mutant's status, the diff of each not killed.
+    An interrupted run's unchecked mutants are "not checked" (left out of the score)."""
     prefix = module_key(module) + "."
     mutants = []
     for line in mutmut(where, "results", "--all", "true").splitlines():
         name, _, status = line.strip().partition(": ")
         if not name.startswith(prefix):
             continue
-        diff = mutmut(where, "show", name).split("\n", 1)[1] if status != "killed" else ""
+        shown = status not in ("killed", "not checked")
+        diff = mutmut(where, "show", name).split("\n", 1)[1] if shown else ""
         mutants.append({"name": name, "status": status, "diff": diff.strip()})
     return {
         "module": module,
@@ -176,7 +186,7 @@ def run_module(module: str, max_children: int) -> dict[str, object]:
 
 
 def load_runs() -> dict[str, dict[str, object]]:
-    """The recorded runs: the first (`before`) and the latest (`after`) of each module."""
+    """The latest recorded run of each module."""
     return json.loads(RUNS.read_text()) if RUNS.exists() else {}
 
 
@@ -199,47 +209,46 @@ def render(runs: dict[str, dict[str, object]], equivalent: dict[str, str]) -> st
         "",
         "Written by `make mutation` (benchmarks/mutation.py; how to run it and what the score "
         "means: docs/mutation.md). Score = mutants killed / mutants that are not equivalent, "
-        "per module; a timeout counts as killed. *before* is the first recorded run of a module "
-        "(or, where this checkout has only one, the figure issue 27 measured with the whole "
-        "suites before the boundary tests), *after* the latest run. Modules absent from the "
-        "table were not run.",
+        "per module; a timeout counts as killed, a mutant no test reaches as surviving, and an "
+        "interrupted run's unchecked mutants not at all (column *not checked*). *before*: the "
+        "figure issue 27 measured (whole suites, before the boundary tests); *after*: the latest "
+        "run recorded here, with the narrow selection in the last column. Modules absent from "
+        "the table were not run.",
         "",
-        "| module | before | after | killed / counted | equivalent | survivors | run (s) | tests |",
-        "|---|---|---|---|---|---|---|---|",
+        "| module | before | after | killed / counted | equivalent | survivors | not checked | "
+        "run (s) | tests |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for module in sorted(runs):
-        before, after = runs[module]["before"], runs[module]["after"]
-        if before is after or before["when"] == after["when"]:
-            b_text = f"{ISSUE_27[module]:.1f} % (issue 27)" if module in ISSUE_27 else "-"
-        else:
-            b_text = f"{score(as_mutants(before), equivalent)[2]:.1f} %"
+        after = runs[module]
+        b_text = f"{ISSUE_27[module]:.1f} %" if module in ISSUE_27 else "not measured"
         a_mutants = as_mutants(after)
         killed, counted, pct = score(a_mutants, equivalent)
         eq = sum(m.name in equivalent for m in a_mutants)
-        alive = sum(m.status == "survived" and m.name not in equivalent for m in a_mutants)
+        alive = sum(
+            m.status not in ("killed", "timeout", "segfault", "not checked")
+            and m.name not in equivalent
+            for m in a_mutants
+        )
+        unchecked = sum(m.status == "not checked" for m in a_mutants)
         tests = ", ".join(Path(t).name for t in after["tests"])  # type: ignore[union-attr]
         out.append(
             f"| {module} | {b_text} | {pct:.1f} % | {killed} / {counted} | {eq} | {alive} | "
-            f"{after['seconds']} | {tests} |"
+            f"{unchecked} | {after['seconds'] or 'partial'} | {tests} |"
         )
     for module in sorted(runs):
-        after = runs[module]["after"]
-        before_alive = {m.name for m in as_mutants(runs[module]["before"]) if m.status != "killed"}
+        after = runs[module]
         out += ["", f"## {module}", "", f"Command: `{after['command']}` ({after['when']})."]
         now = {m.name: m for m in as_mutants(after)}
-        fixed = sorted(n for n in before_alive if n in now and now[n].status == "killed")
-        if fixed:
-            out += [
-                "",
-                f"Killed since the first run ({len(fixed)}): "
-                + ", ".join(f"`{n.removeprefix(module_key(module) + '.')}`" for n in fixed)
-                + ".",
-            ]
         eq_here = [m for m in now.values() if m.name in equivalent]
         if eq_here:
             out += ["", "### Equivalent (no behaviour can see them)", ""]
             out += [f"- `{m.name}`: {equivalent[m.name]}" for m in eq_here]
-        alive = [m for m in now.values() if m.status != "killed" and m.name not in equivalent]
+        alive = [
+            m
+            for m in now.values()
+            if m.status not in ("killed", "not checked") and m.name not in equivalent
+        ]
         if alive:
             out += ["", "### Survivors not yet killed", ""]
             for m in alive:
@@ -249,7 +258,7 @@ def render(runs: dict[str, dict[str, object]], equivalent: dict[str, str]) -> st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["run", "report"])
+    parser.add_argument("action", choices=["run", "record", "report"])
     parser.add_argument("modules", nargs="*", help="e.g. serve/batch.py; none: every module")
     parser.add_argument("--max-children", type=int, default=2)
     args = parser.parse_args()
@@ -257,13 +266,16 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"mutation: unknown module {unknown}; known: {', '.join(TESTS)}")
     runs = load_runs()
-    if args.action == "run":
+    if args.action in ("run", "record"):
         for module in args.modules or list(TESTS):
             print(f"mutation: {module} ...", flush=True)
-            record = run_module(module, args.max_children)
-            runs.setdefault(module, {"before": record})["after"] = record
+            if args.action == "run":
+                record = run_module(module, args.max_children)
+            else:  # what an interrupted (or still running) run has checked so far
+                record = collect(module, staged(module), None)
+            runs[module] = record
             RUNS.write_text(json.dumps(runs, indent=1) + "\n")
-            print(f"mutation: {module} done in {record['seconds']} s", flush=True)
+            print(f"mutation: {module} recorded", flush=True)
     equivalent = tomllib.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
     REPORT.write_text(render(runs, {k: str(v) for k, v in equivalent.items()}))
     print(f"mutation: wrote {REPORT.relative_to(ROOT)}")
