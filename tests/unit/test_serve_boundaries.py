@@ -308,7 +308,7 @@ def test_an_answer_over_6_mb_only_once_json_escaped_is_a_413(
     answer costs one byte more. Unknown fields are echoed back (about 40 bytes for 7 sent), so
     a body under 1 MiB can answer 5.5 MB of text that is 6.6 MB escaped."""
     keys = [f"{a}{b}" for a in "abcdefghijklmnopqrstuvwxyz" for b in "abcdefghijklmnopqrstuvwxyz"]
-    item = {k: 0 for k in keys[:137]}
+    item = dict.fromkeys(keys[:137], 0)
     monkeypatch.setenv("MAX_BATCH_ITEMS", "1000")
     body = json.dumps({"items": [item] * 1000}, separators=(",", ":"))
     assert len(body) < 1024 * 1024
