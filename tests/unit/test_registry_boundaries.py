@@ -87,7 +87,7 @@ def test_a_current_manifest_without_a_count_compares_as_zero(tmp_path: Path) -> 
     registry = registry_with(tmp_path)
     registry.write_version(manifest(V1, None), FILES)
     registry.promote(V1)
-    assert refusal(registry, manifest(V2, 1), 1) is None
+    assert refusal(registry, manifest(V2, 0), 0) is None  # 0 is not fewer than half of 0
 
 
 def test_the_pointer_names_the_manifest_and_when_it_was_promoted(tmp_path: Path) -> None:
@@ -190,6 +190,7 @@ def test_versions_lists_only_version_folders_under_the_prefix(tmp_path: Path) ->
         (tmp_path / foreign / "manifest.json").write_bytes(manifest_bytes)
     (tmp_path / f"models/{V3}").mkdir(exist_ok=True)
     (tmp_path / f"models/{V3}/manifest.json.bak").write_bytes(manifest_bytes)
+    (tmp_path / f"models/{V3}xmanifest.json").write_bytes(manifest_bytes)  # a file, no folder
     listing = registry.versions()
     assert [v.version for v in listing] == [V1, V2]
     first, second = listing
