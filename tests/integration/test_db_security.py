@@ -111,7 +111,8 @@ def run_cli(capsys, monkeypatch, env: dict[str, str], tmp_path: Path) -> tuple[i
 def one_error_line(status: int, output: str, *words: str) -> str:
     assert status == 1, output
     assert "Traceback" not in output
-    lines = output.strip().splitlines()
+    # `train` first says what it reads and where it publishes; the error is still one line.
+    lines = [x for x in output.strip().splitlines() if not x.startswith("Training from ")]
     assert len(lines) == 1, output
     assert lines[0].startswith("error: ")
     for word in words:
@@ -260,6 +261,22 @@ def test_training_user_has_exactly_select_on_the_five_tables(tls_db, reader):
         "genre",
     }
     assert not any("GRANT OPTION" in g or "ALL PRIVILEGES" in g for g in grants)
+
+
+def test_training_user_is_refused_without_tls_by_the_server_itself(tls_db, reader):
+    """REQUIRE SSL: even over the Unix socket (secure transport, no TLS) the login is refused."""
+    with pytest.raises(pymysql.OperationalError) as info:
+        pymysql.connect(
+            unix_socket=str(tls_db.socket),
+            user=TRAIN_USER,
+            password=reader,
+            ssl_disabled=True,
+            connect_timeout=5,
+        )
+    assert info.value.args[0] == db_connect.ACCESS_DENIED
+    with tls_db.root() as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT ssl_type FROM mysql.user WHERE user = %s", (TRAIN_USER,))
+        assert cursor.fetchone() == ("ANY",)
 
 
 @pytest.mark.parametrize(
