@@ -62,3 +62,16 @@ def test_predicts_s3_get_is_verified_https() -> None:
         context = conn._context  # type: ignore[attr-defined]
         assert context.verify_mode == ssl.CERT_REQUIRED
         assert context.check_hostname is True
+
+
+def test_every_database_wait_fits_in_the_train_functions_deadline() -> None:
+    """Each socket wait (connect; each read or write, TLS handshake included) and the secret
+    read with its retries end well before Lambda stops the function."""
+    from genre_model.config import load_settings
+    from genre_model.train import db_connect as c
+
+    props = RESOURCES["TrainFunction"]["Properties"]
+    env = {k: v for k, v in props["Environment"]["Variables"].items() if isinstance(v, str)}
+    db = load_settings(env).database
+    secret_read = c.SECRET_ATTEMPTS * (c.SECRET_CONNECT_TIMEOUT + c.SECRET_READ_TIMEOUT)
+    assert secret_read + db.connect_timeout + db.read_timeout < props["Timeout"]
