@@ -188,11 +188,9 @@ def _tls_failure(exc: Exception, target: str, ca_path: str) -> str | None:
 
 
 def _encrypted(conn: Connection[Any]) -> bool:
-    """The server's own view of the session: a cipher is in use."""
-    with conn.cursor() as cursor:
-        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-        row = cursor.fetchone()
-    return bool(row and row[1])
+    """Whether this client's socket is a TLS one (pymysql keeps it in ``_sock``). The client's
+    own hop, not the server's status: behind an RDS Proxy the server sees the proxy's session."""
+    return isinstance(getattr(conn, "_sock", None), ssl.SSLSocket)
 
 
 def _connect_once(c: MySQLCredentials, db: DatabaseSettings, **options: Any) -> Connection[Any]:
