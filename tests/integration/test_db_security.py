@@ -15,6 +15,7 @@ import secrets
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,21 @@ def test_the_encryption_check_sees_a_plain_session(tls_db):
         assert db_connect._encrypted(conn) is False
     with tls_db.root() as conn:  # pymysql's default: TLS when offered (unverified)
         assert db_connect._encrypted(conn) is True
+
+
+def test_a_server_that_never_answers_fails_within_its_timeouts(
+    silent_server, capsys, monkeypatch, tmp_path
+):
+    """Accepts the TCP connection, never sends a greeting: the run ends after DB_READ_TIMEOUT
+    (the greeting and the TLS handshake are reads), not at Lambda's 900 s."""
+    port, accepted = silent_server
+    env = {"DB_HOST": "127.0.0.1", "DB_PORT": str(port), "DB_TLS": "require"}
+    started = time.monotonic()
+    status, output = run_cli(capsys, monkeypatch, {**env, "DB_READ_TIMEOUT": "1"}, tmp_path)
+    elapsed = time.monotonic() - started
+    one_error_line(status, output, f"127.0.0.1:{port}", "timed out")
+    assert accepted  # it did connect
+    assert elapsed < 60  # 1 s of silence allowed; without the timeout this never returns
 
 
 # --------------------------------------------------------------------------- least privilege
