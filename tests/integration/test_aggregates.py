@@ -65,7 +65,17 @@ class Store:
         return {table: self.rows(table) for table in aggregates.TABLES}
 
 
-@pytest.fixture(params=["mysql-snake", "mysql-pascal", "sqlite-pascal", "sqlite-snake"])
+MYSQL = pytest.mark.mysql
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("mysql-snake", marks=MYSQL),
+        pytest.param("mysql-pascal", marks=MYSQL),
+        "sqlite-pascal",
+        "sqlite-snake",
+    ]
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     kind, naming_name = request.param.split("-")
     naming = SNAKE if naming_name == "snake" else PASCAL
@@ -135,12 +145,14 @@ def test_folding_in_steps_equals_one_rebuild_and_a_rerun_counts_nothing_twice(
     full = list(store.source.customer_summaries())
     lines = store.rows(n.invoice_line)
     later = [row for row in lines if row[0] > SPLIT_AT]
+    store.run(  # hold the later lines back; they arrive after the first fold
+        f"CREATE TABLE held AS SELECT * FROM {n.invoice_line} WHERE {n.invoice_line_id} > %s",  # noqa: S608
+        (SPLIT_AT,),
+    )
     store.run(f"DELETE FROM {n.invoice_line} WHERE {n.invoice_line_id} > %s", (SPLIT_AT,))  # noqa: S608
     first = incremental(store)
     assert first == list(store.source.customer_summaries()) != full  # only the first lines
-    marks = ", ".join(["%s"] * len(lines[0]))
-    for row in later:  # new lines arrive, as a shop's day adds them
-        store.run(f"INSERT INTO {n.invoice_line} VALUES ({marks})", row)  # noqa: S608
+    store.run(f"INSERT INTO {n.invoice_line} SELECT * FROM held")  # noqa: S608 - fixed names
     before = aggregates.measure(store.source, "incremental")
     assert (before.new_lines, before.watermark) == (len(later), SPLIT_AT)
     assert incremental(store) == full
@@ -164,7 +176,7 @@ def test_a_fold_that_fails_half_way_leaves_every_table_as_it_was(store: Store) -
     # The watermark's move fails after both data statements ran (a crash at the last moment).
     if isinstance(store.source, MySQLSource):
         store.run(
-            f"CREATE TRIGGER refuse BEFORE UPDATE ON {aggregates.WATERMARK} FOR EACH ROW "
+            f"CREATE TRIGGER refuse BEFORE UPDATE ON {aggregates.WATERMARK} FOR EACH ROW "  # noqa: S608
             "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'crash'"
         )
     else:
@@ -179,7 +191,7 @@ def test_a_fold_that_fails_half_way_leaves_every_table_as_it_was(store: Store) -
     assert incremental(store) == list(store.source.customer_summaries())
 
 
-@pytest.mark.mysql
+@MYSQL
 def test_a_user_who_may_not_create_tables_gets_one_warning_and_the_full_rows(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -221,12 +233,77 @@ def test_measure_reads_without_creating_a_table(store: Store) -> None:
 
 def test_measure_store_follows_the_settings(tmp_path: Path) -> None:
     store = _sqlite_store(SNAKE, tmp_path)
-    path = tmp_path / "snake.sqlite"
-    settings = load_settings({"CHINOOK_SQLITE_PATH": str(path), "TRAIN_AGGREGATES": "incremental"})
+    path = str(tmp_path / "snake.sqlite")
     incremental(store)
+    settings = load_settings({"CHINOOK_SQLITE_PATH": path, "TRAIN_AGGREGATES": "incremental"})
     measured = aggregates.measure_store(settings)
     assert (measured.new_lines, measured.aggregates) == (0, "incremental")
-    full = aggregates.measure_store(
-        load_settings({"CHINOOK_SQLITE_PATH": settings.database.sqlite_path or ""})
-    )
-    assert full.new_lines == len(store.rows(SNAKE.invoice_line)) and full.watermark == 0
+    full = aggregates.measure_store(load_settings({"CHINOOK_SQLITE_PATH": path}))
+    assert full.new_lines == len(store.rows(SNAKE.invoice_line))
+    assert full.watermark == 0
+
+
+DDL_FILE = Path(__file__).resolve().parents[2] / "infra" / "db" / "aggregates.sql"
+
+
+def sql_statements(path: Path) -> list[str]:
+    """The file's statements (no DELIMITER in it), comments dropped."""
+    text = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("--"))
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def test_the_documented_ddl_is_the_code_ddl() -> None:
+    created = [s for s in sql_statements(DDL_FILE) if s.startswith("CREATE TABLE")]
+    documented = [s.replace(" IF NOT EXISTS", "", 1) for s in created]
+    assert documented == list(aggregates.DDL.values())
+
+
+@MYSQL
+def test_with_the_documented_grant_a_user_without_create_folds(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not isinstance(store.source, MySQLSource):
+        pytest.skip("grants are MySQL's")
+    scratch = store.source.credentials.database
+    name, password = f"genre_agg_{secrets.token_hex(4)}", secrets.token_urlsafe(18)
+    hosts = ("%", "localhost", "127.0.0.1")
+    with connect(scratch) as conn, conn.cursor() as cursor:
+        try:
+            for host in hosts:
+                cursor.execute("CREATE USER %s@%s IDENTIFIED BY %s", (name, host, password))
+                cursor.execute(f"GRANT SELECT ON `{scratch}`.* TO %s@%s", (name, host))
+                cursor.execute("SET @train_user = %s, @train_host = %s", (name, host))
+                for statement in sql_statements(DDL_FILE):  # as the DBA runs it
+                    cursor.execute(statement)
+            user = mysql_source(scratch, name, password)
+            with caplog.at_level(logging.WARNING, logger="genre_model"):
+                rows = list(aggregates.summaries(user, "incremental"))
+            with connect(scratch) as check, check.cursor() as c:
+                c.execute("SHOW GRANTS FOR %s@%s", (name, "%"))
+                grants = " ".join(r[0] for r in c.fetchall())
+        finally:
+            for host in hosts:
+                cursor.execute("DROP USER IF EXISTS %s@%s", (name, host))
+    assert caplog.records == []  # no fallback: the fold ran
+    assert rows == list(store.source.customer_summaries())
+    assert aggregates.measure(store.source, "incremental").new_lines == 0
+    assert "CREATE" not in grants
+    assert "INSERT, UPDATE, DELETE" in grants
+
+
+def test_cli_status_rebuild_fold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from genre_model.cli import main
+
+    store = _sqlite_store(SNAKE, tmp_path)
+    db = str(tmp_path / "snake.sqlite")
+    lines = len(store.rows(SNAKE.invoice_line))
+    assert main(["aggregates", "status", "--db", db]) == 0
+    assert f"watermark at invoice line 0, {lines} lines past it" in capsys.readouterr().out
+    assert main(["aggregates", "rebuild", "--db", db]) == 0
+    assert f"folded {lines} invoice lines" in capsys.readouterr().out
+    assert main(["aggregates", "fold", "--db", db]) == 0
+    assert "folded 0 invoice lines" in capsys.readouterr().out
+    assert main(["aggregates", "fold", "--db", str(tmp_path / "missing.sqlite")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: SQLite database not found")
+    assert len(err.strip().splitlines()) == 1

@@ -310,7 +310,7 @@ def summaries(source: ChinookSource, mode: str) -> Iterator[CustomerRow]:
         yield from source.customer_summaries()
         return
     logger.info(
-        "Folded %d invoice lines (ids %d..%d) into %s", done.lines, done.after + 1, done.to, SUMMARY
+        "Folded %d invoice lines into %s; watermark at line %d", done.lines, SUMMARY, done.to
     )
     with source.session() as session:
         yield from read_summaries(session)
