@@ -226,7 +226,7 @@ def run_training(
     phase("query_and_features")
     progress(f"Training on {len(dataset.customers)} labelled customers")
     try:
-        result = train(dataset, settings.forest)
+        result = train(dataset, settings.forest, settings.sample_rows)
     except TrainingError as exc:
         if any(dataset.skipped.values()):
             left_out = describe_skipped(dataset.skipped)
