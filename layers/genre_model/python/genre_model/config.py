@@ -24,6 +24,8 @@ AGGREGATES_MODES = (AGGREGATES_FULL, AGGREGATES_INCREMENTAL)
 # at 1 M customers the sampled fit loses <1 point of accuracy (benchmarks/results/scale.md) and a
 # train Lambda stays far inside its 900 s.
 DEFAULT_TRAIN_SAMPLE_ROWS = 1_000_000
+# auto: TLS to every host but loopback; require: TLS always; disable: plain text (warned).
+DB_TLS_MODES = ("auto", "require", "disable")
 
 
 class ConfigError(ValueError):
@@ -43,6 +45,8 @@ class DatabaseSettings:
     sqlite_path: str | None = None
     connect_timeout: int = 10
     read_timeout: int = 600
+    tls: str = "auto"
+    tls_ca: str | None = None  # None: the pinned Amazon RDS bundle of the train layer
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,8 @@ VARIABLES: dict[str, str] = {
     "DB_NAME": "database holding Chinook",
     "DB_CONNECT_TIMEOUT": "seconds to wait for the database connection",
     "DB_READ_TIMEOUT": "seconds to wait for the aggregation query",
+    "DB_TLS": "`auto` (TLS to all but loopback hosts), `require`, `disable` (plain text, warned)",
+    "DB_TLS_CA": "PEM bundle that verifies the DB server (default: the pinned Amazon RDS bundle)",
     "CHINOOK_SQLITE_PATH": "train from this Chinook SQLite file instead of MySQL",
     "RF_N_ESTIMATORS": "trees in the forest",
     "RF_MAX_DEPTH": "maximum tree depth (`none` for unlimited)",
@@ -146,6 +152,16 @@ RUNTIME_VARIABLES: dict[str, str] = {
     "AWS_DEFAULT_REGION": "the region when AWS_REGION is not set",
     "AWS_ENDPOINT_URL_S3": "S3 endpoint (else AWS_ENDPOINT_URL; default: AWS's)",
     "AWS_ENDPOINT_URL": "endpoint of every AWS service, S3's when AWS_ENDPOINT_URL_S3 is unset",
+}
+
+
+# What the template sets for the functions' logs and metrics (Powertools' names, kept for the train
+# function, which still uses Powertools, and for the predict function's own ``serve.telemetry``).
+TELEMETRY_VARIABLES: dict[str, str] = {
+    "POWERTOOLS_SERVICE_NAME": "the `service` field of every log line and metric",
+    "POWERTOOLS_METRICS_NAMESPACE": "CloudWatch namespace of the custom metrics",
+    "AWS_LAMBDA_LOG_LEVEL": "log level of Lambda's logging configuration (template LogLevel)",
+    "POWERTOOLS_LOG_LEVEL": "log level when Lambda sets none (local runs, benchmarks)",
 }
 
 
@@ -282,6 +298,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"(-1: all cores), got {n_jobs_raw!r}"
         )
     budget, deadline, limits = _load_limits(env)
+    tls = env.get("DB_TLS", "").strip().lower() or "auto"
+    if tls not in DB_TLS_MODES:
+        raise ConfigError(f"DB_TLS must be one of {', '.join(DB_TLS_MODES)}, got {tls!r}")
     max_batch_items = _required_int(env, "MAX_BATCH_ITEMS", DEFAULT_MAX_BATCH_ITEMS, minimum=1)
     if max_batch_items > MAX_BATCH_ITEMS_CEILING:
         raise ConfigError(
@@ -315,6 +334,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             sqlite_path=_text(env, "CHINOOK_SQLITE_PATH"),
             connect_timeout=_required_int(env, "DB_CONNECT_TIMEOUT", 10, minimum=1),
             read_timeout=_required_int(env, "DB_READ_TIMEOUT", 600, minimum=1),
+            tls=tls,
+            tls_ca=_text(env, "DB_TLS_CA"),
         ),
         forest=ForestSettings(
             n_estimators=_required_int(env, "RF_N_ESTIMATORS", 100, minimum=1),
@@ -330,6 +351,31 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def settings() -> Settings:
     """The process-wide settings, read once; tests call ``settings.cache_clear()``."""
     return load_settings()
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """Where the predict function's log lines and metrics say they come from."""
+
+    service: str = "service_undefined"  # Powertools' default, so both functions agree
+    namespace: str | None = None
+    log_level: str = "INFO"
+
+
+def telemetry(env: Mapping[str, str] | None = None) -> Telemetry:
+    """The ``TELEMETRY_VARIABLES``. The level as Powertools picks it: Lambda's logging
+    configuration first, then POWERTOOLS_LOG_LEVEL; Lambda's names (WARN, FATAL, TRACE) as
+    Python's, an unknown one is INFO."""
+    env = os.environ if env is None else env
+    level = (
+        _runtime(env, "AWS_LAMBDA_LOG_LEVEL") or _runtime(env, "POWERTOOLS_LOG_LEVEL") or "INFO"
+    ).upper()
+    level = {"WARN": "WARNING", "FATAL": "CRITICAL", "TRACE": "DEBUG"}.get(level, level)
+    return Telemetry(
+        service=_runtime(env, "POWERTOOLS_SERVICE_NAME") or Telemetry.service,
+        namespace=_runtime(env, "POWERTOOLS_METRICS_NAMESPACE"),
+        log_level=level if level in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"} else "INFO",
+    )
 
 
 def snap_start_init() -> bool:

@@ -101,8 +101,7 @@ def _existing(session: Session) -> set[str]:
     cursor = session.conn.cursor()
     if session.mysql:
         cursor.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-            (session.database,),
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
         )
     else:
         cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
