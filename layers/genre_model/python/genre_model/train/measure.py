@@ -78,7 +78,8 @@ def _mysql_size(source: MySQLSource) -> StoreSize:
             counts: list[Any] = []
             for sql in count_sql(naming):
                 cursor.execute(sql)
-                counts.append(cursor.fetchone()[0])
+                row = cursor.fetchone()
+                counts.append(row[0] if row else 0)
     except (pymysql.MySQLError, OSError, UnicodeError) as exc:
         raise DataSourceError(f"MySQL error on {source.description}: {exc}") from None
     return StoreSize(int(counts[0]), int(counts[1]))
