@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "infra" / "container" / "Dockerfile"
 BUCKET = "genre-models-container"
 PREFIX = "models/genre/"
-ENGINE = {"VpcSubnetIds": "subnet-1", "VpcSecurityGroupIds": "sg-1", "TrainImageTag": "t1"}
+ENGINE = {"TrainSubnetIds": "subnet-1", "TrainSecurityGroupIds": "sg-1", "TrainImageTag": "t1"}
 REQUIREMENTS = ("layers/runtime_deps", "layers/train_deps", "infra/container")
 
 

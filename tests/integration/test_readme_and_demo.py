@@ -17,6 +17,10 @@ from devtools.__main__ import parser as devtools_parser
 from genre_model import config
 from genre_model.cli import parser
 
+# Interpreter-independent (the README and the quick start, which run on the machine's python3):
+# `make test-py313` does not run it again.
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 

@@ -160,6 +160,7 @@ def test_http_health_and_model(server_port, local_model):
         "status": "OK",
         "model_loaded": True,
         "model_version": local_model.version,
+        "reason": None,
     }
     status, _, raw = request(server_port, "GET", "/api/model")
     assert status == 200

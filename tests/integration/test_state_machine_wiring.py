@@ -19,10 +19,14 @@ from tests.asl import StatesError, execute
 from tests.helpers import require
 from tests.sam_translate import available, of_type, parameters, translate
 
+# Interpreter-independent (the translated template, read by sam's own interpreter):
+# `make test-py313` does not run it again.
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = {
-    "VpcSubnetIds": "subnet-0a1,subnet-0b2",
-    "VpcSecurityGroupIds": "sg-0c3",
+    "TrainSubnetIds": "subnet-0a1,subnet-0b2",
+    "TrainSecurityGroupIds": "sg-0c3",
     "TrainImageTag": "2026-12-03.1",
 }
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
@@ -177,13 +181,13 @@ def test_engines_are_called_with_the_stacks_resources(engine) -> None:
     assert task["LaunchType"] == "FARGATE"
     # the same network parameters as the train function's VpcConfig
     network = task["NetworkConfiguration"]["AwsvpcConfiguration"]
-    assert network["Subnets"] == ENGINE["VpcSubnetIds"].split(",")
-    assert network["SecurityGroups"] == ENGINE["VpcSecurityGroupIds"].split(",")
+    assert network["Subnets"] == ENGINE["TrainSubnetIds"].split(",")
+    assert network["SecurityGroups"] == ENGINE["TrainSecurityGroupIds"].split(",")
     assert network["AssignPublicIp"] == "DISABLED"
     vpc = engine["Resources"]["TrainFunction"]["Properties"]["VpcConfig"]
     assert vpc == {
-        "SubnetIds": {"Ref": "VpcSubnetIds"},
-        "SecurityGroupIds": {"Ref": "VpcSecurityGroupIds"},
+        "SubnetIds": {"Ref": "TrainSubnetIds"},
+        "SecurityGroupIds": {"Ref": "TrainSecurityGroupIds"},
     }
 
 
@@ -340,7 +344,7 @@ def test_the_engine_needs_both_an_image_and_the_network(lambda_only) -> None:
         ]
     }
     assert lambda_only["Conditions"]["UseVpc"]["Fn::And"][0] == {
-        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "VpcSubnetIds"}]}, ""]}]
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "TrainSubnetIds"}]}, ""]}]
     }
     source = load_template()["Resources"]
     engine_only = {n for n, r in source.items() if r.get("Condition") == "HasContainerEngine"}

@@ -10,6 +10,10 @@ import pytest
 
 from devtools.cfn_template import load_template
 
+# Interpreter-independent (the template, read by sam's own interpreter):
+# `make test-py313` does not run it again.
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 

@@ -12,6 +12,10 @@ import pytest
 from tests.helpers import lambda_context, make_event, require
 from tests.sam_translate import available, of_type, translate
 
+# Interpreter-independent (the translated template, read by sam's own interpreter):
+# `make test-py313` does not run it again.
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parents[2]
 ERROR_KEYS = {"status", "message", "errors"}
 # What API Gateway substitutes for $context.error.* (messageString arrives quoted and escaped).

@@ -32,12 +32,21 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_train(args: argparse.Namespace) -> int:
     from genre_model.train.features import describe_skipped
     from genre_model.train.fit import format_report
-    from genre_model.train.pipeline import run_training
-    from genre_model.train.sources import source_from_url
+    from genre_model.train.pipeline import run_training, target_registry
+    from genre_model.train.sources import open_source, source_from_url
 
     settings = _settings(args)
-    source = source_from_url(args.db, settings.database) if args.db else None
-    outcome = run_training(settings, source=source)
+    source = (
+        source_from_url(args.db, settings.database) if args.db else open_source(settings.database)
+    )
+    registry = target_registry(settings)
+    # First, before the work: what it reads (never a password) and where the version goes.
+    print(
+        f"Training from {source.description}, publishing to {_where(*registry)}",
+        file=sys.stderr if args.json else sys.stdout,
+        flush=True,
+    )
+    outcome = run_training(settings, source=source, registry=registry)
     if args.json:
         print(json.dumps({"summary": outcome.summary(), "report": outcome.report}, indent=2))
         return 0
@@ -48,10 +57,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _where(registry: Registry, local: LocalModelPath | None) -> str:
+    return str(local.path) if local is not None else registry.store.url(registry.prefix)
+
+
 def _registry(args: argparse.Namespace) -> tuple[Registry, LocalModelPath | None]:
     from genre_model.train.pipeline import target_registry
 
-    return target_registry(_settings(args))
+    settings = _settings(args)
+    if not settings.model_path and not settings.model_bucket:
+        raise ConfigError(
+            "no model location: looked at --model-path, MODELO_GENERO_ENTRENADO and MODEL_BUCKET, "
+            "all unset (make demo writes var/demo/assets/modelo_genero_entrenado.pkl)"
+        )
+    return target_registry(settings)
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
@@ -76,7 +95,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     check_version(args.version)  # before anything is read: a name, never a path
     registry, _ = _registry(args)
     pointer = registry.promote(args.version, validate=load_version)  # as predict would load it
-    print(f"latest -> {pointer.version}")
+    print(
+        f"latest -> {pointer.version} (running servers switch at their next check, within "
+        "MODEL_REFRESH_SECONDS: 300 s by default, 2 s under make serve and make demo)"
+    )
     return 0
 
 

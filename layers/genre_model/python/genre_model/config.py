@@ -18,6 +18,8 @@ DEFAULT_MAX_BATCH_ITEMS = 1000
 # A batch answers inside the predict function's 29 s: 10,000 explained items take a few seconds.
 MAX_BATCH_ITEMS_CEILING = 10_000
 FEATURE_SETS = ("spec", "location")
+# auto: TLS to every host but loopback; require: TLS always; disable: plain text (warned).
+DB_TLS_MODES = ("auto", "require", "disable")
 
 
 class ConfigError(ValueError):
@@ -37,6 +39,8 @@ class DatabaseSettings:
     sqlite_path: str | None = None
     connect_timeout: int = 10
     read_timeout: int = 600
+    tls: str = "auto"
+    tls_ca: str | None = None  # None: the pinned Amazon RDS bundle of the train layer
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,8 @@ VARIABLES: dict[str, str] = {
     "DB_NAME": "database holding Chinook",
     "DB_CONNECT_TIMEOUT": "seconds to wait for the database connection",
     "DB_READ_TIMEOUT": "seconds to wait for the aggregation query",
+    "DB_TLS": "`auto` (TLS to all but loopback hosts), `require`, `disable` (plain text, warned)",
+    "DB_TLS_CA": "PEM bundle that verifies the DB server (default: the pinned Amazon RDS bundle)",
     "CHINOOK_SQLITE_PATH": "train from this Chinook SQLite file instead of MySQL",
     "RF_N_ESTIMATORS": "trees in the forest",
     "RF_MAX_DEPTH": "maximum tree depth (`none` for unlimited)",
@@ -270,6 +276,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"(-1: all cores), got {n_jobs_raw!r}"
         )
     budget, deadline, limits = _load_limits(env)
+    tls = env.get("DB_TLS", "").strip().lower() or "auto"
+    if tls not in DB_TLS_MODES:
+        raise ConfigError(f"DB_TLS must be one of {', '.join(DB_TLS_MODES)}, got {tls!r}")
     max_batch_items = _required_int(env, "MAX_BATCH_ITEMS", DEFAULT_MAX_BATCH_ITEMS, minimum=1)
     if max_batch_items > MAX_BATCH_ITEMS_CEILING:
         raise ConfigError(
@@ -296,6 +305,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             sqlite_path=_text(env, "CHINOOK_SQLITE_PATH"),
             connect_timeout=_required_int(env, "DB_CONNECT_TIMEOUT", 10, minimum=1),
             read_timeout=_required_int(env, "DB_READ_TIMEOUT", 600, minimum=1),
+            tls=tls,
+            tls_ca=_text(env, "DB_TLS_CA"),
         ),
         forest=ForestSettings(
             n_estimators=_required_int(env, "RF_N_ESTIMATORS", 100, minimum=1),

@@ -87,11 +87,11 @@ def predict_genre_batch(request: BatchRequest) -> Reply:
 
 
 def health() -> HealthResponse:
-    """GET /api/health: whether a model is loaded, and which (never a 503: it is a probe)."""
+    """GET /api/health: whether a model is loaded, which, or why not (never a 503: a probe)."""
     try:
         model = model_cache().get()
-    except ModelUnavailable:
-        return HealthResponse(model_loaded=False)
+    except ModelUnavailable as exc:
+        return HealthResponse(model_loaded=False, reason=exc.reason)
     return HealthResponse(model_loaded=True, model_version=model.version)
 
 

@@ -63,8 +63,17 @@ logger = logging.getLogger(__name__)
 MAX_FAILURE_BACKOFF = 60.0
 
 
+NO_LOCATION = "no model location: set MODEL_BUCKET or MODELO_GENERO_ENTRENADO"
+
+
 class ModelUnavailable(RuntimeError):
-    """No model is published, or none could be loaded and none is cached."""
+    """No model is published, or none could be loaded and none is cached.
+
+    ``reason`` says why in words fit for ``GET /api/health``: no bucket, path or key in it."""
+
+    def __init__(self, detail: str, reason: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason or detail
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,7 @@ class Location:
             return cls(store, lambda _v: keys(), pointer=None)
         located = store_for(settings.model_bucket, path, settings.s3)
         if located is None:
-            raise ModelUnavailable("set MODEL_BUCKET or MODELO_GENERO_ENTRENADO")
+            raise ModelUnavailable(NO_LOCATION)
         store, prefix = located
         if not path:
             prefix = settings.model_prefix
@@ -229,6 +238,7 @@ class _Load:
     expires: float
     done: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
+    reason: str | None = None  # ``error`` in words a client may read (``_reason``)
 
 
 class ModelCache:
@@ -290,7 +300,8 @@ class ModelCache:
             )
         current = self._model
         if current is None:
-            raise ModelUnavailable(load.error or f"no model loaded within {wait:g} s")
+            late = f"no model loaded within {wait:g} s"
+            raise ModelUnavailable(load.error or late, load.reason or late)
         return current
 
     def _run(self, load: _Load) -> None:
@@ -302,7 +313,7 @@ class ModelCache:
                 location = self._location = Location.from_settings(self.settings)
             loaded = location.load(current, time.monotonic() + self.settings.model_load_deadline)
         except Exception as exc:  # S3, network, integrity: never fatal, never out of a request
-            load.error, failed = str(exc), True
+            load.error, load.reason, failed = str(exc), _reason(exc), True
             self._report(exc, current)
         with self._lock:
             if self._load is not load:  # abandoned: a newer load owns the cache now
@@ -341,3 +352,16 @@ class ModelCache:
             logger.warning(
                 "Model refresh failed; serving cached version %s: %s", current.version, exc
             )
+
+
+def _reason(exc: Exception) -> str:
+    """Why a load failed, without the store's names (health is an open probe); logs say more."""
+    if isinstance(exc, ModelUnavailable):
+        return exc.reason
+    if isinstance(exc, IntegrityError):
+        return "the published version failed its integrity check (see the logs)"
+    if isinstance(exc, StoreUnavailable):
+        return f"model store unavailable ({exc.code})"
+    if isinstance(exc, ArtifactNotFound):
+        return "nothing published yet: train a model first"
+    return f"model not loadable ({type(exc).__name__}; see the logs)"

@@ -156,6 +156,7 @@ class HealthResponse(BaseModel):
     status: Literal["OK"] = "OK"
     model_loaded: bool
     model_version: str | None = None
+    reason: str | None = None  # why no model is loaded (no bucket, path or key named)
 
 
 class ModelSummary(BaseModel):

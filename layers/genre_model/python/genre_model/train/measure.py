@@ -12,6 +12,7 @@ from contextlib import closing
 from typing import Any, NamedTuple
 
 from genre_model.config import DatabaseSettings
+from genre_model.train.db_connect import connect
 from genre_model.train.sources import (
     ChinookSource,
     DataSourceError,
@@ -54,25 +55,13 @@ def _sqlite_size(source: SQLiteSource) -> StoreSize:
 def _mysql_size(source: MySQLSource) -> StoreSize:
     import pymysql
 
-    c = source.credentials
     try:
         with (
-            pymysql.connect(
-                host=c.host,
-                port=c.port,
-                user=c.user,
-                password=c.password.encode("utf-8", "surrogateescape"),
-                database=c.database,
-                connect_timeout=source.connect_timeout,
-                read_timeout=source.read_timeout,
-                write_timeout=source.read_timeout,
-                charset="utf8mb4",
-            ) as conn,
+            connect(source.credentials, source.db, source.reread) as conn,
             conn.cursor() as cursor,
         ):
             cursor.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                (c.database,),
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
             )
             naming = detect_naming([r[0] for r in cursor.fetchall()])
             counts: list[Any] = []

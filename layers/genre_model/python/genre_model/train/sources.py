@@ -19,9 +19,8 @@ that the predict API rejects.
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, fields
 from decimal import Decimal
@@ -30,6 +29,15 @@ from typing import Any, NamedTuple, Protocol
 
 from genre_model.config import DatabaseSettings
 from genre_model.contract import MAX_CUSTOMER_ID, MIN_CUSTOMER_ID, clean_name
+from genre_model.train.db_connect import (
+    DataSourceError as DataSourceError,  # re-exported: the error of every source
+)
+from genre_model.train.db_connect import (
+    MySQLCredentials,
+    connect,
+    port_number,
+    read_secret,
+)
 
 FETCH_CHUNK = 20_000
 # Per-session cap for MySQL's in-memory temporary tables (GROUP BY and window functions). The
@@ -41,10 +49,6 @@ MYSQL_TMP_TABLE_BYTES = 1024 * 1024 * 1024
 MAX_UNIT_PRICE = 99_999_999.99
 MAX_QUANTITY = 2**31 - 1
 NUMBER_REGEXP = "^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$"  # how MySQL prints a number as text
-
-
-class DataSourceError(RuntimeError):
-    """The database cannot be reached or does not hold a usable Chinook schema."""
 
 
 class CustomerRow(NamedTuple):
@@ -279,71 +283,21 @@ class SQLiteSource:
             raise DataSourceError(f"SQLite query failed on {self.path}: {exc}") from None
 
 
-@dataclass(frozen=True)
-class MySQLCredentials:
-    host: str
-    port: int
-    user: str
-    password: str
-    database: str
-
-    def __repr__(self) -> str:
-        return f"MySQLCredentials({self.user}@{self.host}:{self.port}/{self.database})"
-
-
-def credentials_from_secret(secret_string: str, fallback: DatabaseSettings) -> MySQLCredentials:
-    """Parse a Secrets Manager secret in the RDS format: host, port, username, password, dbname."""
-    try:
-        secret = json.loads(secret_string)
-    except ValueError:
-        raise DataSourceError("database secret is not JSON") from None
-    if not isinstance(secret, dict) or "host" not in secret:
-        raise DataSourceError("database secret must be a JSON object with at least 'host'")
-    port = secret.get("port", fallback.port)
-    if isinstance(port, bool) or not isinstance(port, int | str):
-        raise DataSourceError("database secret: 'port' must be a number from 1 to 65535")
-    port = _port(str(port).strip(), "database secret")
-    if secret["host"] in (None, ""):
-        raise DataSourceError("database secret has an empty 'host'")
-    return MySQLCredentials(
-        host=str(secret["host"]),
-        port=port,
-        user=str(fallback.user if secret.get("username") is None else secret["username"]),
-        password=str(secret.get("password") or ""),  # JSON null: no password, not "None"
-        database=str(secret.get("dbname") or fallback.name),
-    )
-
-
-def resolve_credentials(db: DatabaseSettings) -> MySQLCredentials:
-    """Credentials from the secret when ``DB_SECRET_ARN`` is set, else from the DB_* settings."""
-    if not db.secret_arn:
-        return MySQLCredentials(db.host, db.port, db.user, db.password, db.name)
-    import boto3  # only training with a secret needs it
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    config = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard"})
-    try:
-        client = boto3.client("secretsmanager", config=config)
-        response = client.get_secret_value(SecretId=db.secret_arn)
-    except (BotoCoreError, ClientError, ValueError) as exc:
-        reason = " ".join(str(exc).split())
-        raise DataSourceError(f"cannot read database secret {db.secret_arn}: {reason}") from None
-    secret = response.get("SecretString")
-    if not isinstance(secret, str):
-        raise DataSourceError(f"database secret {db.secret_arn} has no SecretString (binary?)")
-    return credentials_from_secret(secret, db)
-
-
 class MySQLSource:
-    """Chinook on MySQL or MariaDB, read through pymysql with a server-side (streaming) cursor."""
+    """Chinook on MySQL or MariaDB, read through pymysql with a server-side (streaming) cursor.
 
-    def __init__(self, credentials: MySQLCredentials, db: DatabaseSettings) -> None:
+    Connecting (TLS, timeouts, the secret re-read on a rotation) is ``db_connect``'s job."""
+
+    def __init__(
+        self,
+        credentials: MySQLCredentials,
+        db: DatabaseSettings,
+        reread: Callable[[], MySQLCredentials] | None = None,
+    ) -> None:
         self.credentials = credentials
-        self.connect_timeout = db.connect_timeout
-        self.read_timeout = db.read_timeout
-        c = credentials
-        self.description = f"mysql://{c.user}@{c.host}:{c.port}/{c.database}"
+        self.db = db
+        self.reread = reread
+        self.description = credentials.description
 
     def customer_summaries(self) -> Iterator[CustomerRow]:
         import pymysql
@@ -352,24 +306,13 @@ class MySQLSource:
         c = self.credentials
         try:
             with (
-                pymysql.connect(
-                    host=c.host,
-                    port=c.port,
-                    user=c.user,
-                    # bytes: pymysql would encode a str password as latin-1 ("€" fails)
-                    password=c.password.encode("utf-8", "surrogateescape"),
-                    database=c.database,
-                    connect_timeout=self.connect_timeout,
-                    read_timeout=self.read_timeout,
-                    write_timeout=self.read_timeout,
-                    charset="utf8mb4",
-                    cursorclass=pymysql.cursors.SSCursor,
-                ) as conn,
+                connect(c, self.db, self.reread, cursorclass=pymysql.cursors.SSCursor) as conn,
                 conn.cursor() as cursor,
             ):
+                # DATABASE(): the one connected to (a re-read secret may name another)
                 cursor.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                    (c.database,),
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = DATABASE()"
                 )
                 naming = detect_naming([r[0] for r in cursor.fetchall()])
                 cursor.execute(
@@ -384,17 +327,13 @@ class MySQLSource:
 
 
 def open_source(db: DatabaseSettings) -> ChinookSource:
-    """The source the settings point at: SQLite when a path is set, else MySQL."""
+    """The source the settings point at: SQLite when a path is set, else MySQL (credentials from
+    the secret when ``DB_SECRET_ARN`` is set, read now and again on a refused login)."""
     if db.sqlite_path:
         return SQLiteSource(db.sqlite_path)
-    return MySQLSource(resolve_credentials(db), db)
-
-
-def _port(text: str, where: str) -> int:
-    """A TCP port from untrusted text; the message quotes it (never a password)."""
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise DataSourceError(f"{where}: port must be a number from 1 to 65535, got {text!r}")
-    return int(text)
+    if db.secret_arn:
+        return MySQLSource(read_secret(db), db, reread=lambda: read_secret(db))
+    return MySQLSource(MySQLCredentials(db.host, db.port, db.user, db.password, db.name), db)
 
 
 def parse_mysql_url(url: str, db: DatabaseSettings) -> MySQLCredentials:
@@ -424,7 +363,7 @@ def parse_mysql_url(url: str, db: DatabaseSettings) -> MySQLCredentials:
         raise DataSourceError("database URL has no host: mysql://user[:password]@host[:port]/db")
     return MySQLCredentials(
         host=host,
-        port=_port(port_text, "database URL") if port_text else 3306,
+        port=port_number(port_text, "database URL") if port_text else 3306,
         user=unquote(user) if at and user else db.user,
         password=unquote(password) if at else "",
         database=unquote(database) or db.name,
