@@ -234,3 +234,14 @@ def test_a_failing_run_exits_1_with_one_line_and_leaves_latest_alone(
     assert body == pointer.encode()
     listed = aws["s3"].list_objects_v2(Bucket=BUCKET)["Contents"]
     assert [o["Key"] for o in listed] == [f"{PREFIX}latest.json"]  # no version written
+
+
+def test_build_context_sends_what_the_dockerfile_copies_and_nothing_else() -> None:
+    ignore = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().splitlines()
+    rules = [line for line in ignore if line and not line.startswith("#")]
+    assert rules[0] == "*"  # an allowlist: .venv, .tools, var/ and env files stay out
+    allowed = {line[1:] for line in rules if line.startswith("!")}
+    copied = {
+        line.split()[1] for line in DOCKERFILE.read_text().splitlines() if line.startswith("COPY ")
+    }
+    assert copied == allowed
