@@ -42,6 +42,9 @@ CUSTOM = {
     "LambdaMaxNewLines": "5000",
     "DbSecretArn": SECRET,
     "AlarmTopicArn": TOPIC,
+    "CreateTrainVpcEndpoints": "true",
+    "TrainVpcId": "vpc-0d4",
+    "TrainRouteTableIds": "rtb-0e5",
 }
 
 
@@ -291,9 +294,13 @@ def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _grants(role: dict[str, Any]) -> set[tuple[str, str]]:
-    """(action, resource) pairs; every statement an Allow."""
+    """(action, resource) pairs of a role's inline policies (or of one ``PolicyDocument``'s
+    statements, as an endpoint has); every statement an Allow."""
+    statements = (
+        role["PolicyDocument"]["Statement"] if "PolicyDocument" in role else _statements(role)
+    )
     pairs = set()
-    for statement in _statements(role):
+    for statement in statements:
         assert statement["Effect"] == "Allow"
         actions = (
             statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -467,3 +474,50 @@ def test_image_repository_keeps_what_a_deploy_names(lambda_only) -> None:
     assert repository["Properties"]["ImageScanningConfiguration"] == {"ScanOnPush": True}
     policy = json.loads(repository["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"])
     assert [r["selection"]["tagStatus"] for r in policy["rules"]] == ["untagged"]
+
+
+ENGINE_ENDPOINTS = {"ecr.api", "ecr.dkr", "logs"}
+
+
+def _endpoints(cfn: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Interface endpoints by service (the part after the region)."""
+    out = {}
+    for endpoint in of_type(cfn, "AWS::EC2::VPCEndpoint").values():
+        props = endpoint["Properties"]
+        service = props["ServiceName"]["Fn::Sub"].removeprefix("com.amazonaws.${AWS::Region}.")
+        out[service] = props
+    return out
+
+
+def test_private_subnets_get_the_engines_endpoints_only_when_asked(engine, custom) -> None:
+    assert not ENGINE_ENDPOINTS & set(_endpoints(engine))
+    endpoints = _endpoints(custom)
+    assert set(endpoints) >= ENGINE_ENDPOINTS
+    group = of_type(custom, "AWS::EC2::SecurityGroup")["TrainEngineEndpointSecurityGroup"]
+    (ingress,) = group["Properties"]["SecurityGroupIngress"]
+    assert (ingress["FromPort"], ingress["ToPort"]) == (443, 443)
+    assert ingress["SourceSecurityGroupId"] == {"Fn::Select": [0, {"Ref": "TrainSecurityGroupIds"}]}
+    repository = json.dumps({"Fn::GetAtt": ["TrainImageRepository", "Arn"]})
+    expected = {
+        "ecr.api": {("ecr:GetAuthorizationToken", json.dumps("*"))}
+        | {
+            (a, repository)
+            for a in (
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchGetImage",
+            )
+        },
+        "logs": {
+            (a, json.dumps({"Fn::GetAtt": ["TrainTaskLogGroup", "Arn"]}))
+            for a in ("logs:CreateLogStream", "logs:PutLogEvents")
+        },
+    }
+    expected["ecr.dkr"] = expected["ecr.api"]
+    for service in ENGINE_ENDPOINTS:
+        props = endpoints[service]
+        assert props["VpcEndpointType"] == "Interface"
+        assert props["PrivateDnsEnabled"] is True
+        assert props["SubnetIds"] == {"Ref": "TrainSubnetIds"}
+        assert props["SecurityGroupIds"] == [{"Ref": "TrainEngineEndpointSecurityGroup"}]
+        assert _grants(props) == expected[service], service
