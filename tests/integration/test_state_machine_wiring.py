@@ -198,7 +198,10 @@ def test_engines_are_called_with_the_stacks_resources(engine) -> None:
     ("state", "error", "attempts", "size"),
     [
         ("MeasureStore", "DataSourceError", 3, (10, 10)),  # the database may come back
-        ("MeasureStore", "Lambda.TooManyRequestsException", 4, (10, 10)),
+        # reserved concurrency 1: a manual run may hold the function for up to 15 minutes
+        ("MeasureStore", "Lambda.TooManyRequestsException", 6, (10, 10)),
+        ("MeasureStore", "Lambda.ServiceException", 4, (10, 10)),
+        ("TrainOnLambda", "Lambda.TooManyRequestsException", 6, (10, 10)),
         ("TrainOnLambda", "DataSourceError", 2, (10, 10)),
         ("TrainOnLambda", "PromotionRefused", 1, (10, 10)),  # deterministic: not repeated
         ("TrainOnLambda", "Sandbox.Timedout", 1, (10, 10)),  # another 900 s would time out too
@@ -233,6 +236,15 @@ def test_every_task_retries_and_reaches_the_notification(engine) -> None:
     assert set(tasks) == {"MeasureStore", "TrainOnLambda", "TrainOnContainer"}
     for name, state in tasks.items():
         assert state["Retry"], name
+        if state["Resource"] == LAMBDA_INVOKE:  # waits out a manual run (up to 900 s) at least
+            (busy,) = (
+                r for r in state["Retry"] if "Lambda.TooManyRequestsException" in r["ErrorEquals"]
+            )
+            waits = [
+                busy["IntervalSeconds"] * busy["BackoffRate"] ** i
+                for i in range(busy["MaxAttempts"])
+            ]
+            assert sum(waits) > 900, name
         assert all(r["MaxAttempts"] >= 1 for r in state["Retry"]), name
         assert state["Catch"] == [
             {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "NotifyFailure"}
