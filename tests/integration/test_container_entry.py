@@ -201,11 +201,16 @@ def test_container_trains_from_mariadb_through_the_secret(
     assert manifest["rows"]["customers_read"] == 59  # Chinook's customers
 
 
-def test_container_trains_from_sqlite(
+def test_container_trains_from_sqlite_under_the_same_promotion_rules(
     task_environment, aws, tmp_path: Path, chinook_sqlite: Path
 ) -> None:
-    result = _run(task_environment, aws, tmp_path, CHINOOK_SQLITE_PATH=str(chinook_sqlite))
-    manifest = _published(aws, result)
+    sqlite = {"CHINOOK_SQLITE_PATH": str(chinook_sqlite)}
+    # MinCustomers reaches the task as MIN_CUSTOMERS: the registry refuses, nothing is promoted
+    refused = _run(task_environment, aws, tmp_path, MinCustomers="1000", **sqlite)
+    assert refused.returncode == 1
+    assert "fewer than MIN_CUSTOMERS=1000" in refused.stderr
+    assert _latest(aws) is None
+    manifest = _published(aws, _run(task_environment, aws, tmp_path, **sqlite))
     assert manifest["source"] == f"sqlite:{chinook_sqlite}"
 
 
