@@ -93,8 +93,8 @@ SERVE_PORT ?= 8000
 serve: install ## Local API on 127.0.0.1:8000 calling the predict Lambda handler (SERVE_HOST=, SERVE_PORT=)
 	$(PY) -m devtools serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
-openapi: install ## Regenerate docs/openapi.json from the resolver
-	$(PY) -c "from genre_model.serve.routes import openapi_document; print(openapi_document())" > docs/openapi.json
+openapi: install ## Regenerate docs/openapi.json from the route functions and their schemas
+	$(PY) -c "from genre_model.serve.openapi import openapi_document; print(openapi_document())" > docs/openapi.json
 
 train: install ## Train once: python -m genre_model train (DB and MODEL_* from the environment)
 	$(PY) -m genre_model train

@@ -111,12 +111,15 @@ def run_cli(capsys, monkeypatch, env: dict[str, str], tmp_path: Path) -> tuple[i
 def one_error_line(status: int, output: str, *words: str) -> str:
     assert status == 1, output
     assert "Traceback" not in output
+    # The run first says what it reads and where it publishes (never a password), then fails.
     lines = output.strip().splitlines()
-    assert len(lines) == 1, output
-    assert lines[0].startswith("error: ")
+    assert len(lines) == 2, output
+    assert lines[0].startswith("Training from mysql://"), lines[0]
+    error = lines[1]
+    assert error.startswith("error: ")
     for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
+        assert word in error, error
+    return error
 
 
 # --------------------------------------------------------------------------- TLS

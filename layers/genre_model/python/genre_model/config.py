@@ -143,6 +143,16 @@ RUNTIME_VARIABLES: dict[str, str] = {
 }
 
 
+# What the template sets for the functions' logs and metrics (Powertools' names, kept for the train
+# function, which still uses Powertools, and for the predict function's own ``serve.telemetry``).
+TELEMETRY_VARIABLES: dict[str, str] = {
+    "POWERTOOLS_SERVICE_NAME": "the `service` field of every log line and metric",
+    "POWERTOOLS_METRICS_NAMESPACE": "CloudWatch namespace of the custom metrics",
+    "AWS_LAMBDA_LOG_LEVEL": "log level of Lambda's logging configuration (template LogLevel)",
+    "POWERTOOLS_LOG_LEVEL": "log level when Lambda sets none (local runs, benchmarks)",
+}
+
+
 # Upper bounds: scikit-learn's seed range, TCP ports, what pymysql and the socket layer accept,
 # and sizes past which a run would exhaust memory instead of failing with a clear message.
 MAX_INT = 2**31 - 1
@@ -322,6 +332,31 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def settings() -> Settings:
     """The process-wide settings, read once; tests call ``settings.cache_clear()``."""
     return load_settings()
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """Where the predict function's log lines and metrics say they come from."""
+
+    service: str = "service_undefined"  # Powertools' default, so both functions agree
+    namespace: str | None = None
+    log_level: str = "INFO"
+
+
+def telemetry(env: Mapping[str, str] | None = None) -> Telemetry:
+    """The ``TELEMETRY_VARIABLES``. The level as Powertools picks it: Lambda's logging
+    configuration first, then POWERTOOLS_LOG_LEVEL; Lambda's names (WARN, FATAL, TRACE) as
+    Python's, an unknown one is INFO."""
+    env = os.environ if env is None else env
+    level = (
+        _runtime(env, "AWS_LAMBDA_LOG_LEVEL") or _runtime(env, "POWERTOOLS_LOG_LEVEL") or "INFO"
+    ).upper()
+    level = {"WARN": "WARNING", "FATAL": "CRITICAL", "TRACE": "DEBUG"}.get(level, level)
+    return Telemetry(
+        service=_runtime(env, "POWERTOOLS_SERVICE_NAME") or Telemetry.service,
+        namespace=_runtime(env, "POWERTOOLS_METRICS_NAMESPACE"),
+        log_level=level if level in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"} else "INFO",
+    )
 
 
 def snap_start_init() -> bool:
