@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -101,8 +102,10 @@ def emitted(
     figure. The metrics, the captured stdout and the
     messages of its JSON log lines."""
     from genre_model.config import settings
-    from genre_model.serve import api, drift
+    from genre_model.serve import api, drift, telemetry
 
+    package = logging.getLogger(telemetry.LOGGER)  # the predict handler configures it: put back
+    saved = (package.level, list(package.handlers), package.propagate, telemetry._config)
     out = io.StringIO()  # what CloudWatch receives: EMF records and JSON log lines
     try:
         with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
@@ -158,6 +161,10 @@ def emitted(
             predictor.write_bytes(predictor.read_bytes()[:-1] + b"\0")  # hash mismatch
             assert good_answer(predict).status == 503
     finally:
+        package.setLevel(saved[0])
+        package.handlers[:] = saved[1]
+        package.propagate = saved[2]
+        telemetry._config = saved[3]
         settings.cache_clear()
         api.reset()
         drift.reset()
