@@ -111,7 +111,8 @@ def run_cli(capsys, monkeypatch, env: dict[str, str], tmp_path: Path) -> tuple[i
 def one_error_line(status: int, output: str, *words: str) -> str:
     assert status == 1, output
     assert "Traceback" not in output
-    lines = output.strip().splitlines()
+    # `train` first says what it reads and where it publishes; the error is still one line
+    lines = [x for x in output.strip().splitlines() if not x.startswith("Training from ")]
     assert len(lines) == 1, output
     assert lines[0].startswith("error: ")
     for word in words:

@@ -31,7 +31,7 @@ VERSION = VERSION_PATTERN
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 # The CLI's commands, and what the first line of each says when it worked.
 CLI_FIRST_LINES = {
-    "train": "Training from ",
+    "train": "Training from sqlite:",  # before the work: what it reads, where it publishes
     "versions": "  version",
     "rollback": "latest -> ",
     "generate": "",

@@ -182,6 +182,7 @@ def test_train_names_a_mysql_source_without_its_password(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert status == 1
     assert out.splitlines()[0].startswith("Training from mysql://reader@127.0.0.1:1/Chinook, ")
+    assert len(err.strip().splitlines()) == 1, err
     assert "pa:ss" not in out + err
 
 
