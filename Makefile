@@ -99,8 +99,8 @@ serve: install ## Local API on 127.0.0.1:8000 calling the predict Lambda handler
 docs-examples: install ## Rewrite the answers under the docs' curl examples from the demo model (run make demo first)
 	$(PY) -m devtools.docs_examples
 
-openapi: install ## Regenerate docs/openapi.json from the resolver
-	$(PY) -c "from genre_model.serve.routes import openapi_document; print(openapi_document())" > docs/openapi.json
+openapi: install ## Regenerate docs/openapi.json from the route functions and their schemas
+	$(PY) -c "from genre_model.serve.openapi import openapi_document; print(openapi_document())" > docs/openapi.json
 
 train: install ## Train once: python -m genre_model train (DB and MODEL_* from the environment)
 	$(PY) -m genre_model train

@@ -506,3 +506,79 @@ def local_server(**options: Any) -> Iterator[LocalServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
+
+
+# --------------------------------------------------------------------------- a fake loaded model
+
+
+def fake_model(feature_set: str = "spec", version: str = "20260101T000000Z-fa4e00") -> Any:
+    """A ``LoadedModel`` built by hand (no training): two trees of depth 2 over three genres, with
+    node covers (it explains), customers 1-3, and on ``location`` the countries USA and Brazil.
+    For serve unit tests: the service, the routes and the batch answer from it in microseconds.
+    """
+    import numpy as np
+
+    from genre_model.contract import FEATURE_COLUMNS, FORMAT, Manifest, pack_arrays
+    from genre_model.serve.model_cache import CustomerSnapshot, LoadedModel
+    from genre_model.serve.predictor import Predictor
+
+    columns = list(FEATURE_COLUMNS[feature_set])
+    # Each tree: 0 splits, 1 and 2 split again, 3-6 are leaves (left/right of a leaf: itself).
+    tree = {
+        "feature": [0, 1, 2, 0, 0, 0, 0],
+        "threshold": [20.0, 10.0, 0.5, 0.0, 0.0, 0.0, 0.0],
+        "left": [1, 3, 5, 3, 4, 5, 6],
+        "right": [2, 4, 6, 3, 4, 5, 6],
+        "cover": [40.0, 25.0, 15.0, 10.0, 15.0, 5.0, 10.0],
+    }
+    leaves = [[0.0] * 3] * 3 + [[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4]]
+    second = {**tree, "threshold": [35.0, 5.0, 0.25, 0.0, 0.0, 0.0, 0.0]}
+    arrays = {
+        "feature": np.array(tree["feature"] + second["feature"], dtype=np.int64),
+        "threshold": np.array(tree["threshold"] + second["threshold"]),
+        "left": np.array(tree["left"] + [i + 7 for i in second["left"]], dtype=np.int64),
+        "right": np.array(tree["right"] + [i + 7 for i in second["right"]], dtype=np.int64),
+        "value": np.array(leaves + leaves),
+        "roots": np.array([0, 7], dtype=np.int64),
+        "cover": np.array(tree["cover"] * 2),
+    }
+    countries = ["USA", "Brazil"] if feature_set == "location" else []
+    predictor = Predictor(
+        {
+            "format": FORMAT,
+            "classes": ["Jazz", "Metal", "Rock"],
+            "feature_columns": columns,
+            "countries": countries,
+            "depth": 2,
+            "arrays": pack_arrays(arrays),
+        }
+    )
+    customers = CustomerSnapshot(
+        ids=np.array([1, 2, 3], dtype=np.int64),
+        features=np.array([[10.5, 12, 0.25], [30.0, 40, 0.75], [0.0, 0, 0.0]]),
+        countries=("USA", "Brazil", "Chile"),
+    )
+    manifest = Manifest(
+        version=version,
+        classes=tuple(predictor.classes),
+        feature_set=feature_set,
+        feature_columns=tuple(columns),
+        countries=tuple(countries),
+    )
+    return LoadedModel(predictor, customers, manifest)
+
+
+@contextmanager
+def serving(model: Any) -> Iterator[Any]:
+    """The predict API answering from ``model`` (a ``ModelCache`` that never loads)."""
+    from genre_model.config import Settings
+    from genre_model.serve import api
+    from genre_model.serve.model_cache import ModelCache
+
+    cache = ModelCache(Settings(model_refresh_seconds=86400.0))
+    cache._model, cache._next_check = model, float("inf")  # loaded, never refreshed
+    api.install_cache(cache)
+    try:
+        yield model
+    finally:
+        api.reset()

@@ -1,10 +1,16 @@
-"""Train Lambda: started by the nightly EventBridge schedule; trains and publishes one version."""
+"""Train Lambda: the nightly state machine's small-store engine, and its store measurer.
+
+``{"action": "measure"}`` answers the store's size (the state machine's Choice picks the engine
+from it); any other event (``{"action": "train"}``, a scheduled event, a manual invoke) trains and
+publishes one version.
+"""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from genre_model.config import settings
+from genre_model.train.measure import measure_store
 from genre_model.train.pipeline import run_training
 
 logger = Logger()
@@ -16,7 +22,14 @@ metrics = Metrics()
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    """Raise on failure so Lambda's retries and the dead-letter queue apply."""
+    """Raise on failure so the state machine's retries (or Lambda's and the DLQ) apply."""
+    if event.get("action") == "measure":
+        size = measure_store(settings().database)
+        logger.info("Store measured", extra={"store": size._asdict()})
+        # the growth toward the state machine's thresholds (LambdaMaxCustomers/NewLines)
+        metrics.add_metric(name="StoreCustomers", unit=MetricUnit.Count, value=size.customers)
+        metrics.add_metric(name="StoreNewLines", unit=MetricUnit.Count, value=size.new_lines)
+        return size._asdict()
     try:
         outcome = run_training(settings(), progress=logger.info)
     except Exception as exc:

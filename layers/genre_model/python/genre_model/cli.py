@@ -1,4 +1,4 @@
-"""Command line: ``python -m genre_model train|versions|rollback``.
+"""Command line: ``python -m genre_model train|versions|rollback|aggregates``.
 
 Errors end the program with exit status 1 and one readable line on stderr, never a traceback.
 """
@@ -104,6 +104,30 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_aggregates(args: argparse.Namespace) -> int:
+    """``rebuild``: re-derive the aggregate tables from every line; ``fold``: add the lines past
+    the watermark; ``status``: customers, watermark and lines waiting (changes nothing)."""
+    from genre_model.train import aggregates
+    from genre_model.train.sources import open_source, source_from_url
+
+    settings = _settings(args)
+    source = (
+        source_from_url(args.db, settings.database) if args.db else open_source(settings.database)
+    )
+    if args.action == "status":
+        measured = aggregates.measure(source, "incremental")
+        print(
+            f"{source.description}: {measured.customers} customers, watermark at invoice line "
+            f"{measured.watermark}, {measured.new_lines} lines past it"
+        )
+        return 0
+    with source.session(write=True) as session:
+        run = aggregates.rebuild if args.action == "rebuild" else aggregates.fold
+        done = run(session)
+    print(f"{args.action}: folded {done.lines} invoice lines, watermark at line {done.to}")
+    return 0
+
+
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -131,6 +155,10 @@ def parser() -> argparse.ArgumentParser:
             "train": ("train from MySQL or SQLite and publish a version", cmd_train),
             "versions": ("list the published versions (* = latest)", cmd_versions),
             "rollback": ("point latest at an earlier version", cmd_rollback),
+            "aggregates": (
+                "rebuild, fold or show the incremental aggregate tables",
+                cmd_aggregates,
+            ),
         },
     )
     t = sub["train"]
@@ -141,6 +169,9 @@ def parser() -> argparse.ArgumentParser:
     sub["versions"].add_argument("--model-path")
     sub["rollback"].add_argument("version")
     sub["rollback"].add_argument("--model-path")
+    a = sub["aggregates"]
+    a.add_argument("action", choices=("rebuild", "fold", "status"))
+    a.add_argument("--db", help="mysql://user[:password]@host[:port]/db or a Chinook SQLite file")
     return p
 
 

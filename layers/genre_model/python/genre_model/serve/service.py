@@ -1,14 +1,15 @@
 """Turn a validated request into the spec's answer, using the cached model.
 
 What this model cannot answer is raised as a ``Refused`` naming the field and the reason;
-``http.refusal`` decides what a client sees (status and body), nothing here knows HTTP.
+``errors.reply`` decides what a client sees (status and body), nothing here knows HTTP.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from genre_model.contract import (
     COUNTRY_FEATURE,
@@ -19,10 +20,24 @@ from genre_model.contract import (
     country_code,
 )
 from genre_model.serve.explain import ExplainUnavailable, explainer_for
-from genre_model.serve.model_cache import LoadedModel
-from genre_model.serve.schemas import PredictRequest
+
+if TYPE_CHECKING:
+    from genre_model.serve.model_cache import LoadedModel
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PredictBody:
+    """What the service answers: a body checked by ``request.predict_body`` (the fields and
+    defaults of ``schemas.PredictRequest``)."""
+
+    total_spent: float = 0.0
+    total_tracks_bought: int = 0
+    genre_spending_ratio: float = 0.0
+    country: str | None = None
+    customer_id: int | None = None
+    explain: bool = False
 
 
 class Refused(Exception):
@@ -47,7 +62,7 @@ class ModelUnusable(Refused):
     """The version produced an answer that must not be sent (a non-finite probability)."""
 
 
-def features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
+def features(request: PredictBody, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
     """Feature row in the model's column order, and the profile echoed back to the client."""
     customer_id: int | None = request.customer_id  # typed int in schemas; None when absent
     country: str | None
@@ -86,14 +101,14 @@ def features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], 
     return [encoded[column] for column in predictor.feature_columns], profile
 
 
-def predict(request: PredictRequest, model: LoadedModel) -> dict[str, Any]:
+def predict(request: PredictBody, model: LoadedModel) -> dict[str, Any]:
     """The spec's response: genre, its confidence, every genre's probability (highest first)."""
     row, profile = features(request, model)
     return respond(request, model, row, profile, model.predictor.predict_one(row).tolist())
 
 
 def respond(
-    request: PredictRequest,
+    request: PredictBody,
     model: LoadedModel,
     row: list[float],
     profile: dict[str, Any],

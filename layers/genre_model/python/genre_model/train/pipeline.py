@@ -33,6 +33,7 @@ from genre_model.store.local import LocalModelPath
 from genre_model.store.protocol import ArtifactError, to_json
 from genre_model.store.registry import Registry, new_version
 from genre_model.store.s3 import store_for
+from genre_model.train.aggregates import summaries
 from genre_model.train.export import export_forest
 from genre_model.train.features import Dataset, build_dataset, describe_skipped
 from genre_model.train.fit import TrainingError, TrainingResult, train
@@ -220,12 +221,12 @@ def run_training(
     source = source or open_source(settings.database)
     registry_, local = registry or target_registry(settings)
     preflight(registry_, local)
-    progress(f"Reading customer summaries from {source.description}")
-    dataset = build_dataset(source.customer_summaries(), settings.feature_set)
+    progress(f"Reading customer summaries from {source.description} ({settings.aggregates})")
+    dataset = build_dataset(summaries(source, settings.aggregates), settings.feature_set)
     phase("query_and_features")
     progress(f"Training on {len(dataset.customers)} labelled customers")
     try:
-        result = train(dataset, settings.forest)
+        result = train(dataset, settings.forest, settings.sample_rows)
     except TrainingError as exc:
         if any(dataset.skipped.values()):
             left_out = describe_skipped(dataset.skipped)
