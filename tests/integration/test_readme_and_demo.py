@@ -109,6 +109,8 @@ def test_every_readme_command_exists(title: str) -> None:
             assert words[3] in cli_commands, f"README '{title}': CLI command {words[3]!r} missing"
         elif words[0] == "genre-model":
             assert words[1] in cli_commands, f"README '{title}': CLI command {words[1]!r} missing"
+        elif words == [".", ".venv/bin/activate"]:
+            assert (ROOT / ".venv/bin/activate").is_file(), "make install makes the venv"
         elif words[0] == "export":
             assert words[1].partition("=")[0] in config.VARIABLES, command
         elif words[:3] == ["python", "-m", "devtools"]:
@@ -128,7 +130,7 @@ def _subcommands(p: argparse.ArgumentParser) -> set[str]:
 )
 def test_readme_cli_examples_are_real_subcommands(package: str, build) -> None:
     command = "genre-model" if package == "genre_model" else "python -m devtools"
-    shown = re.findall(rf"{command} (\w+)", README)
+    shown = re.findall(rf"(?:^|`){command} (\w+)", README, re.M)  # commands, not prose
     assert shown
     assert set(shown) <= _subcommands(build())
 
