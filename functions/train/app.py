@@ -6,10 +6,11 @@ publishes one version.
 """
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from genre_model.config import settings
+from genre_model.store.protocol import PromotionRefused
 from genre_model.train.measure import measure_store
 from genre_model.train.pipeline import run_training
 
@@ -32,6 +33,14 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         return size._asdict()
     try:
         outcome = run_training(settings(), progress=logger.info)
+    except PromotionRefused as exc:  # written, not promoted: which rule, in the log and a metric
+        with single_metric(name="ModelRefused", unit=MetricUnit.Count, value=1) as refused:
+            refused.add_dimension(name="Reason", value=exc.code)
+        logger.error(
+            f"Model refused: {exc.reason}",
+            extra={"version": exc.version, "reason": exc.reason, "reason_code": exc.code},
+        )
+        raise
     except Exception as exc:
         metrics.add_metric(name="TrainingFailed", unit=MetricUnit.Count, value=1)
         logger.error("Training failed", extra={"error": str(exc), "error_type": type(exc).__name__})
@@ -45,4 +54,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         name="BaselineAccuracy", unit=MetricUnit.Percent, value=summary["baseline_accuracy"] * 100
     )
     metrics.add_metric(name="ModelPromoted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name="TrainingSeconds", unit=MetricUnit.Seconds, value=sum(summary["seconds"].values())
+    )
     return summary

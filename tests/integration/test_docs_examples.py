@@ -30,8 +30,9 @@ pytestmark = pytest.mark.once  # what the docs say does not depend on the interp
 VERSION = VERSION_PATTERN
 # The CLI's commands, and what the first line of each says when it worked.
 CLI_FIRST_LINES = {
-    "train": "Training from sqlite:",  # before the work: what it reads, where it publishes
-    "versions": "  version",
+    "train": "Training from ",
+    "versions": "hold-out accuracy and macro-F1",  # the legend, then the table
+    "report": "wrote ",
     "rollback": "latest -> ",
     "generate": "",
 }
