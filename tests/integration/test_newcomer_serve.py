@@ -19,6 +19,8 @@ from devtools.server import LOCAL_REFRESH_SECONDS, choose_model
 from genre_model.cli import main
 from tests.helpers import ROOT, TrainedModel, local_server
 
+pytestmark = pytest.mark.once  # dev tools and messages: the same on every interpreter
+
 
 def _demo_copy(model: TrainedModel, demo_dir: Path, folder: str) -> Path:
     """``model`` where a `make demo` run would have written it (``demo_dir/folder``)."""
