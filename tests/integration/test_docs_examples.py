@@ -32,7 +32,8 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 # The CLI's commands, and what the first line of each says when it worked.
 CLI_FIRST_LINES = {
     "train": "Training from ",
-    "versions": "  version",
+    "versions": "hold-out accuracy and macro-F1",  # the legend, then the table
+    "report": "wrote ",
     "rollback": "latest -> ",
     "generate": "",
 }
