@@ -33,6 +33,10 @@ from tests.helpers import (
 )
 from tests.sam_translate import available, of_type, parameters, translate
 
+# Interpreter-independent (the template's widgets against the metrics the code emits):
+# `make test-py313` does not run it again.
+pytestmark = pytest.mark.once
+
 TIERS = ("REST", "HTTP", "URL")
 CONTAINER_ENGINE = {
     "TrainSubnetIds": "subnet-1",

@@ -8,8 +8,14 @@ import hashlib
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from genre_model.train.db_connect import RDS_CA_BUNDLE
 from tests.private_mariadb import write_ca
+
+# Interpreter-independent (the train layer's build, run by make):
+# `make test-py313` does not run it again.
+pytestmark = pytest.mark.once
 
 ROOT = Path(__file__).resolve().parents[2]
 _LAYERS = {"genre_model": "GenreModelLayer", "train_deps": "TrainDepsLayer"}
