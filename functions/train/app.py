@@ -42,7 +42,13 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
             refused.add_dimension(name="Reason", value=exc.code)
         logger.error(
             f"Model refused: {exc.reason}",
-            extra={"version": exc.version, "reason": exc.reason, "reason_code": exc.code},
+            extra={
+                "error": str(exc),
+                "error_type": type(exc).__name__,  # as every failure line: one query finds all
+                "version": exc.version,
+                "reason": exc.reason,
+                "reason_code": exc.code,
+            },
         )
         raise
     except Exception as exc:

@@ -76,5 +76,7 @@ def test_versions_lists_only_version_folders(local_store, capsys, spec_model):
         (versions / junk).mkdir(parents=True)
         (versions / junk / "manifest.json").write_text("{}")
     assert main(["versions", "--model-path", str(local_store)]) == 0
-    listed = [line.lstrip("* ").split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    lines = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["version"])
+    listed = [line.lstrip("* ").split()[0] for line in lines[header + 1 :]]
     assert listed == [spec_model.version]

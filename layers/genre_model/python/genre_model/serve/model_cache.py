@@ -90,16 +90,34 @@ class CustomerSnapshot:
         return None
 
 
+def _no_report() -> Headline | str:
+    return "no report for this model"
+
+
 @dataclass  # not frozen: benchmarks/warm.py swaps the predictor to compare implementations
 class LoadedModel:
     predictor: Predictor
     customers: CustomerSnapshot
     manifest: Manifest
-    headline: Headline | str = ""  # report.json's figures, or why there are none
+    read_headline: Callable[[], Headline | str] = _no_report
+    _headline: Headline | str | None = field(default=None, repr=False)
 
     @property
     def version(self) -> str:
         return self.manifest.version
+
+    @property
+    def headline(self) -> Headline | str:
+        """report.json's figures, or why there are none: read by the first ``GET /api/model``,
+        not by the load that stands between a cold container and its first prediction (the
+        answer does not need them, and each S3 GET there is billed INIT or request time)."""
+        if self._headline is None:
+            self._headline = self.read_headline()
+            if isinstance(self._headline, str) and REPORT_FILE in self.manifest.files:
+                logger.warning(
+                    "Serving %s without its headline figures: %s", self.version, self._headline
+                )
+        return self._headline
 
 
 def _decode(name: str, version: str, build: Callable[[], Any]) -> Any:
@@ -141,10 +159,8 @@ def load_version(store: Store, keys: dict[str, str], manifest: Manifest) -> Load
         lambda: validate_snapshot(load_payload(data), predictor.feature_columns),
     )
     customers = CustomerSnapshot(snapshot.ids, snapshot.features, snapshot.countries)
-    headline = read_headline(store, keys.get(REPORT_FILE), manifest)
-    if isinstance(headline, str) and REPORT_FILE in manifest.files:
-        logger.warning("Serving %s without its headline figures: %s", version, headline)
-    return LoadedModel(predictor, customers, manifest, headline)
+    key = keys.get(REPORT_FILE)
+    return LoadedModel(predictor, customers, manifest, lambda: read_headline(store, key, manifest))
 
 
 class Location:
