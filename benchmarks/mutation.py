@@ -31,6 +31,7 @@ STAGING = ROOT / "var" / "mutation"
 RUNS = ROOT / "benchmarks" / "results" / "mutation-runs.json"
 REPORT = ROOT / "benchmarks" / "results" / "mutation.md"
 EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent.toml"
+NOTES = ROOT / "benchmarks" / "mutation_notes.md"  # appended to the report as written
 MUTMUT = ROOT / ".venv" / "bin" / "mutmut"
 
 UNIT = "tests/unit"
@@ -253,6 +254,8 @@ def render(runs: dict[str, dict[str, object]], equivalent: dict[str, str]) -> st
             out += ["", "### Survivors not yet killed", ""]
             for m in alive:
                 out += [f"`{m.name}` ({m.status})", "", "```diff", m.diff, "```", ""]
+    if NOTES.exists():
+        out += ["", NOTES.read_text().strip()]
     return "\n".join(out).rstrip() + "\n"
 
 
