@@ -1,7 +1,7 @@
 """Issue 1: warm prediction through the whole predict Lambda handler, model cached.
 
 Three variants answer through the SAME handler (functions/predict/app.py ``lambda_handler``:
-Powertools decorators, ``api.handle``, guard, strict JSON, pydantic validation, response JSON).
+telemetry context, ``handler.handle``: guard, strict JSON, validation, response JSON).
 Only the object answering ``predict_one`` differs:
 
 - ours: the numpy forest (``predictor.Predictor``) the predict function ships;
@@ -134,30 +134,25 @@ def run(model_path: Path, smoke: bool = False) -> dict:
     n = 500 if smoke else 20000
     row = [45.5, 15, 0.6]
     body = payloads[0]
+    from genre_model.serve import guard, http, request, service
     from genre_model.serve import handler as entry
-    from genre_model.serve import http
     from genre_model.serve.http import Reply
-    from genre_model.serve.schemas import PredictRequest
 
-    parsed = http.strict_json(body)
-    request = PredictRequest.model_validate(parsed)
-    from genre_model.serve import service
-
-    response_body = service.predict(request, model)
+    parsed = request.strict_json(body)
+    checked = request.predict_body(parsed)
+    response_body = service.predict(checked, model)
     components = {
         "lambda_handler (whole)": _time_calls(handler, events, n),
-        "api.handle (no Powertools decorators)": _time_calls(entry.handle, events, n),
-        "api.guard": _time_calls(http.guard, [(e[0],) for e in events], n),
-        "json parse (strict_json)": _time_calls(http.strict_json, [(body,)], n),
-        "pydantic PredictRequest.model_validate": _time_calls(
-            PredictRequest.model_validate, [(parsed,)], n
-        ),
+        "handler.handle (no telemetry context)": _time_calls(entry.handle, events, n),
+        "guard.body_text": _time_calls(guard.body_text, [(e[0],) for e in events], n),
+        "json parse (request.strict_json)": _time_calls(request.strict_json, [(body,)], n),
+        "validation (request.predict_body)": _time_calls(request.predict_body, [(parsed,)], n),
         "service.predict (features + predict_one + ranking)": _time_calls(
-            service.predict, [(request, model)], n
+            service.predict, [(checked, model)], n
         ),
         "Predictor.predict_one": _time_calls(ours.predict_one, [(row,)], n),
-        "json dumps (_proxy)": _time_calls(
-            http.proxy, [(Reply(200, response_body, {"X-Model-Version": "v"}),)], n
+        "json dumps (http.respond)": _time_calls(
+            http.respond, [(Reply(200, response_body, {"X-Model-Version": "v"}),)], n
         ),
         "sklearn predict_proba, 1 row (cached)": _time_calls(
             cached.predict_one, [(row,)], max(20, n // 50)
@@ -196,12 +191,12 @@ def run(model_path: Path, smoke: bool = False) -> dict:
 # cProfile: cumulative time of the functions that bound each kind of work.
 CATEGORIES = (
     ("predictor (Predictor.predict_one)", "predictor.py", "predict_one"),
-    ("validation (pydantic model_validate)", "", "model_validate"),
-    ("JSON parse (strict_json)", "http.py", "strict_json"),
-    ("JSON encode (json.dumps in _proxy)", "http.py", "proxy"),
-    ("guard (size/base64/UTF-8/content type)", "http.py", "guard"),
+    ("validation (request.predict_body)", "request.py", "predict_body"),
+    ("JSON parse (strict_json)", "request.py", "strict_json"),
+    ("JSON encode (json.dumps in http.respond)", "http.py", "respond"),
+    ("guard (size/base64/UTF-8/content type/encoding)", "guard.py", "body_text"),
     ("model cache lookup (ModelCache.get)", "model_cache.py", "get"),
-    ("api.handle (all of the above + response dict)", "handler.py", "handle"),
+    ("handler.handle (all of the above + response dict)", "handler.py", "handle"),
 )
 
 
@@ -220,8 +215,8 @@ def profile_handler(handler, events: list, calls: int) -> dict:
             if name == func and file_part in filename:
                 cumulative[label] = cumulative.get(label, 0.0) + ct
     shares = {k: v / total for k, v in cumulative.items()}
-    handle = shares.get("api.handle (all of the above + response dict)", 0.0)
-    shares["Powertools decorators (Logger context, Metrics flush)"] = 1 - handle
+    handle = shares.get("handler.handle (all of the above + response dict)", 0.0)
+    shares["telemetry.invocation (log context, metrics flush)"] = 1 - handle
     top = []
     stats.sort_stats("tottime")
     for func in stats.fcn_list[:12]:

@@ -181,19 +181,22 @@ class TrainedModel:
         return dict(zip(self.classes, proba.tolist(), strict=True))
 
 
-def train_model(root: Path, sqlite: Path, feature_set: str, random_state: int) -> TrainedModel:
-    """Train (20 trees) and promote one version at ``root/modelo_genero_entrenado.pkl``.
+def train_model(
+    root: Path, sqlite: Path, feature_set: str, random_state: int, trees: int | None = 20
+) -> TrainedModel:
+    """Train (20 trees; ``None``: the default forest) and promote one version at
+    ``root/modelo_genero_entrenado.pkl``.
 
     Trained once per key (``_model_key``) for every worker of the run and later runs: the first
     caller trains it into ``MODEL_CACHE`` under a lock, every caller gets its own copy."""
-    key = _model_key(sqlite, feature_set, random_state)
+    key = _model_key(sqlite, feature_set, random_state, trees)
     cached = MODEL_CACHE / key
     MODEL_CACHE.mkdir(parents=True, exist_ok=True)
     with open(MODEL_CACHE / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if we die
         if not (cached / "trained.json").is_file():
             shutil.rmtree(cached, ignore_errors=True)  # a run killed half-way
-            _train_into(cached / "model", sqlite, feature_set, random_state)
+            _train_into(cached / "model", sqlite, feature_set, random_state, trees)
     trained = json.loads((cached / "trained.json").read_text())
     shutil.copytree(cached / "model", root, symlinks=True, dirs_exist_ok=True)
     return TrainedModel(
@@ -201,7 +204,9 @@ def train_model(root: Path, sqlite: Path, feature_set: str, random_state: int) -
     )
 
 
-def _train_into(root: Path, sqlite: Path, feature_set: str, random_state: int) -> None:
+def _train_into(
+    root: Path, sqlite: Path, feature_set: str, random_state: int, trees: int | None
+) -> None:
     from genre_model.config import ForestSettings, load_settings
     from genre_model.train.pipeline import run_training
 
@@ -213,9 +218,10 @@ def _train_into(root: Path, sqlite: Path, feature_set: str, random_state: int) -
             "FEATURE_SET": feature_set,
         }
     )
-    settings = dataclasses.replace(
-        settings, forest=ForestSettings(n_estimators=20, random_state=random_state)
-    )
+    if trees is not None:
+        settings = dataclasses.replace(
+            settings, forest=ForestSettings(n_estimators=trees, random_state=random_state)
+        )
     outcome = run_training(settings, progress=lambda _msg: None)
     assert outcome.promoted
     trained = {"version": outcome.version, "manifest": outcome.manifest.to_json()}
@@ -234,11 +240,34 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def _model_key(sqlite: Path, feature_set: str, random_state: int) -> str:
+def _model_key(sqlite: Path, feature_set: str, random_state: int, trees: int | None) -> str:
     digest = hashlib.sha256(_code_digest().encode())
     digest.update(hashlib.sha256(sqlite.read_bytes()).digest())
-    digest.update(f"{feature_set}/{random_state}".encode())
+    digest.update(f"{feature_set}/{random_state}/{trees}".encode())
     return f"{feature_set}-{random_state}-{digest.hexdigest()[:20]}"
+
+
+def demo_store() -> Path:
+    """The synthetic store ``make demo`` trains on (3,000 customers, seed 42), written once per
+    generator code into ``MODEL_CACHE`` for every worker and run."""
+    from devtools.synthetic import generate, write_sqlite
+
+    path = MODEL_CACHE / f"demo-store-{_code_digest()[:20]}.sqlite"
+    MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.is_file():
+            partial = path.with_suffix(".partial")
+            partial.unlink(missing_ok=True)
+            write_sqlite(generate(3000, seed=42), partial)
+            partial.rename(path)
+    return path
+
+
+def demo_model(root: Path) -> TrainedModel:
+    """The demo model: the model ``make demo`` trains (its store, the default forest), whose
+    answers the docs show (``make docs-examples``). Cached as ``train_model``'s are."""
+    return train_model(root, demo_store(), "spec", 42, trees=None)
 
 
 def publish(
@@ -477,3 +506,79 @@ def local_server(**options: Any) -> Iterator[LocalServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
+
+
+# --------------------------------------------------------------------------- a fake loaded model
+
+
+def fake_model(feature_set: str = "spec", version: str = "20260101T000000Z-fa4e00") -> Any:
+    """A ``LoadedModel`` built by hand (no training): two trees of depth 2 over three genres, with
+    node covers (it explains), customers 1-3, and on ``location`` the countries USA and Brazil.
+    For serve unit tests: the service, the routes and the batch answer from it in microseconds.
+    """
+    import numpy as np
+
+    from genre_model.contract import FEATURE_COLUMNS, FORMAT, Manifest, pack_arrays
+    from genre_model.serve.model_cache import CustomerSnapshot, LoadedModel
+    from genre_model.serve.predictor import Predictor
+
+    columns = list(FEATURE_COLUMNS[feature_set])
+    # Each tree: 0 splits, 1 and 2 split again, 3-6 are leaves (left/right of a leaf: itself).
+    tree = {
+        "feature": [0, 1, 2, 0, 0, 0, 0],
+        "threshold": [20.0, 10.0, 0.5, 0.0, 0.0, 0.0, 0.0],
+        "left": [1, 3, 5, 3, 4, 5, 6],
+        "right": [2, 4, 6, 3, 4, 5, 6],
+        "cover": [40.0, 25.0, 15.0, 10.0, 15.0, 5.0, 10.0],
+    }
+    leaves = [[0.0] * 3] * 3 + [[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4]]
+    second = {**tree, "threshold": [35.0, 5.0, 0.25, 0.0, 0.0, 0.0, 0.0]}
+    arrays = {
+        "feature": np.array(tree["feature"] + second["feature"], dtype=np.int64),
+        "threshold": np.array(tree["threshold"] + second["threshold"]),
+        "left": np.array(tree["left"] + [i + 7 for i in second["left"]], dtype=np.int64),
+        "right": np.array(tree["right"] + [i + 7 for i in second["right"]], dtype=np.int64),
+        "value": np.array(leaves + leaves),
+        "roots": np.array([0, 7], dtype=np.int64),
+        "cover": np.array(tree["cover"] * 2),
+    }
+    countries = ["USA", "Brazil"] if feature_set == "location" else []
+    predictor = Predictor(
+        {
+            "format": FORMAT,
+            "classes": ["Jazz", "Metal", "Rock"],
+            "feature_columns": columns,
+            "countries": countries,
+            "depth": 2,
+            "arrays": pack_arrays(arrays),
+        }
+    )
+    customers = CustomerSnapshot(
+        ids=np.array([1, 2, 3], dtype=np.int64),
+        features=np.array([[10.5, 12, 0.25], [30.0, 40, 0.75], [0.0, 0, 0.0]]),
+        countries=("USA", "Brazil", "Chile"),
+    )
+    manifest = Manifest(
+        version=version,
+        classes=tuple(predictor.classes),
+        feature_set=feature_set,
+        feature_columns=tuple(columns),
+        countries=tuple(countries),
+    )
+    return LoadedModel(predictor, customers, manifest)
+
+
+@contextmanager
+def serving(model: Any) -> Iterator[Any]:
+    """The predict API answering from ``model`` (a ``ModelCache`` that never loads)."""
+    from genre_model.config import Settings
+    from genre_model.serve import api
+    from genre_model.serve.model_cache import ModelCache
+
+    cache = ModelCache(Settings(model_refresh_seconds=86400.0))
+    cache._model, cache._next_check = model, float("inf")  # loaded, never refreshed
+    api.install_cache(cache)
+    try:
+        yield model
+    finally:
+        api.reset()

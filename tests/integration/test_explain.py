@@ -16,8 +16,8 @@ from sklearn.ensemble import RandomForestClassifier
 from devtools.synthetic import generate, write_sqlite
 from genre_model.config import ForestSettings
 from genre_model.contract import Manifest, pack_arrays, unpack_arrays
+from genre_model.serve.errors import api_error
 from genre_model.serve.explain import METHOD, ExplainUnavailable, ForestExplainer, explainer_for
-from genre_model.serve.http import refusal
 from genre_model.serve.model_cache import LoadedModel
 from genre_model.serve.predictor import Predictor, PredictorError
 from genre_model.serve.schemas import PredictRequest
@@ -148,7 +148,7 @@ def test_published_without_covers_still_predicts_but_cannot_explain(spec_fitted:
         predict(PredictRequest(total_spent=10.0, explain=True), loaded)
     assert refused.value.field == "explain"
     assert "v-old" in refused.value.message
-    error = refusal(refused.value)
+    error = api_error(refused.value)
     assert (error.status, [field for field, _ in error.errors]) == (422, ["explain"])
 
 

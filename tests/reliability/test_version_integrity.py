@@ -363,10 +363,10 @@ def test_a_model_answering_nan_is_503_never_nan_in_the_body(
 
 
 def test_the_response_encoder_refuses_nan_and_infinity(genre_logs):
-    from genre_model.serve.http import Reply, proxy
+    from genre_model.serve.http import Reply, respond
 
     for value in (math.nan, math.inf, -math.inf):
-        response = proxy(Reply(200, {"status": "OK", "value": value}))
+        response = respond(Reply(200, {"status": "OK", "value": value}))
         assert response["statusCode"] == 503
         json.loads(response["body"], parse_constant=pytest.fail)  # strict JSON
         assert json.loads(response["body"])["status"] == "ERROR"

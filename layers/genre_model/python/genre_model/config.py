@@ -18,6 +18,12 @@ DEFAULT_MAX_BATCH_ITEMS = 1000
 # A batch answers inside the predict function's 29 s: 10,000 explained items take a few seconds.
 MAX_BATCH_ITEMS_CEILING = 10_000
 FEATURE_SETS = ("spec", "location")
+AGGREGATES_FULL, AGGREGATES_INCREMENTAL = "full", "incremental"
+AGGREGATES_MODES = (AGGREGATES_FULL, AGGREGATES_INCREMENTAL)
+# Above this many labelled customers the forest is fitted on a stratified sample of this size:
+# at 1 M customers the sampled fit loses <1 point of accuracy (benchmarks/results/scale.md) and a
+# train Lambda stays far inside its 900 s.
+DEFAULT_TRAIN_SAMPLE_ROWS = 1_000_000
 # auto: TLS to every host but loopback; require: TLS always; disable: plain text (warned).
 DB_TLS_MODES = ("auto", "require", "disable")
 
@@ -93,6 +99,8 @@ class Settings:
     feature_set: str = "spec"
     min_customers: int = 10
     max_batch_items: int = DEFAULT_MAX_BATCH_ITEMS
+    aggregates: str = AGGREGATES_FULL  # TRAIN_AGGREGATES: how training reads the store
+    sample_rows: int | None = DEFAULT_TRAIN_SAMPLE_ROWS  # None: always fit on everybody
     database: DatabaseSettings = DatabaseSettings()
     forest: ForestSettings = ForestSettings()
 
@@ -111,6 +119,10 @@ VARIABLES: dict[str, str] = {
     "FEATURE_SET": "`spec` (three spending features) or `location` (adds country)",
     "MIN_CUSTOMERS": "promotion rule: fewest labelled customers a new model needs",
     "MAX_BATCH_ITEMS": "most items one POST /api/predict-genre/batch may carry",
+    "TRAIN_AGGREGATES": "`full` (aggregate every line each run) or `incremental` (fold new lines "
+    "into the aggregate tables of infra/db/aggregates.sql)",
+    "TRAIN_SAMPLE_ROWS": "fit on a stratified sample of this many customers when the store has "
+    "more (`none`: never sample)",
     "DB_SECRET_ARN": "Secrets Manager secret (RDS JSON: host, port, username, password, dbname)",
     "DB_HOST": "MySQL/MariaDB host",
     "DB_PORT": "MySQL/MariaDB port",
@@ -140,6 +152,16 @@ RUNTIME_VARIABLES: dict[str, str] = {
     "AWS_DEFAULT_REGION": "the region when AWS_REGION is not set",
     "AWS_ENDPOINT_URL_S3": "S3 endpoint (else AWS_ENDPOINT_URL; default: AWS's)",
     "AWS_ENDPOINT_URL": "endpoint of every AWS service, S3's when AWS_ENDPOINT_URL_S3 is unset",
+}
+
+
+# What the template sets for the functions' logs and metrics (Powertools' names, kept for the train
+# function, which still uses Powertools, and for the predict function's own ``serve.telemetry``).
+TELEMETRY_VARIABLES: dict[str, str] = {
+    "POWERTOOLS_SERVICE_NAME": "the `service` field of every log line and metric",
+    "POWERTOOLS_METRICS_NAMESPACE": "CloudWatch namespace of the custom metrics",
+    "AWS_LAMBDA_LOG_LEVEL": "log level of Lambda's logging configuration (template LogLevel)",
+    "POWERTOOLS_LOG_LEVEL": "log level when Lambda sets none (local runs, benchmarks)",
 }
 
 
@@ -284,6 +306,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"MAX_BATCH_ITEMS must be <= {MAX_BATCH_ITEMS_CEILING}, got {max_batch_items}"
         )
+    aggregates = env.get("TRAIN_AGGREGATES", "").strip().lower() or AGGREGATES_FULL
+    if aggregates not in AGGREGATES_MODES:
+        raise ConfigError(
+            f"TRAIN_AGGREGATES must be one of {', '.join(AGGREGATES_MODES)}, got {aggregates!r}"
+        )
     return Settings(
         model_bucket=_text(env, "MODEL_BUCKET"),
         model_prefix=_prefix(env.get("MODEL_PREFIX", DEFAULT_MODEL_PREFIX)),
@@ -295,6 +322,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         feature_set=feature_set,
         min_customers=_required_int(env, "MIN_CUSTOMERS", 10, minimum=1),
         max_batch_items=max_batch_items,
+        aggregates=aggregates,
+        sample_rows=_int(env, "TRAIN_SAMPLE_ROWS", DEFAULT_TRAIN_SAMPLE_ROWS, minimum=2),
         database=DatabaseSettings(
             secret_arn=_text(env, "DB_SECRET_ARN"),
             host=_text(env, "DB_HOST") or "127.0.0.1",
@@ -322,6 +351,31 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def settings() -> Settings:
     """The process-wide settings, read once; tests call ``settings.cache_clear()``."""
     return load_settings()
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """Where the predict function's log lines and metrics say they come from."""
+
+    service: str = "service_undefined"  # Powertools' default, so both functions agree
+    namespace: str | None = None
+    log_level: str = "INFO"
+
+
+def telemetry(env: Mapping[str, str] | None = None) -> Telemetry:
+    """The ``TELEMETRY_VARIABLES``. The level as Powertools picks it: Lambda's logging
+    configuration first, then POWERTOOLS_LOG_LEVEL; Lambda's names (WARN, FATAL, TRACE) as
+    Python's, an unknown one is INFO."""
+    env = os.environ if env is None else env
+    level = (
+        _runtime(env, "AWS_LAMBDA_LOG_LEVEL") or _runtime(env, "POWERTOOLS_LOG_LEVEL") or "INFO"
+    ).upper()
+    level = {"WARN": "WARNING", "FATAL": "CRITICAL", "TRACE": "DEBUG"}.get(level, level)
+    return Telemetry(
+        service=_runtime(env, "POWERTOOLS_SERVICE_NAME") or Telemetry.service,
+        namespace=_runtime(env, "POWERTOOLS_METRICS_NAMESPACE"),
+        log_level=level if level in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"} else "INFO",
+    )
 
 
 def snap_start_init() -> bool:

@@ -1,38 +1,30 @@
 """The API's route functions, one per route, and the container's model cache they answer from.
 
-Each function here is THE implementation of its route: ``handler`` calls the POST ones directly
-(the hot path, no resolver import) and ``routes`` registers these very functions with the
-Powertools resolver, which serves the GET routes and derives the OpenAPI document from them.
-Nothing here imports Powertools' resolver or boto3.
+Each function here is THE implementation of its route: ``routes`` calls them with a checked
+body, and ``openapi`` documents these very functions (with ``schemas``' models for their
+bodies). A missing model or a refusal of the service is raised as is: ``errors.reply`` answers
+it. Nothing here imports pydantic, Powertools or boto3.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from genre_model.config import settings
-from genre_model.serve import service
-from genre_model.serve.http import Reply, refusal, unavailable
+from genre_model.serve import batch, service, telemetry
+from genre_model.serve.http import Reply
 from genre_model.serve.model_cache import LoadedModel, ModelCache, ModelUnavailable
-from genre_model.serve.schemas import BatchRequest, HealthResponse, PredictRequest
-
-
-class _Integrity:
-    """Counts refused artifacts as a CloudWatch metric (Powertools Metrics shares one buffer)."""
-
-    def __call__(self, detail: str) -> None:
-        from aws_lambda_powertools import Metrics
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        Metrics().add_metric(name="ModelIntegrityFailure", unit=MetricUnit.Count, value=1)
-
+from genre_model.serve.service import PredictBody
 
 _cache: ModelCache | None = None
 
 
+def _integrity_failure(detail: str) -> None:
+    """A refused artifact, counted as the ``ModelIntegrityFailure`` CloudWatch metric."""
+    telemetry.metric("ModelIntegrityFailure")
+
+
 def new_model_cache() -> ModelCache:
     """A cache with its own store, client and connections (none shared with another cache)."""
-    return ModelCache(settings(), on_integrity_failure=_Integrity())
+    return ModelCache(settings(), on_integrity_failure=_integrity_failure)
 
 
 def model_cache() -> ModelCache:
@@ -57,44 +49,32 @@ def reset() -> None:
 
 
 def cached_model() -> LoadedModel:
-    """The model to answer with, or the 503 a client sees when there is none."""
-    try:
-        return model_cache().get()
-    except ModelUnavailable:
-        raise unavailable() from None
+    """The model to answer with (``ModelUnavailable``, a 503, when there is none)."""
+    return model_cache().get()
 
 
-def predict_genre(request: PredictRequest) -> Reply:
+def predict_genre(request: PredictBody) -> Reply:
     """POST /api/predict-genre: one prediction, with the version that made it."""
     model = cached_model()
-    try:
-        answer = service.predict(request, model)
-    except service.Refused as exc:
-        raise refusal(exc) from None
-    return Reply(200, answer, {"X-Model-Version": model.version})
+    return Reply(200, service.predict(request, model), {"X-Model-Version": model.version})
 
 
-def predict_genre_batch(request: BatchRequest) -> Reply:
-    """POST /api/predict-genre/batch: every item judged alone, all by one model snapshot.
-
-    ``request`` comes from ``batch.parse`` (its items may hold the markers of a single body's
-    400), or from any validated ``BatchRequest``; the request's own problems were raised there.
-    """
-    model = cached_model()
-    from genre_model.serve import batch  # imported by the first batch request, not at cold start
-
-    return batch.answer(request.items, model)
+def predict_genre_batch(request: batch.Batch) -> Reply:
+    """POST /api/predict-genre/batch: every item judged alone, all by one model snapshot."""
+    return batch.answer(request, cached_model())
 
 
-def health() -> HealthResponse:
+def health() -> Reply:
     """GET /api/health: whether a model is loaded, which, or why not (never a 503: a probe)."""
     try:
         model = model_cache().get()
     except ModelUnavailable as exc:
-        return HealthResponse(model_loaded=False, reason=exc.reason)
-    return HealthResponse(model_loaded=True, model_version=model.version)
+        body = {"status": "OK", "model_loaded": False, "model_version": None, "reason": exc.reason}
+        return Reply(200, body)
+    body = {"status": "OK", "model_loaded": True, "model_version": model.version, "reason": None}
+    return Reply(200, body)
 
 
-def model_info() -> dict[str, Any]:
+def model_info() -> Reply:
     """GET /api/model: the served version's manifest summary (``ModelSummary``), or a 503."""
-    return service.model_summary(cached_model())
+    return Reply(200, service.model_summary(cached_model()))

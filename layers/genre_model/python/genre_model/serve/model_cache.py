@@ -38,7 +38,9 @@ from genre_model.contract import (
     MANIFEST,
     POINTER,
     PREDICTOR_FILE,
+    REPORT_FILE,
     ContractError,
+    Headline,
     Manifest,
     Pointer,
     check_version,
@@ -46,7 +48,6 @@ from genre_model.contract import (
     validate_snapshot,
 )
 from genre_model.serve.predictor import Predictor, load_payload
-from genre_model.store.local import LocalModelPath
 from genre_model.store.protocol import (
     ArtifactError,
     ArtifactNotFound,
@@ -54,10 +55,10 @@ from genre_model.store.protocol import (
     Store,
     StoreUnavailable,
     json_object,
+    read_headline,
     read_json,
     verified,
 )
-from genre_model.store.s3 import store_for
 
 logger = logging.getLogger(__name__)
 MAX_FAILURE_BACKOFF = 60.0
@@ -94,6 +95,7 @@ class LoadedModel:
     predictor: Predictor
     customers: CustomerSnapshot
     manifest: Manifest
+    headline: Headline | str = ""  # report.json's figures, or why there are none
 
     @property
     def version(self) -> str:
@@ -139,7 +141,10 @@ def load_version(store: Store, keys: dict[str, str], manifest: Manifest) -> Load
         lambda: validate_snapshot(load_payload(data), predictor.feature_columns),
     )
     customers = CustomerSnapshot(snapshot.ids, snapshot.features, snapshot.countries)
-    return LoadedModel(predictor, customers, manifest)
+    headline = read_headline(store, keys.get(REPORT_FILE), manifest)
+    if isinstance(headline, str) and REPORT_FILE in manifest.files:
+        logger.warning("Serving %s without its headline figures: %s", version, headline)
+    return LoadedModel(predictor, customers, manifest, headline)
 
 
 class Location:
@@ -163,11 +168,17 @@ class Location:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Location:
-        """An ``s3://`` path whose last segment is a version name is that version."""
+        """An ``s3://`` path whose last segment is a version name is that version. Each store's
+        code is imported here, for the one backend configured: a Lambda reading S3 never pays
+        for the local store's (secrets, tempfile, shutil: ~10 % of a cold start)."""
         path = settings.model_path
         if path and not path.startswith("s3://"):
+            from genre_model.store.local import LocalModelPath
+
             store, keys = LocalModelPath(path).store()
             return cls(store, lambda _v: keys(), pointer=None)
+        from genre_model.store.s3 import store_for
+
         located = store_for(settings.model_bucket, path, settings.s3)
         if located is None:
             raise ModelUnavailable(NO_LOCATION)
@@ -225,7 +236,7 @@ class Location:
 
 
 def _version_keys(prefix: str) -> dict[str, str]:
-    return {name: prefix + name for name in (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE)}
+    return {name: prefix + name for name in (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE, REPORT_FILE)}
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """API Gateway REST (v1) and HTTP API / function URL (payload format 2.0) events as ONE shape.
 
-The handler routes v1 events. A v2 event is translated to the v1 fields the handler reads, and the
-answer back to a v2 response, so the three front doors give byte-identical bodies and statuses
-for the same request. Whatever is not a well-formed event of either kind (a direct ``aws lambda
-invoke`` can send anything) raises ``MalformedEvent``, which the API answers with a 400.
+The handler routes v1 events. A v2 event is translated to the v1 fields the handler reads (the
+answer needs no translation: ``http.respond``'s one shape suits both formats), so the three
+front doors give byte-identical bodies and statuses for the same request. Whatever is not a
+well-formed event of either kind (a direct ``aws lambda invoke`` can send anything) raises
+``MalformedEvent``, which the API answers with a 400.
 """
 
 from __future__ import annotations
@@ -56,22 +57,6 @@ def method_name(method: str) -> str:
     if not METHOD_TOKEN.fullmatch(method):
         raise MalformedEvent("httpMethod", "not an HTTP method")
     return method.upper()
-
-
-def to_v2_response(response: dict[str, Any]) -> dict[str, Any]:
-    """A v1 proxy response as payload format 2.0 wants it (no multiValueHeaders; cookies apart)."""
-    headers = dict(response.get("headers") or {})
-    cookies: list[str] = []
-    for key, values in (response.get("multiValueHeaders") or {}).items():
-        if key.lower() == "set-cookie":
-            cookies += values
-        else:
-            headers[key] = ",".join([headers[key], *values] if key in headers else values)
-    answer = {k: v for k, v in response.items() if k != "multiValueHeaders"}
-    answer["headers"] = headers
-    if cookies:
-        answer["cookies"] = cookies
-    return answer
 
 
 def _from_v2(event: dict[str, Any]) -> dict[str, Any]:

@@ -1,16 +1,17 @@
-"""The predict API's request and response models (they also generate the OpenAPI document).
+"""The predict API's request and response models: the OpenAPI document's source of truth.
 
-Strict on purpose: numbers must be finite JSON numbers (no booleans, no numeric strings, no
-NaN/Infinity), ``total_tracks_bought`` a whole number, unknown fields are rejected so a typo
-never predicts silently on defaults, and an explicit ``null`` is rejected (defaults apply only
-when a field is absent).
+Only the document imports them (``serve.openapi``): requests are checked by ``serve.request``,
+held to ``PredictRequest``'s errors by a property test. Strict on purpose: numbers must be
+finite JSON numbers (no booleans, no numeric strings, no NaN/Infinity), ``total_tracks_bought``
+a whole number, unknown fields are rejected so a typo never predicts silently on defaults, and
+an explicit ``null`` is rejected (defaults apply only when a field is absent).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from genre_model.contract import (  # the limits a stored customer snapshot is checked against
@@ -20,11 +21,9 @@ from genre_model.contract import (  # the limits a stored customer snapshot is c
     MAX_RATIO,
     MAX_TRACKS,
     MIN_CUSTOMER_ID,
-    SPEC_FEATURES,
+    clean_name,
 )
-
-# The request fields a customer_id replaces: the features, and the country they are encoded from.
-FEATURE_FIELDS = (*SPEC_FEATURES, "country")
+from genre_model.serve.request import FEATURE_FIELDS
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
@@ -53,8 +52,10 @@ class PredictRequest(BaseModel):
     country: str = Field(
         None,  # type: ignore[assignment]  # absent -> None; an explicit null is rejected
         min_length=1,
-        max_length=MAX_COUNTRY_LENGTH,
         description="Customer's country; only for models trained with the location features",
+        # At most this many characters once surrounding spaces and control characters are
+        # removed (``_country_length``), as the service reads it.
+        json_schema_extra={"maxLength": MAX_COUNTRY_LENGTH},
     )
     customer_id: int = Field(
         None,  # type: ignore[assignment]  # absent -> None; an explicit null is rejected
@@ -66,6 +67,17 @@ class PredictRequest(BaseModel):
         False,
         description="Add the exact SHAP values (tree path-dependent) of the predicted genre",
     )
+
+    @field_validator("country")
+    @classmethod
+    def _country_length(cls, value: str) -> str:
+        if len(clean_name(value) or "") > MAX_COUNTRY_LENGTH:
+            raise PydanticCustomError(
+                "string_too_long",
+                "String should have at most {max_length} characters",
+                {"max_length": MAX_COUNTRY_LENGTH},
+            )
+        return value
 
     @model_validator(mode="after")
     def _customer_or_features(self) -> PredictRequest:
@@ -167,3 +179,7 @@ class ModelSummary(BaseModel):
     feature_columns: list[str]
     rows: dict[str, int]
     metrics: dict[str, Any]
+    headline: dict[str, Any] | None = Field(
+        None, description="report.json's headline figures (model beside the baseline)"
+    )
+    headline_unavailable: str | None = Field(None, description="why there is no headline")

@@ -1,14 +1,15 @@
 """Turn a validated request into the spec's answer, using the cached model.
 
 What this model cannot answer is raised as a ``Refused`` naming the field and the reason;
-``http.refusal`` decides what a client sees (status and body), nothing here knows HTTP.
+``errors.reply`` decides what a client sees (status and body), nothing here knows HTTP.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from genre_model.contract import (
     COUNTRY_FEATURE,
@@ -18,11 +19,26 @@ from genre_model.contract import (
     clean_name,
     country_code,
 )
+from genre_model.serve import drift
 from genre_model.serve.explain import ExplainUnavailable, explainer_for
-from genre_model.serve.model_cache import LoadedModel
-from genre_model.serve.schemas import PredictRequest
+
+if TYPE_CHECKING:
+    from genre_model.serve.model_cache import LoadedModel
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PredictBody:
+    """What the service answers: a body checked by ``request.predict_body`` (the fields and
+    defaults of ``schemas.PredictRequest``)."""
+
+    total_spent: float = 0.0
+    total_tracks_bought: int = 0
+    genre_spending_ratio: float = 0.0
+    country: str | None = None
+    customer_id: int | None = None
+    explain: bool = False
 
 
 class Refused(Exception):
@@ -47,7 +63,7 @@ class ModelUnusable(Refused):
     """The version produced an answer that must not be sent (a non-finite probability)."""
 
 
-def features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
+def features(request: PredictBody, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
     """Feature row in the model's column order, and the profile echoed back to the client."""
     customer_id: int | None = request.customer_id  # typed int in schemas; None when absent
     country: str | None
@@ -83,17 +99,19 @@ def features(request: PredictRequest, model: LoadedModel) -> tuple[list[float], 
             "country",
             "not used by this model; omit it",
         )
-    return [encoded[column] for column in predictor.feature_columns], profile
+    row = [encoded[column] for column in predictor.feature_columns]
+    drift.observe(model, row)
+    return row, profile
 
 
-def predict(request: PredictRequest, model: LoadedModel) -> dict[str, Any]:
+def predict(request: PredictBody, model: LoadedModel) -> dict[str, Any]:
     """The spec's response: genre, its confidence, every genre's probability (highest first)."""
     row, profile = features(request, model)
     return respond(request, model, row, profile, model.predictor.predict_one(row).tolist())
 
 
 def respond(
-    request: PredictRequest,
+    request: PredictBody,
     model: LoadedModel,
     row: list[float],
     profile: dict[str, Any],
@@ -136,7 +154,7 @@ def explain(model: LoadedModel, row: list[float], genre: str) -> dict[str, Any]:
 
 def model_summary(model: LoadedModel) -> dict[str, Any]:
     """``GET /api/model`` (``schemas.ModelSummary``): what the manifest says of the version."""
-    m = model.manifest
+    m, headline = model.manifest, model.headline
     return {
         "version": m.version,
         "created": m.created,
@@ -145,4 +163,6 @@ def model_summary(model: LoadedModel) -> dict[str, Any]:
         "feature_columns": list(m.feature_columns),
         "rows": m.rows,
         "metrics": m.metrics,
+        "headline": None if isinstance(headline, str) else headline.to_json(),
+        "headline_unavailable": headline if isinstance(headline, str) else None,
     }

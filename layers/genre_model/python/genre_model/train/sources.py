@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from pathlib import Path
@@ -49,6 +49,14 @@ MYSQL_TMP_TABLE_BYTES = 1024 * 1024 * 1024
 MAX_UNIT_PRICE = 99_999_999.99
 MAX_QUANTITY = 2**31 - 1
 NUMBER_REGEXP = "^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$"  # how MySQL prints a number as text
+# "The user may not": table/column/database access denied, no privilege for the operation, and
+# a read-only server; SQLite: SQLITE_READONLY and SQLITE_CANTOPEN (a read-only directory).
+MYSQL_DENIED = frozenset({1044, 1142, 1143, 1227, 1290, 1370})
+SQLITE_DENIED = frozenset({8, 14})
+
+
+class AccessDenied(DataSourceError):
+    """The database user may not do what was asked (create or write a table, a read-only file)."""
 
 
 class CustomerRow(NamedTuple):
@@ -75,6 +83,7 @@ class Naming:
     genre: str
     customer_id: str
     invoice_id: str
+    invoice_line_id: str
     track_id: str
     genre_id: str
     unit_price: str
@@ -96,6 +105,7 @@ SNAKE = Naming(
     genre="genre",
     customer_id="customer_id",
     invoice_id="invoice_id",
+    invoice_line_id="invoice_line_id",
     track_id="track_id",
     genre_id="genre_id",
     unit_price="unit_price",
@@ -156,22 +166,19 @@ def valid_line_sql(n: Naming, mysql: bool) -> str:
     )
 
 
-def customer_summary_sql(n: Naming, mysql: bool = False) -> str:
-    """The aggregate query for naming ``n`` (identifiers come from the fixed namings above).
+def customer_genre_spend_sql(n: Naming, mysql: bool = False, lines: str = "") -> str:
+    """Per customer and genre: cents, tracks and skipped lines (the query's inner GROUP BY).
 
     ``mysql``: join with ``STRAIGHT_JOIN`` so MySQL/MariaDB scans ``invoice_line`` once in primary
     key order and looks invoices and tracks up by primary key. Left alone, the optimiser starts
     from ``track`` and reaches every line through the track index: one random read per line.
-    Customers whose every line is skipped still get a row (zero spend) so they are counted;
-    dangling references are damage too: a line whose track is missing or has no genre is skipped,
-    a genre id without a genre row is an unnamed genre, an invoice's customer missing from the
-    customer table is a customer of unknown country. Lines of invoices without a customer id
-    belong to nobody and are not read.
+    Dangling references are damage: a line whose track is missing or has no genre is skipped
+    (genre NULL). Lines of invoices without a customer id belong to nobody and are not read.
+    ``lines``: an extra condition on ``il`` (the incremental fold's id range), bound by the caller.
     """
     join = "STRAIGHT_JOIN" if mysql else "JOIN"
     valid = valid_line_sql(n, mysql)
     return f"""
-WITH spend AS (
     SELECT i.{n.customer_id} AS customer_id, t.{n.genre_id} AS genre_id,
            SUM(CASE WHEN {valid} THEN ROUND(il.{n.unit_price} * 100) * il.{n.quantity} ELSE 0 END)
                AS cents,
@@ -180,9 +187,18 @@ WITH spend AS (
     FROM {n.invoice_line} il
     {join} {n.invoice} i ON i.{n.invoice_id} = il.{n.invoice_id}
     LEFT JOIN {n.track} t ON t.{n.track_id} = il.{n.track_id}
-    WHERE i.{n.customer_id} IS NOT NULL
+    WHERE i.{n.customer_id} IS NOT NULL {lines}
     GROUP BY i.{n.customer_id}, t.{n.genre_id}
-), ranked AS (
+"""  # noqa: S608 - identifiers come from the two fixed namings, never from input
+
+
+def ranked_sql(spend: str) -> str:
+    """Per customer: totals over every genre row of ``spend`` and the favourite genre ranked first.
+
+    Tie rule (module docstring): most cents, then most tracks, then the lowest genre id; NULL
+    (no genre) sorts first in both MySQL and SQLite, as it always has.
+    """
+    return f"""
     SELECT customer_id, genre_id, cents,
            SUM(cents) OVER (PARTITION BY customer_id) AS total_cents,
            SUM(tracks) OVER (PARTITION BY customer_id) AS total_tracks,
@@ -190,16 +206,36 @@ WITH spend AS (
            ROW_NUMBER() OVER (
                PARTITION BY customer_id ORDER BY cents DESC, tracks DESC, genre_id ASC
            ) AS genre_rank
-    FROM spend
-)
+    FROM {spend}
+"""  # noqa: S608 - a fixed table name or subquery, never input
+
+
+def summary_select_sql(n: Naming, favourites: str) -> str:
+    """The one-row-per-customer result, names joined: ``favourites`` has one row per customer
+    (customer_id, genre_id, total_cents, total_tracks, cents, skipped_lines)."""
+    return f"""
 SELECT r.customer_id, c.{n.country}, g.{n.genre_name}, r.total_cents, r.total_tracks, r.cents,
        r.skipped_lines
-FROM ranked r
+FROM {favourites} r
 LEFT JOIN {n.genre} g ON g.{n.genre_id} = r.genre_id
 LEFT JOIN {n.customer} c ON c.{n.customer_id} = r.customer_id
-WHERE r.genre_rank = 1
-ORDER BY r.customer_id
 """  # noqa: S608 - identifiers come from the two fixed namings, never from input
+
+
+def customer_summary_sql(n: Naming, mysql: bool = False) -> str:
+    """The full aggregate query for naming ``n``: every line, grouped, ranked, one row each.
+
+    Customers whose every line is skipped still get a row (zero spend) so they are counted; a
+    genre id without a genre row is an unnamed genre, an invoice's customer missing from the
+    customer table is a customer of unknown country.
+    """
+    spend = customer_genre_spend_sql(n, mysql)
+    select = summary_select_sql(n, "ranked")
+    return f"""
+WITH spend AS ({spend}), ranked AS ({ranked_sql("spend")})
+{select}WHERE r.genre_rank = 1
+ORDER BY r.customer_id
+"""
 
 
 def _lenient_text(data: bytes) -> str:
@@ -250,6 +286,37 @@ def _rows(raw: Iterator[Sequence[Any]]) -> Iterator[CustomerRow]:
         )
 
 
+@dataclass(frozen=True)
+class Session:
+    """One open connection to a Chinook store: what the aggregate tables' code needs to run SQL.
+
+    ``conn`` is the DB-API connection (pymysql or sqlite3, SQLite in autocommit mode: a caller
+    that writes opens its own transaction); ``mark`` is the driver's parameter placeholder.
+    """
+
+    conn: Any
+    naming: Naming
+    mysql: bool
+
+    @property
+    def mark(self) -> str:
+        return "%s" if self.mysql else "?"
+
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[CustomerRow]:
+        """The rows of a summary query, fetched in chunks (a server-side cursor on MySQL)."""
+        cursor = self.conn.cursor(streaming_cursor()) if self.mysql else self.conn.cursor()
+        with closing(cursor):
+            cursor.execute(sql, params)
+            while chunk := cursor.fetchmany(FETCH_CHUNK):
+                yield from _rows(iter(chunk))
+
+
+def streaming_cursor() -> Any:
+    import pymysql.cursors
+
+    return pymysql.cursors.SSCursor
+
+
 class ChinookSource(Protocol):
     """What training needs from a store's database."""
 
@@ -257,6 +324,10 @@ class ChinookSource(Protocol):
 
     def customer_summaries(self) -> Iterator[CustomerRow]:
         """One row per customer who bought at least one track with a genre."""
+        ...
+
+    def session(self, write: bool = False) -> AbstractContextManager[Session]:
+        """An open connection; ``write``: the aggregate tables will be written (else read-only)."""
         ...
 
 
@@ -268,18 +339,22 @@ class SQLiteSource:
         self.description = f"sqlite:{self.path}"
 
     def customer_summaries(self) -> Iterator[CustomerRow]:
+        with self.session() as session:
+            yield from session.stream(customer_summary_sql(session.naming))
+
+    @contextmanager
+    def session(self, write: bool = False) -> Iterator[Session]:
         if not self.path.is_file():
             raise DataSourceError(f"SQLite database not found: {self.path}")
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        uri = f"{self.path.resolve().as_uri()}?mode={'rw' if write else 'ro'}"
         try:
-            with closing(sqlite3.connect(uri, uri=True, timeout=10)) as conn:
+            with closing(sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)) as conn:
                 conn.text_factory = _lenient_text  # one bad byte must not sink the whole run
                 tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
-                naming = detect_naming(tables)
-                cursor = conn.execute(customer_summary_sql(naming))
-                while chunk := cursor.fetchmany(FETCH_CHUNK):
-                    yield from _rows(iter(chunk))
+                yield Session(conn, detect_naming(tables), mysql=False)
         except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", None) in SQLITE_DENIED:
+                raise AccessDenied(f"SQLite {self.path} is read-only: {exc}") from None
             raise DataSourceError(f"SQLite query failed on {self.path}: {exc}") from None
 
 
@@ -300,29 +375,34 @@ class MySQLSource:
         self.description = credentials.description
 
     def customer_summaries(self) -> Iterator[CustomerRow]:
+        with self.session() as session:
+            yield from session.stream(customer_summary_sql(session.naming, mysql=True))
+
+    @contextmanager
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """``write`` changes nothing here: what the user may do is the server's grants."""
         import pymysql
-        import pymysql.cursors
 
         c = self.credentials
         try:
-            with (
-                connect(c, self.db, self.reread, cursorclass=pymysql.cursors.SSCursor) as conn,
-                conn.cursor() as cursor,
-            ):
-                # DATABASE(): the one connected to (a re-read secret may name another)
-                cursor.execute(
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = DATABASE()"
-                )
-                naming = detect_naming([r[0] for r in cursor.fetchall()])
-                cursor.execute(
-                    "SET SESSION tmp_table_size = %s, max_heap_table_size = %s",
-                    (MYSQL_TMP_TABLE_BYTES, MYSQL_TMP_TABLE_BYTES),
-                )
-                cursor.execute(customer_summary_sql(naming, mysql=True))
-                while chunk := cursor.fetchmany(FETCH_CHUNK):
-                    yield from _rows(iter(chunk))
-        except (pymysql.MySQLError, OSError, UnicodeError) as exc:  # a host name IDNA rejects
+            with connect(c, self.db, self.reread) as conn:
+                with conn.cursor() as cursor:
+                    # DATABASE(): the one connected to (a re-read secret may name another)
+                    cursor.execute(
+                        "SELECT table_name FROM information_schema.tables "
+                        "WHERE table_schema = DATABASE()"
+                    )
+                    naming = detect_naming([r[0] for r in cursor.fetchall()])
+                    cursor.execute(
+                        "SET SESSION tmp_table_size = %s, max_heap_table_size = %s",
+                        (MYSQL_TMP_TABLE_BYTES, MYSQL_TMP_TABLE_BYTES),
+                    )
+                yield Session(conn, naming, mysql=True)
+        except pymysql.MySQLError as exc:
+            if exc.args and exc.args[0] in MYSQL_DENIED:
+                raise AccessDenied(f"MySQL user {c.user} on {self.description}: {exc}") from None
+            raise DataSourceError(f"MySQL error on {self.description}: {exc}") from None
+        except (OSError, UnicodeError) as exc:  # a host name IDNA rejects
             raise DataSourceError(f"MySQL error on {self.description}: {exc}") from None
 
 
