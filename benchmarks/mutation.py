@@ -65,6 +65,7 @@ TESTS: dict[str, list[str]] = {
     "train/export.py": [f"{INTEGRATION}/test_inference_exact.py", f"{INTEGRATION}/test_forest.py"],
     "serve/model_cache.py": [
         f"{UNIT}/test_model_cache_boundaries.py",
+        f"{UNIT}/test_serve_boundaries.py",
         f"{INTEGRATION}/test_model_cache_refresh.py",
     ],
     "serve/batch.py": [
