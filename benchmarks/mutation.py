@@ -70,8 +70,16 @@ TESTS: dict[str, list[str]] = {
     ],
     "serve/batch.py": [
         f"{UNIT}/test_serve_boundaries.py",
+        f"{UNIT}/test_serve_batch_items.py",
         f"{INTEGRATION}/test_predict_batch.py",
     ],
+    "serve/guard.py": [f"{UNIT}/test_api_guard.py", f"{UNIT}/test_serve_boundaries.py"],
+    "serve/request.py": [
+        f"{UNIT}/test_request_rules.py",
+        f"{UNIT}/test_api_guard.py",
+        f"{UNIT}/test_serve_boundaries.py",
+    ],
+    "serve/errors.py": [f"{UNIT}/test_api_guard.py", f"{UNIT}/test_serve_boundaries.py"],
     "serve/http.py": [
         f"{UNIT}/test_api_guard.py",
         f"{UNIT}/test_serve_boundaries.py",
