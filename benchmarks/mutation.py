@@ -31,6 +31,7 @@ STAGING = ROOT / "var" / "mutation"
 RUNS = ROOT / "benchmarks" / "results" / "mutation-runs.json"
 REPORT = ROOT / "benchmarks" / "results" / "mutation.md"
 EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent.toml"
+NOTES = ROOT / "benchmarks" / "mutation_notes.md"  # appended to the report as written
 MUTMUT = ROOT / ".venv" / "bin" / "mutmut"
 
 UNIT = "tests/unit"
@@ -64,12 +65,21 @@ TESTS: dict[str, list[str]] = {
     "train/export.py": [f"{INTEGRATION}/test_inference_exact.py", f"{INTEGRATION}/test_forest.py"],
     "serve/model_cache.py": [
         f"{UNIT}/test_model_cache_boundaries.py",
+        f"{UNIT}/test_serve_boundaries.py",
         f"{INTEGRATION}/test_model_cache_refresh.py",
     ],
     "serve/batch.py": [
         f"{UNIT}/test_serve_boundaries.py",
+        f"{UNIT}/test_serve_batch_items.py",
         f"{INTEGRATION}/test_predict_batch.py",
     ],
+    "serve/guard.py": [f"{UNIT}/test_api_guard.py", f"{UNIT}/test_serve_boundaries.py"],
+    "serve/request.py": [
+        f"{UNIT}/test_request_rules.py",
+        f"{UNIT}/test_api_guard.py",
+        f"{UNIT}/test_serve_boundaries.py",
+    ],
+    "serve/errors.py": [f"{UNIT}/test_api_guard.py", f"{UNIT}/test_serve_boundaries.py"],
     "serve/http.py": [
         f"{UNIT}/test_api_guard.py",
         f"{UNIT}/test_serve_boundaries.py",
@@ -253,6 +263,8 @@ def render(runs: dict[str, dict[str, object]], equivalent: dict[str, str]) -> st
             out += ["", "### Survivors not yet killed", ""]
             for m in alive:
                 out += [f"`{m.name}` ({m.status})", "", "```diff", m.diff, "```", ""]
+    if NOTES.exists():
+        out += ["", NOTES.read_text().strip()]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -10,6 +10,7 @@ What the store and the files hold is the integration suite's part (test_model_ca
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -196,10 +197,9 @@ def test_a_finished_refresh_is_answered_at_once_within_the_budget(
     script.results = [model(1), model(2)]
     cache.get()
     clock.now += 1
-    caplog.clear()  # the first load's INFO line (the package logs at INFO)
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         assert cache.get().version == model(2).version
-    assert not caplog.messages
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_without_a_model_a_request_waits_the_load_deadline_and_gets_503(
@@ -300,7 +300,7 @@ def test_each_kind_of_failed_load_is_one_log_line_naming_it(
     )
     script.results = [model(1), error]
     first = cache.get()
-    caplog.clear()  # the first load's INFO line
+    caplog.clear()  # the first load's line, when another test left the logger at INFO
     with caplog.at_level(logging.INFO, logger=LOGGER):
         assert cache.get() is first
     lines = [f"{r.levelname} {r.getMessage()}" for r in caplog.records if r.name == LOGGER]
@@ -322,3 +322,146 @@ def test_a_loaded_version_is_logged_once(
         clock.now += 1
         cache.get()  # unchanged: nothing swapped, nothing logged
     assert caplog.messages == [f"Loaded model version {model(1).version}"]
+
+
+# --------------------------------------------------------------------------- the pointer path
+# A version published by the registry into a local store, read the way predict reads S3: the
+# pointer (by its tag), then the manifest, predictor and snapshot, each verified.
+
+V1, V2 = "20260101T000001Z-000001", "20260101T000002Z-000002"
+SPEC = ["total_spent", "total_tracks_bought", "genre_spending_ratio"]
+
+
+def version_files(classes: tuple[str, ...] = ("Jazz", "Rock")) -> dict[str, bytes]:
+    import pickle
+
+    import numpy as np
+
+    from genre_model.contract import FORMAT, pack_arrays
+
+    forest = {
+        "format": FORMAT,
+        "classes": list(classes),
+        "feature_columns": SPEC,
+        "countries": [],
+        "depth": 0,
+        "arrays": pack_arrays(
+            {
+                "feature": np.zeros(1, dtype=np.int64),
+                "threshold": np.zeros(1),
+                "left": np.zeros(1, dtype=np.int64),
+                "right": np.zeros(1, dtype=np.int64),
+                "value": np.full((1, len(classes)), 1 / len(classes)),
+                "roots": np.zeros(1, dtype=np.int64),
+            }
+        ),
+    }
+    customers = {
+        "feature_columns": SPEC,
+        "countries": ["Brazil", "USA"],
+        "arrays": pack_arrays(
+            {
+                "customer_id": np.array([2, 5], dtype=np.int64),
+                "features": np.array([[1.0, 1, 0.5], [9.0, 3, 0.25]]),
+            }
+        ),
+    }
+    return {"predictor.joblib": pickle.dumps(forest), "customers.joblib": pickle.dumps(customers)}
+
+
+def published(tmp_path: Path, *versions: str) -> tuple[object, model_cache.Location]:
+    from genre_model.store.local import DirStore
+    from genre_model.store.registry import Registry
+
+    store = DirStore(tmp_path)
+    registry = Registry(store, "models/")
+    for version in versions:
+        manifest = Manifest(version, classes=("Jazz", "Rock"), feature_columns=tuple(SPEC))
+        registry.write_version(manifest, version_files())
+        registry.promote(version)
+    names = ("manifest.json", "predictor.joblib", "customers.joblib")
+    location = model_cache.Location(
+        store, lambda v: {n: f"models/{v}/{n}" for n in names}, pointer="models/latest.json"
+    )
+    return store, location
+
+
+def test_the_promoted_version_is_loaded_whole_and_its_customers_looked_up(
+    tmp_path: Path,
+) -> None:
+    store, location = published(tmp_path, V1)
+    loaded = location.load(None, time.monotonic() + 10)
+    assert loaded is not None
+    assert loaded.version == V1
+    assert store.deadline is None  # the load's deadline does not outlive it
+    assert loaded.predictor.classes == ("Jazz", "Rock")
+    features, country = loaded.customers.lookup(5)
+    assert (features.tolist(), country) == ([9.0, 3.0, 0.25], "USA")
+    assert loaded.customers.lookup(2)[1] == "Brazil"
+    for unknown in (1, 3, 6):  # before the first id, between two, after the last
+        assert loaded.customers.lookup(unknown) is None
+    assert location.load(loaded, time.monotonic() + 10) is None  # the pointer did not change
+
+
+def test_a_pointer_rewritten_to_the_same_version_loads_nothing_new(tmp_path: Path) -> None:
+    store, location = published(tmp_path, V1)
+    first = location.load(None, time.monotonic() + 10)
+    pointer = json.loads(store.get("models/latest.json"))
+    store.put("models/latest.json", json.dumps({**pointer, "promoted_at": "later"}).encode())
+    assert location.load(first, time.monotonic() + 10) is None
+
+
+def test_a_failed_load_is_retried_even_when_the_pointer_did_not_move_again(
+    tmp_path: Path,
+) -> None:
+    store, location = published(tmp_path, V1)
+    first = location.load(None, time.monotonic() + 10)
+    files = version_files()
+    store.put(f"models/{V2}/predictor.joblib", files["predictor.joblib"])
+    store.put(f"models/{V2}/customers.joblib", files["customers.joblib"])
+    pointer = json.loads(store.get("models/latest.json"))
+    store.put("models/latest.json", json.dumps({**pointer, "version": V2}).encode())
+    with pytest.raises(IntegrityError, match=f"^version {V2} has no manifest.json$"):
+        location.load(first, time.monotonic() + 10)
+    from genre_model.store.registry import Registry
+
+    Registry(store, "models/").write_version(
+        Manifest(V2, classes=("Jazz", "Rock"), feature_columns=tuple(SPEC)), files
+    )
+    assert location.load(first, time.monotonic() + 10).version == V2
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("pointer-not-json", r"latest\.json"),
+        ("manifest-of-another", f"^manifest for {V1} names {V2}$"),
+        ("manifest-names-nothing", "not a version name"),
+        ("classes-lacking", f"^manifest.json of {V1} lists classes its predictor lacks$"),
+        ("customers-missing", f"^customers.joblib of {V1} is missing"),
+        ("predictor-tampered", "predictor.joblib"),
+    ],
+)
+def test_a_damaged_version_is_an_integrity_failure_naming_it(
+    tmp_path: Path, damage: str, reason: str
+) -> None:
+    store, location = published(tmp_path, V1)
+    key = f"models/{V1}/manifest.json"
+    manifest = json.loads(store.get(key))
+    if damage == "pointer-not-json":
+        store.put("models/latest.json", b"{not json")
+    elif damage == "manifest-of-another":
+        store.put(key, json.dumps({**manifest, "version": V2}).encode())
+    elif damage == "manifest-names-nothing":
+        store.put(key, json.dumps({**manifest, "version": "../x"}).encode())
+    elif damage == "classes-lacking":
+        store.put(key, json.dumps({**manifest, "classes": ["Jazz", "Rock", "Pop"]}).encode())
+    elif damage == "customers-missing":
+        (tmp_path / f"models/{V1}/customers.joblib").unlink()
+    else:
+        store.put(
+            f"models/{V1}/predictor.joblib", b"x" + store.get(f"models/{V1}/predictor.joblib")
+        )
+    with pytest.raises(IntegrityError, match=reason):
+        location.load(None, time.monotonic() + 10)
+    assert store.deadline is None
