@@ -16,8 +16,8 @@ from collections import defaultdict
 from benchmarks.common import peak_rss_mib
 from genre_model.config import load_settings
 from genre_model.train import fit as training
+from genre_model.train import pipeline
 from genre_model.train.pipeline import run_training
-from genre_model.train.sources import open_source
 
 
 def main(database: str, bucket: str) -> dict:
@@ -29,19 +29,22 @@ def main(database: str, bucket: str) -> dict:
             "MODEL_BUCKET": bucket,
             "RF_N_JOBS": os.environ.get("RF_N_JOBS", "-1"),
             "MIN_CUSTOMERS": "1",
+            # the scale bench's modes; unset: the defaults the train Lambda runs with
+            **{
+                k: os.environ[k]
+                for k in ("TRAIN_AGGREGATES", "TRAIN_SAMPLE_ROWS")
+                if k in os.environ
+            },
         }
     )
     spent: dict[str, float] = defaultdict(float)
-    source = open_source(settings.database)
+    summaries = pipeline.summaries
 
-    class TimedSource:
-        description = source.description
-
-        def customer_summaries(self):
-            started = time.perf_counter()
-            rows = list(source.customer_summaries())
-            spent["sql_aggregation"] += time.perf_counter() - started
-            return rows
+    def timed_summaries(*args, **kwargs):  # the SQL: full query, or fold + read of the tables
+        started = time.perf_counter()
+        rows = list(summaries(*args, **kwargs))
+        spent["sql_aggregation"] += time.perf_counter() - started
+        return rows
 
     fit = training.RandomForestClassifier.fit
     cross_validate = training.cross_validate
@@ -67,7 +70,8 @@ def main(database: str, bucket: str) -> dict:
 
     training.RandomForestClassifier.fit = timed_fit
     training.cross_validate = timed_cv
-    outcome = run_training(settings, source=TimedSource(), progress=lambda _m: None)
+    pipeline.summaries = timed_summaries
+    outcome = run_training(settings, progress=lambda _m: None)
     t = outcome.timings
     report = outcome.report
     phases = {
@@ -94,6 +98,8 @@ def main(database: str, bucket: str) -> dict:
         "cv_accuracy": report["cross_validation"]["model"]["accuracy"]["mean"],
         "cv_baseline_accuracy": report["cross_validation"]["baseline"]["accuracy"]["mean"],
         "n_jobs": settings.forest.n_jobs,
+        "aggregates": settings.aggregates,
+        "sample": report["customers"].get("sample"),
         "fits_timed": int(spent["fit_count"]),
         "version": outcome.version,
     }

@@ -3,7 +3,8 @@
 1. a synthetic Chinook store in SQLite (or the store named by DB=...),
 2. the training job with its full report (baseline included) and a report picture,
 3. the model written to MODELO_GENERO_ENTRENADO (or to S3 on a local moto server: DEMO_STORE=s3),
-4. the local API on 127.0.0.1:8000 answering the spec's example request,
+4. the local API on 127.0.0.1:8000 answering the spec's example request (its port is bound
+   before anything else, so a busy port fails at once, naming DEMO_PORT),
 5. serving until Ctrl-C (DEMO_ONCE=1 stops after the example).
 """
 
@@ -13,16 +14,18 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 import threading
 import urllib.request
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
+from devtools import demo_models
+from devtools.server import LOCAL_REFRESH_SECONDS
+
 SPEC_REQUEST = {"total_spent": 45.50, "total_tracks_bought": 15, "genre_spending_ratio": 0.6}
 
 
@@ -80,6 +83,8 @@ def train(db: str) -> dict[str, Any]:
     outcome = run_training(
         settings, source=source_from_url(db, settings.database), progress=progress
     )
+    steps.set_postfix_str("published")
+    steps.update(steps.total - steps.n)  # the last step (fit, export, publish) is done
     steps.close()
     banner("Training report")
     print(format_report(outcome.report))
@@ -123,12 +128,17 @@ def report_picture(report: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def serve(host: str, port: int, once: bool) -> None:
-    from devtools.server import find_handler, make_server
+def listen(host: str, port: int) -> ThreadingHTTPServer:
+    """The local API's socket, bound before any other work: a busy port fails in one line."""
+    from devtools.server import find_handler, open_server
+
+    return open_server(host, port, find_handler(), setting="DEMO_PORT")
+
+
+def serve(server: ThreadingHTTPServer, host: str, port: int, once: bool) -> None:
     from genre_model.serve import api
 
     api.reset()  # the model was just written: read settings and the model afresh
-    server = make_server(host, port, find_handler(ROOT / "functions" / "predict" / "app.py"))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://{host}:{port}/api/predict-genre"
     banner(f"Local API on http://{host}:{port}")
@@ -142,14 +152,17 @@ def serve(host: str, port: int, once: bool) -> None:
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
         answer = json.load(response)
     print(json.dumps(answer, indent=2))
-    if once:
-        server.shutdown()
-        return
-    print("\nServing until Ctrl-C ...", flush=True)
     try:
-        threading.Event().wait()
+        if not once:
+            print("\nServing until Ctrl-C ...", flush=True)
+            threading.Event().wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         server.shutdown()
+        server.server_close()
+    if os.environ.get("MODELO_GENERO_ENTRENADO"):
+        print("\n`make serve` serves this model from now on (the newest `make demo` wrote).")
 
 
 def main() -> int:
@@ -167,38 +180,41 @@ def main() -> int:
     parser.add_argument("--once", action="store_true", default=os.environ.get("DEMO_ONCE") == "1")
     args = parser.parse_args()
 
-    work = ROOT / "var" / "demo"
+    work = demo_models.DEMO_DIR
     work.mkdir(parents=True, exist_ok=True)
     for name in list(os.environ):  # the demo decides where the model goes
         if name in {"MODEL_BUCKET", "MODELO_GENERO_ENTRENADO", "MODEL_PREFIX"}:
             del os.environ[name]
     if args.store == "s3":
         os.environ["MODEL_BUCKET"] = "genre-model-demo"
-        start_moto(int(os.environ.get("DEMO_MOTO_PORT", 5005)))
     else:
-        # One model path per data source: the promotion rules compare a new model with the one
-        # it replaces, and a different store is not a truncated version of the previous one.
-        source = re.sub(r"[^A-Za-z0-9]+", "-", args.db).strip("-")[-60:] if args.db else ""
-        assets = work / (f"assets-{source}" if source else "assets")
-        os.environ["MODELO_GENERO_ENTRENADO"] = str(assets / "modelo_genero_entrenado.pkl")
+        os.environ["MODELO_GENERO_ENTRENADO"] = str(demo_models.model_path(args.db))
+    os.environ.setdefault("MODEL_REFRESH_SECONDS", LOCAL_REFRESH_SECONDS)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "genre-model-demo")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "GenreModelDemo")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
+    from genre_model.config import ConfigError
     from genre_model.store.protocol import ArtifactError, PromotionRefused
     from genre_model.train.fit import TrainingError
     from genre_model.train.sources import DataSourceError
 
     try:
+        server = listen(args.host, args.port)
+        if args.store == "s3":
+            start_moto(int(os.environ.get("DEMO_MOTO_PORT", 5005)))
         db = args.db or str(
             make_store(work / "chinook-synthetic.sqlite", args.customers, args.seed)
         )
         report = train(db)
-        picture = report_picture(report, work / "training-report.png")
+        picture = report_picture(report, demo_models.report_picture(args.db))
         banner(f"Training report picture: {picture}")
-        serve(args.host, args.port, args.once)
-    except (DataSourceError, TrainingError, ArtifactError, PromotionRefused, OSError) as exc:
+        serve(server, args.host, args.port, args.once)
+    except (ConfigError, DataSourceError, TrainingError, ArtifactError, PromotionRefused) as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the moto server's port (DEMO_MOTO_PORT), a full disk, ...
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -7,19 +7,23 @@ real) or a local ``MODELO_GENERO_ENTRENADO`` file, with exactly the behaviour de
 from __future__ import annotations
 
 import base64
+import errno
 import importlib.util
 import json
+import os
 import re
 import socket
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from devtools import demo_models
 from devtools.lambda_context import lambda_context
+from genre_model.config import ConfigError
 from genre_model.serve.http import BATCH_PATH, MAX_BATCH_BODY_BYTES
 
 MAX_READ_BYTES = MAX_BATCH_BODY_BYTES  # beyond this the server answers 413 itself, unread
@@ -216,8 +220,52 @@ def make_server(
     return _Server((host, port), ProxyHandler)
 
 
+LOCAL_REFRESH_SECONDS = "2"  # a rollback or a new training reaches the local server this soon
+
+
+def open_server(host: str, port: int, handler: Handler, setting: str) -> ThreadingHTTPServer:
+    """``make_server``, a port it cannot listen on said in one line naming ``setting``, the
+    variable that changes it (run before any other work, so nothing is done for nothing)."""
+    try:
+        return make_server(host, port, handler)
+    except OSError as exc:
+        why = "is already in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc.strerror}"
+        raise ConfigError(
+            f"listening on {host}:{port} {why}: choose another port with {setting}, "
+            f"e.g. {setting}={port + 1 if port < 65535 else 8000}"
+        ) from None
+
+
+def choose_model(env: MutableMapping[str, str], demo_dir: Path = demo_models.DEMO_DIR) -> str:
+    """Point ``env`` at a model when none is set, and say which (before any request).
+
+    Nothing set: the newest model ``make demo`` wrote; with none, the plain demo's model path,
+    so a ``make demo`` run later is picked up, and the line says what to run or set.
+    Also sets the refresh interval the local server runs with (``LOCAL_REFRESH_SECONDS``)."""
+    env.setdefault("MODEL_REFRESH_SECONDS", LOCAL_REFRESH_SECONDS)
+    every = f"checked for a new version every {env['MODEL_REFRESH_SECONDS']} s"
+    if env.get("MODEL_BUCKET") or env.get("MODELO_GENERO_ENTRENADO"):
+        where = env.get("MODELO_GENERO_ENTRENADO") or f"s3://{env['MODEL_BUCKET']}/"
+        return f"Model: {where} (from the environment; {every})"
+    found = demo_models.newest(demo_dir)
+    if found is None:
+        env["MODELO_GENERO_ENTRENADO"] = str(demo_models.model_path("", demo_dir))
+        return (
+            "No model to serve yet: predictions answer 503 until one exists. Run `make demo "
+            "DEMO_ONCE=1` (writes var/demo/assets/modelo_genero_entrenado.pkl, picked up here "
+            "within seconds), or set MODELO_GENERO_ENTRENADO=<pickle path> or MODEL_BUCKET=<bucket>"
+        )
+    env["MODELO_GENERO_ENTRENADO"] = str(found.path)
+    return (
+        f"Model: version {found.version} from {found.shown()}, the newest `make demo` wrote "
+        f"(set MODELO_GENERO_ENTRENADO or MODEL_BUCKET to serve another; {every})"
+    )
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, handler_path: str | None = None) -> None:
-    server = make_server(host, port, find_handler(handler_path))
+    model = choose_model(os.environ)
+    server = open_server(host, port, find_handler(handler_path), setting="SERVE_PORT")
+    print(model, file=sys.stderr)
     print(f"Serving the predict Lambda on http://{host}:{port} (Ctrl-C stops)", file=sys.stderr)
     try:
         server.serve_forever()

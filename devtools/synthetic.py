@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -367,34 +367,115 @@ def _write_csv(store: Store, table: str, path: Path, chunk_rows: int = 1_000_000
             )
 
 
+# Tables every block has its own rows of; the catalogue (genre, track, ...) is written once.
+CUSTOMER_TABLES = ("customer", "invoice", "invoice_line")
+BLOCK_CUSTOMERS = 250_000  # ~4.5 M invoice lines: the generator's arrays stay near 1 GiB
+
+
+def shifted(store: Store, customers: int, invoices: int, lines: int) -> Store:
+    """The store with its customer, invoice and line ids moved past the given counts."""
+    t = dict(store.tables)
+    customer, invoice, line = t["customer"], t["invoice"], t["invoice_line"]
+    t["customer"] = [_ids(customer[0]) + customers, *customer[1:]]
+    t["invoice"] = [_ids(invoice[0]) + invoices, _ids(invoice[1]) + customers, *invoice[2:]]
+    t["invoice_line"] = [_ids(line[0]) + lines, _ids(line[1]) + invoices, *line[2:]]
+    return Store(tables=t, favourite=store.favourite)
+
+
+def _ids(column: np.ndarray | list[Any]) -> np.ndarray:
+    return np.asarray(column, dtype=np.int64)
+
+
+def generate_blocks(
+    customers: int, seed: int = 42, block: int = BLOCK_CUSTOMERS
+) -> Iterator[Store]:
+    """The store in blocks of ``block`` customers (block ``i`` seeded ``(seed, i)``), ids running
+    on across blocks: a store of any size with at most one block in memory. One block is the
+    same store ``generate(customers, seed)`` gives only when ``customers <= block``."""
+    if customers <= block:
+        yield generate(customers, seed)
+        return
+    done = invoices = lines = 0
+    for i, start in enumerate(range(0, customers, block)):
+        block_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+        part = generate(min(block, customers - start), seed=block_seed)
+        yield shifted(part, done, invoices, lines)
+        done += part.count("customer")
+        invoices += part.count("invoice")
+        lines += part.count("invoice_line")
+
+
+def _load(cursor: Any, store: Store, naming: str, tables: tuple[str, ...], tmp: Path) -> None:
+    for table in tables:
+        name, _ = TABLES[naming][table]
+        csv_path = tmp / f"{name}.csv"
+        _write_csv(store, table, csv_path)
+        cursor.execute(
+            f"LOAD DATA LOCAL INFILE %s INTO TABLE {name} "
+            "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\n'",
+            (str(csv_path),),
+        )
+        csv_path.unlink()
+
+
 def write_mysql(
-    store: Store, conn: Connection[Any], database: str, naming: str = "snake_case"
+    store: Store | Iterable[Store],
+    conn: Connection[Any],
+    database: str,
+    naming: str = "snake_case",
+    progress: Callable[[Store], object] | None = None,
 ) -> None:
-    """(Re)create ``database`` and bulk-load the store with LOAD DATA LOCAL INFILE.
+    """(Re)create ``database`` and bulk-load the store (or its blocks) with LOAD DATA LOCAL INFILE.
 
     Each table is loaded with only its primary key; the secondary indexes the aggregation joins
-    on are built afterwards (one sorted build instead of 20 M random index inserts).
+    on are built afterwards (one sorted build instead of 20 M random index inserts). Blocks are
+    written to a temporary CSV and loaded one at a time (``progress`` is called after each), so
+    the disk and memory a store needs are one block's.
     """
+    blocks = [store] if isinstance(store, Store) else store
     with conn.cursor() as cursor, tempfile.TemporaryDirectory() as tmp:
         cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
         cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
         cursor.execute(f"USE `{database}`")
         cursor.execute("SET SESSION unique_checks = 0, foreign_key_checks = 0")
         for table in TABLES[naming]:
-            name, _ = TABLES[naming][table]
-            create, *indexes = _ddl(naming, table)
-            cursor.execute(create)
-            csv_path = Path(tmp) / f"{name}.csv"
-            _write_csv(store, table, csv_path)
-            cursor.execute(
-                f"LOAD DATA LOCAL INFILE %s INTO TABLE {name} "
-                "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\n'",
-                (str(csv_path),),
-            )
-            csv_path.unlink()
-            for statement in indexes:
+            cursor.execute(_ddl(naming, table)[0])
+        for i, block in enumerate(blocks):
+            tables = tuple(TABLES[naming]) if i == 0 else CUSTOMER_TABLES
+            _load(cursor, block, naming, tables, Path(tmp))
+            conn.commit()
+            if progress:
+                progress(block)
+        for table in TABLES[naming]:
+            for statement in _ddl(naming, table)[1:]:
                 cursor.execute(statement)
         cursor.execute("SET SESSION unique_checks = 1, foreign_key_checks = 1")
+    conn.commit()
+
+
+def new_lines_block(
+    existing_customers: int, invoices: int, lines: int, share: float, seed: int = 7
+) -> Store:
+    """About ``share`` of ``lines`` new invoice lines, in new invoices of random existing customers
+    (a day's sales): ids continue after ``invoices`` and ``lines``."""
+    buyers = max(1, round(existing_customers * share))
+    day = shifted(generate(buyers, seed), 0, invoices, lines)
+    rng = np.random.default_rng(seed)
+    who = rng.integers(1, existing_customers + 1, buyers)
+    invoice = day.tables["invoice"]
+    return Store(
+        tables={**day.tables, "invoice": [invoice[0], who[_ids(invoice[1]) - 1], *invoice[2:]]},
+        favourite=day.favourite,
+    )
+
+
+def append_mysql(
+    store: Store, conn: Connection[Any], database: str, naming: str = "snake_case"
+) -> None:
+    """Add a block's invoices and lines to an existing store (its indexes stay in place)."""
+    with conn.cursor() as cursor, tempfile.TemporaryDirectory() as tmp:
+        cursor.execute(f"USE `{database}`")
+        _load(cursor, store, naming, ("invoice", "invoice_line"), Path(tmp))
     conn.commit()
 
 

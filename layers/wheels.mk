@@ -27,3 +27,17 @@ define layer_wheels
 	else echo "strip not found: extension modules kept with their symbol tables"; fi
 	rm -rf "$(TARGET)/bin" $(foreach path,$(1),"$(TARGET)/$(path)")
 endef
+
+# Bytecode for Lambda's python3.13, compiled at build time: /opt is read-only in Lambda, so a layer
+# without it compiles every module it imports from source on every cold start, and Lambda bills
+# INIT (numpy alone: 0.45 s of CPU from source, 0.14 s from bytecode, measured here with
+# python3.13). unchecked-hash: valid whatever the files' mtimes become through zip and unzip; a
+# published layer's sources never change. The top Makefile exports PYTHON_RUNTIME (pyenv's 3.13 or
+# python3.13 on PATH); without one the layer is shipped as source, and the build says so.
+PYTHON_RUNTIME ?= python3.13
+define runtime_bytecode
+	if command -v $(PYTHON_RUNTIME) >/dev/null 2>&1 \
+		&& $(PYTHON_RUNTIME) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then \
+		$(PYTHON_RUNTIME) -m compileall -q -j0 --invalidation-mode unchecked-hash "$(1)"; \
+	else echo "$(PYTHON_RUNTIME) (3.13) not found: $(1) shipped without bytecode, slower cold starts"; fi
+endef

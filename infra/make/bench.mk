@@ -8,4 +8,9 @@ bench: install ## Run the benchmarks and rewrite benchmarks/RESULTS.md (BENCH_TI
 bench-smoke: install ## Benchmarks in smoke mode: tiny sizes, checks they still run (what CI runs)
 	$(PY) -m benchmarks.run --smoke
 
-.PHONY: bench bench-smoke
+SCALE_TIERS ?= 1000000,3000000
+
+bench-scale: install ## Training at scale (issue 20): generate + train, incremental nightly (SCALE_TIERS=1000000,3000000,10000000)
+	nice -n 10 $(PY) -m benchmarks.scale --tiers $(SCALE_TIERS) --command "make bench-scale SCALE_TIERS=$(SCALE_TIERS)"
+
+.PHONY: bench bench-smoke bench-scale

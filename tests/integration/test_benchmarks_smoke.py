@@ -15,6 +15,10 @@ import pytest
 
 from tests.helpers import ROOT, require_mysql
 
+# Interpreter-independent (the benchmark harness, not the shipped code):
+# `make test-py313` does not run it again.
+pytestmark = pytest.mark.once
+
 
 @pytest.mark.slow
 @pytest.mark.mysql

@@ -26,7 +26,9 @@ def run_cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
 def assert_one_line(status: int, output: str, *words: str) -> str:
     assert status == 1, output
     assert "Traceback" not in output
-    lines = output.strip().splitlines()
+    # `train` says first, before any work, what it reads and where it publishes; the error that
+    # follows is still one line.
+    lines = [x for x in output.strip().splitlines() if not x.startswith("Training from ")]
     assert len(lines) == 1, output
     assert lines[0].startswith("error: ")
     for word in words:

@@ -103,7 +103,8 @@ def test_failing_run_exits_1_with_one_error_line(tmp_path: Path, db: str) -> Non
     assert str(path) in errors[0] or "Chinook" in errors[0]
     assert not model.exists()
     assert not any(companion(model, name).exists() for name in COMPANIONS)
-    assert result.stdout == ""
+    # Only the first line, said before any work: what it reads and where it would publish.
+    assert result.stdout.splitlines() == [f"Training from sqlite:{path}, publishing to {model}"]
 
 
 def test_failing_run_keeps_the_previous_model(tmp_path: Path, synthetic_sqlite: Path) -> None:

@@ -131,6 +131,8 @@ def test_tampered_predictor_with_nothing_cached_is_503(
     assert "ModelIntegrityFailure" in capsys.readouterr().out  # the EMF metric was flushed
     health = invoke(predict_handler, load_event("health.json"))
     assert health.body["model_loaded"] is False
+    assert "integrity check" in health.body["reason"]
+    assert BUCKET not in health.raw  # an open probe names no bucket or key
 
 
 def test_tampered_new_version_keeps_the_cached_one(
@@ -216,7 +218,12 @@ def test_nothing_published_is_503(predict_handler, s3):
     assert_error(info, 503, "model")
     health = invoke(predict_handler, load_event("health.json"))
     assert health.status == 200
-    assert health.body == {"status": "OK", "model_loaded": False, "model_version": None}
+    assert health.body == {
+        "status": "OK",
+        "model_loaded": False,
+        "model_version": None,
+        "reason": "nothing published yet: train a model first",
+    }
 
 
 def test_published_after_a_503_is_served_on_the_next_request(predict_handler, s3, spec_model):
@@ -233,6 +240,7 @@ def test_health_and_model_info(predict_handler, s3, spec_model):
         "status": "OK",
         "model_loaded": True,
         "model_version": spec_model.version,
+        "reason": None,
     }
     info = invoke(predict_handler, load_event("model-info.json"))
     assert info.status == 200, info.raw

@@ -16,6 +16,10 @@ from pathlib import Path
 
 import pytest
 
+# Interpreter-independent (a development tool run by the machine's python3):
+# `make test-py313` does not run it again.
+pytestmark = pytest.mark.once
+
 FORWARDER = Path(__file__).resolve().parents[2] / "infra" / "sam-local" / "tcp_forward.py"
 
 

@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from genre_model.config import DatabaseSettings, load_settings
+from genre_model.train.db_connect import credentials_from_secret
 from genre_model.train.sources import (
     PASCAL,
     SNAKE,
@@ -19,7 +20,6 @@ from genre_model.train.sources import (
     MySQLCredentials,
     MySQLSource,
     SQLiteSource,
-    credentials_from_secret,
     detect_naming,
     open_source,
     parse_mysql_url,

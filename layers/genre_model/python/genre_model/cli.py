@@ -1,4 +1,4 @@
-"""Command line: ``python -m genre_model train|versions|rollback``.
+"""Command line: ``python -m genre_model train|versions|report|rollback|aggregates``.
 
 Errors end the program with exit status 1 and one readable line on stderr, never a traceback.
 """
@@ -32,12 +32,21 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_train(args: argparse.Namespace) -> int:
     from genre_model.train.features import describe_skipped
     from genre_model.train.fit import format_report
-    from genre_model.train.pipeline import run_training
-    from genre_model.train.sources import source_from_url
+    from genre_model.train.pipeline import run_training, target_registry
+    from genre_model.train.sources import open_source, source_from_url
 
     settings = _settings(args)
-    source = source_from_url(args.db, settings.database) if args.db else None
-    outcome = run_training(settings, source=source)
+    source = (
+        source_from_url(args.db, settings.database) if args.db else open_source(settings.database)
+    )
+    registry = target_registry(settings)
+    # First, before the work: what it reads (never a password) and where the version goes.
+    print(
+        f"Training from {source.description}, publishing to {_where(*registry)}",
+        file=sys.stderr if args.json else sys.stdout,
+        flush=True,
+    )
+    outcome = run_training(settings, source=source, registry=registry)
     if args.json:
         print(json.dumps({"summary": outcome.summary(), "report": outcome.report}, indent=2))
         return 0
@@ -48,10 +57,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _where(registry: Registry, local: LocalModelPath | None) -> str:
+    return str(local.path) if local is not None else registry.store.url(registry.prefix)
+
+
 def _registry(args: argparse.Namespace) -> tuple[Registry, LocalModelPath | None]:
     from genre_model.train.pipeline import target_registry
 
-    return target_registry(_settings(args))
+    settings = _settings(args)
+    if not settings.model_path and not settings.model_bucket:
+        raise ConfigError(
+            "no model location: looked at --model-path, MODELO_GENERO_ENTRENADO and MODEL_BUCKET, "
+            "all unset (make demo writes var/demo/assets/modelo_genero_entrenado.pkl)"
+        )
+    return target_registry(settings)
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
@@ -60,12 +83,54 @@ def cmd_versions(args: argparse.Namespace) -> int:
     if not versions:
         print(f"no versions under {registry.store.url(registry.prefix)}")
         return 0
-    print(f"{'':2}{'version':<26}{'created':<27}{'accuracy':>9}{'baseline':>9}{'customers':>10}")
+    print("hold-out accuracy and macro-F1, CV accuracy: model / majority baseline; * = latest")
+    print(
+        f"{'':2}{'version':<26}{'created':<27}{'accuracy':>15}{'macro-F1':>15}"
+        f"{'CV accuracy':>15}{'customers':>10}  report"
+    )
     for v in versions:
-        acc = f"{v.accuracy:.3f}" if v.accuracy is not None else "-"
-        base = f"{v.baseline_accuracy:.3f}" if v.baseline_accuracy is not None else "-"
+        pairs = (
+            (v.accuracy, v.baseline_accuracy),
+            (v.macro_f1, v.baseline_macro_f1),
+            (v.cv_accuracy, v.cv_baseline_accuracy),
+        )
+        figures = "".join(f"{_figure(m) + ' / ' + _figure(b):>15}" for m, b in pairs)
         mark = "* " if v.latest else "  "
-        print(f"{mark}{v.version:<26}{v.created:<27}{acc:>9}{base:>9}{v.labelled or 0:>10}")
+        report = "yes" if v.reported else "-"
+        print(f"{mark}{v.version:<26}{v.created:<27}{figures}{v.labelled or 0:>10}  {report}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from genre_model.contract import REPORT_PICTURE, check_version
+    from genre_model.store.protocol import ArtifactError, verified
+
+    version = check_version(args.version)  # before anything is read: a name, never a path
+    out = Path(args.out or f"{version}.report.png")
+    if out.is_dir():
+        out = out / f"{version}.report.png"
+    registry, _ = _registry(args)
+    manifest = registry.manifest(version)
+    if REPORT_PICTURE not in manifest.files:
+        raise ArtifactError(f"version {version} has no {REPORT_PICTURE} (published before reports)")
+    data = verified(registry.store, registry.key(version, REPORT_PICTURE), manifest, REPORT_PICTURE)
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ArtifactError(f"{REPORT_PICTURE} of {version} is not a PNG picture")
+    try:
+        fh = open(out, "xb")  # never over a file that is already there  # noqa: SIM115
+    except FileExistsError:
+        raise ArtifactError(f"{out} already exists: refusing to overwrite it") from None
+    except OSError as exc:
+        raise ArtifactError(f"cannot write {out}: {exc.strerror or exc}") from None
+    with fh:
+        try:
+            fh.write(data)
+        except OSError as exc:  # a full disk: leave no half picture behind
+            out.unlink(missing_ok=True)
+            raise ArtifactError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out} ({len(data)} bytes): the report of {version}")
     return 0
 
 
@@ -76,7 +141,34 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     check_version(args.version)  # before anything is read: a name, never a path
     registry, _ = _registry(args)
     pointer = registry.promote(args.version, validate=load_version)  # as predict would load it
-    print(f"latest -> {pointer.version}")
+    print(
+        f"latest -> {pointer.version} (running servers switch at their next check, within "
+        "MODEL_REFRESH_SECONDS: 300 s by default, 2 s under make serve and make demo)"
+    )
+    return 0
+
+
+def cmd_aggregates(args: argparse.Namespace) -> int:
+    """``rebuild``: re-derive the aggregate tables from every line; ``fold``: add the lines past
+    the watermark; ``status``: customers, watermark and lines waiting (changes nothing)."""
+    from genre_model.train import aggregates
+    from genre_model.train.sources import open_source, source_from_url
+
+    settings = _settings(args)
+    source = (
+        source_from_url(args.db, settings.database) if args.db else open_source(settings.database)
+    )
+    if args.action == "status":
+        measured = aggregates.measure(source, "incremental")
+        print(
+            f"{source.description}: {measured.customers} customers, watermark at invoice line "
+            f"{measured.watermark}, {measured.new_lines} lines past it"
+        )
+        return 0
+    with source.session(write=True) as session:
+        run = aggregates.rebuild if args.action == "rebuild" else aggregates.fold
+        done = run(session)
+    print(f"{args.action}: folded {done.lines} invoice lines, watermark at line {done.to}")
     return 0
 
 
@@ -105,8 +197,13 @@ def parser() -> argparse.ArgumentParser:
         __doc__,
         {
             "train": ("train from MySQL or SQLite and publish a version", cmd_train),
-            "versions": ("list the published versions (* = latest)", cmd_versions),
+            "versions": ("list the versions and their headline figures", cmd_versions),
+            "report": ("write a version's report picture (report.png) locally", cmd_report),
             "rollback": ("point latest at an earlier version", cmd_rollback),
+            "aggregates": (
+                "rebuild, fold or show the incremental aggregate tables",
+                cmd_aggregates,
+            ),
         },
     )
     t = sub["train"]
@@ -115,8 +212,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--model-path", help="overrides MODELO_GENERO_ENTRENADO (path or s3:// URI)")
     t.add_argument("--json", action="store_true", help="print the report as JSON")
     sub["versions"].add_argument("--model-path")
+    sub["report"].add_argument("version")
+    sub["report"].add_argument("--out", help="file or folder (default ./VERSION.report.png)")
+    sub["report"].add_argument("--model-path")
     sub["rollback"].add_argument("version")
     sub["rollback"].add_argument("--model-path")
+    a = sub["aggregates"]
+    a.add_argument("action", choices=("rebuild", "fold", "status"))
+    a.add_argument("--db", help="mysql://user[:password]@host[:port]/db or a Chinook SQLite file")
     return p
 
 

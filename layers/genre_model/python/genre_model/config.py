@@ -18,6 +18,14 @@ DEFAULT_MAX_BATCH_ITEMS = 1000
 # A batch answers inside the predict function's 29 s: 10,000 explained items take a few seconds.
 MAX_BATCH_ITEMS_CEILING = 10_000
 FEATURE_SETS = ("spec", "location")
+AGGREGATES_FULL, AGGREGATES_INCREMENTAL = "full", "incremental"
+AGGREGATES_MODES = (AGGREGATES_FULL, AGGREGATES_INCREMENTAL)
+# Above this many labelled customers the forest is fitted on a stratified sample of this size:
+# at 1 M customers the sampled fit loses <1 point of accuracy (benchmarks/results/scale.md) and a
+# train Lambda stays far inside its 900 s.
+DEFAULT_TRAIN_SAMPLE_ROWS = 1_000_000
+# auto: TLS to every host but loopback; require: TLS always; disable: plain text (warned).
+DB_TLS_MODES = ("auto", "require", "disable")
 
 
 class ConfigError(ValueError):
@@ -37,6 +45,8 @@ class DatabaseSettings:
     sqlite_path: str | None = None
     connect_timeout: int = 10
     read_timeout: int = 600
+    tls: str = "auto"
+    tls_ca: str | None = None  # None: the pinned Amazon RDS bundle of the train layer
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,8 @@ class Settings:
     feature_set: str = "spec"
     min_customers: int = 10
     max_batch_items: int = DEFAULT_MAX_BATCH_ITEMS
+    aggregates: str = AGGREGATES_FULL  # TRAIN_AGGREGATES: how training reads the store
+    sample_rows: int | None = DEFAULT_TRAIN_SAMPLE_ROWS  # None: always fit on everybody
     database: DatabaseSettings = DatabaseSettings()
     forest: ForestSettings = ForestSettings()
 
@@ -107,6 +119,10 @@ VARIABLES: dict[str, str] = {
     "FEATURE_SET": "`spec` (three spending features) or `location` (adds country)",
     "MIN_CUSTOMERS": "promotion rule: fewest labelled customers a new model needs",
     "MAX_BATCH_ITEMS": "most items one POST /api/predict-genre/batch may carry",
+    "TRAIN_AGGREGATES": "`full` (aggregate every line each run) or `incremental` (fold new lines "
+    "into the aggregate tables of infra/db/aggregates.sql)",
+    "TRAIN_SAMPLE_ROWS": "fit on a stratified sample of this many customers when the store has "
+    "more (`none`: never sample)",
     "DB_SECRET_ARN": "Secrets Manager secret (RDS JSON: host, port, username, password, dbname)",
     "DB_HOST": "MySQL/MariaDB host",
     "DB_PORT": "MySQL/MariaDB port",
@@ -115,6 +131,8 @@ VARIABLES: dict[str, str] = {
     "DB_NAME": "database holding Chinook",
     "DB_CONNECT_TIMEOUT": "seconds to wait for the database connection",
     "DB_READ_TIMEOUT": "seconds to wait for the aggregation query",
+    "DB_TLS": "`auto` (TLS to all but loopback hosts), `require`, `disable` (plain text, warned)",
+    "DB_TLS_CA": "PEM bundle that verifies the DB server (default: the pinned Amazon RDS bundle)",
     "CHINOOK_SQLITE_PATH": "train from this Chinook SQLite file instead of MySQL",
     "RF_N_ESTIMATORS": "trees in the forest",
     "RF_MAX_DEPTH": "maximum tree depth (`none` for unlimited)",
@@ -280,10 +298,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"(-1: all cores), got {n_jobs_raw!r}"
         )
     budget, deadline, limits = _load_limits(env)
+    tls = env.get("DB_TLS", "").strip().lower() or "auto"
+    if tls not in DB_TLS_MODES:
+        raise ConfigError(f"DB_TLS must be one of {', '.join(DB_TLS_MODES)}, got {tls!r}")
     max_batch_items = _required_int(env, "MAX_BATCH_ITEMS", DEFAULT_MAX_BATCH_ITEMS, minimum=1)
     if max_batch_items > MAX_BATCH_ITEMS_CEILING:
         raise ConfigError(
             f"MAX_BATCH_ITEMS must be <= {MAX_BATCH_ITEMS_CEILING}, got {max_batch_items}"
+        )
+    aggregates = env.get("TRAIN_AGGREGATES", "").strip().lower() or AGGREGATES_FULL
+    if aggregates not in AGGREGATES_MODES:
+        raise ConfigError(
+            f"TRAIN_AGGREGATES must be one of {', '.join(AGGREGATES_MODES)}, got {aggregates!r}"
         )
     return Settings(
         model_bucket=_text(env, "MODEL_BUCKET"),
@@ -296,6 +322,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         feature_set=feature_set,
         min_customers=_required_int(env, "MIN_CUSTOMERS", 10, minimum=1),
         max_batch_items=max_batch_items,
+        aggregates=aggregates,
+        sample_rows=_int(env, "TRAIN_SAMPLE_ROWS", DEFAULT_TRAIN_SAMPLE_ROWS, minimum=2),
         database=DatabaseSettings(
             secret_arn=_text(env, "DB_SECRET_ARN"),
             host=_text(env, "DB_HOST") or "127.0.0.1",
@@ -306,6 +334,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             sqlite_path=_text(env, "CHINOOK_SQLITE_PATH"),
             connect_timeout=_required_int(env, "DB_CONNECT_TIMEOUT", 10, minimum=1),
             read_timeout=_required_int(env, "DB_READ_TIMEOUT", 600, minimum=1),
+            tls=tls,
+            tls_ca=_text(env, "DB_TLS_CA"),
         ),
         forest=ForestSettings(
             n_estimators=_required_int(env, "RF_N_ESTIMATORS", 100, minimum=1),

@@ -65,12 +65,14 @@ def predict_genre_batch(request: batch.Batch) -> Reply:
 
 
 def health() -> Reply:
-    """GET /api/health: whether a model is loaded, and which (never a 503: it is a probe)."""
+    """GET /api/health: whether a model is loaded, which, or why not (never a 503: a probe)."""
     try:
         model = model_cache().get()
-    except ModelUnavailable:
-        return Reply(200, {"status": "OK", "model_loaded": False, "model_version": None})
-    return Reply(200, {"status": "OK", "model_loaded": True, "model_version": model.version})
+    except ModelUnavailable as exc:
+        body = {"status": "OK", "model_loaded": False, "model_version": None, "reason": exc.reason}
+        return Reply(200, body)
+    body = {"status": "OK", "model_loaded": True, "model_version": model.version, "reason": None}
+    return Reply(200, body)
 
 
 def model_info() -> Reply:

@@ -38,7 +38,9 @@ from genre_model.contract import (
     MANIFEST,
     POINTER,
     PREDICTOR_FILE,
+    REPORT_FILE,
     ContractError,
+    Headline,
     Manifest,
     Pointer,
     check_version,
@@ -53,6 +55,7 @@ from genre_model.store.protocol import (
     Store,
     StoreUnavailable,
     json_object,
+    read_headline,
     read_json,
     verified,
 )
@@ -61,8 +64,17 @@ logger = logging.getLogger(__name__)
 MAX_FAILURE_BACKOFF = 60.0
 
 
+NO_LOCATION = "no model location: set MODEL_BUCKET or MODELO_GENERO_ENTRENADO"
+
+
 class ModelUnavailable(RuntimeError):
-    """No model is published, or none could be loaded and none is cached."""
+    """No model is published, or none could be loaded and none is cached.
+
+    ``reason`` says why in words fit for ``GET /api/health``: no bucket, path or key in it."""
+
+    def __init__(self, detail: str, reason: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason or detail
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,7 @@ class LoadedModel:
     predictor: Predictor
     customers: CustomerSnapshot
     manifest: Manifest
+    headline: Headline | str = ""  # report.json's figures, or why there are none
 
     @property
     def version(self) -> str:
@@ -128,7 +141,10 @@ def load_version(store: Store, keys: dict[str, str], manifest: Manifest) -> Load
         lambda: validate_snapshot(load_payload(data), predictor.feature_columns),
     )
     customers = CustomerSnapshot(snapshot.ids, snapshot.features, snapshot.countries)
-    return LoadedModel(predictor, customers, manifest)
+    headline = read_headline(store, keys.get(REPORT_FILE), manifest)
+    if isinstance(headline, str) and REPORT_FILE in manifest.files:
+        logger.warning("Serving %s without its headline figures: %s", version, headline)
+    return LoadedModel(predictor, customers, manifest, headline)
 
 
 class Location:
@@ -165,7 +181,7 @@ class Location:
 
         located = store_for(settings.model_bucket, path, settings.s3)
         if located is None:
-            raise ModelUnavailable("set MODEL_BUCKET or MODELO_GENERO_ENTRENADO")
+            raise ModelUnavailable(NO_LOCATION)
         store, prefix = located
         if not path:
             prefix = settings.model_prefix
@@ -220,7 +236,7 @@ class Location:
 
 
 def _version_keys(prefix: str) -> dict[str, str]:
-    return {name: prefix + name for name in (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE)}
+    return {name: prefix + name for name in (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE, REPORT_FILE)}
 
 
 @dataclass
@@ -233,6 +249,7 @@ class _Load:
     expires: float
     done: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
+    reason: str | None = None  # ``error`` in words a client may read (``_reason``)
 
 
 class ModelCache:
@@ -294,7 +311,8 @@ class ModelCache:
             )
         current = self._model
         if current is None:
-            raise ModelUnavailable(load.error or f"no model loaded within {wait:g} s")
+            late = f"no model loaded within {wait:g} s"
+            raise ModelUnavailable(load.error or late, load.reason or late)
         return current
 
     def _run(self, load: _Load) -> None:
@@ -306,7 +324,7 @@ class ModelCache:
                 location = self._location = Location.from_settings(self.settings)
             loaded = location.load(current, time.monotonic() + self.settings.model_load_deadline)
         except Exception as exc:  # S3, network, integrity: never fatal, never out of a request
-            load.error, failed = str(exc), True
+            load.error, load.reason, failed = str(exc), _reason(exc), True
             self._report(exc, current)
         with self._lock:
             if self._load is not load:  # abandoned: a newer load owns the cache now
@@ -345,3 +363,16 @@ class ModelCache:
             logger.warning(
                 "Model refresh failed; serving cached version %s: %s", current.version, exc
             )
+
+
+def _reason(exc: Exception) -> str:
+    """Why a load failed, without the store's names (health is an open probe); logs say more."""
+    if isinstance(exc, ModelUnavailable):
+        return exc.reason
+    if isinstance(exc, IntegrityError):
+        return "the published version failed its integrity check (see the logs)"
+    if isinstance(exc, StoreUnavailable):
+        return f"model store unavailable ({exc.code})"
+    if isinstance(exc, ArtifactNotFound):
+        return "nothing published yet: train a model first"
+    return f"model not loadable ({type(exc).__name__}; see the logs)"

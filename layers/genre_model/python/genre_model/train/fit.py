@@ -16,7 +16,12 @@ Figures and the data they come from:
 - ``beats_baseline`` is decided on cross-validation, the estimate with the most data; the
   hold-out verdict is reported beside it and a sentence says when the two disagree;
 - the published model is then refit on ALL labelled customers; its feature importances are
-  reported. A model that does not beat the baseline is still published, and the report says so.
+  reported. A model that does not beat the baseline is still published, and the report says so;
+- above ``sample_rows`` labelled customers (``TRAIN_SAMPLE_ROWS``) the forest is fitted once, on
+  a seeded stratified sample of that size in which every genre keeps at least two customers
+  (``stratified_sample``); that forest is the published one, the hold-out scores it on a random
+  draw of customers OUTSIDE the sample (a quarter of the sample's size, as 80/20 would), and
+  cross-validation runs inside the sample. The report's ``customers.sample`` says so.
 
 The published forest is fitted on integer genre codes, with the ``LabelEncoder`` that maps them
 back: the original container system reads ``label_encoders['genre']`` from the pickle and turns
@@ -167,12 +172,19 @@ def _holdout(
         X, y, test_size=n_test, stratify=y, random_state=SPLIT_SEED
     )
     model = make_forest(forest).fit(X_train, y_train)
-    baseline = DummyClassifier(strategy="most_frequent").fit(X_train, y_train)
-    predicted = model.predict(X_test)
+    return _scored(model.predict(X_test), y_train, y_test, labels)
+
+
+def _scored(
+    predicted: np.ndarray, y_train: np.ndarray, y_test: np.ndarray, labels: list[str]
+) -> dict[str, Any]:
+    """The hold-out figures of a model's ``predicted`` genres, next to the majority baseline."""
+    # The majority baseline ignores features: it sees none, so a sample's scores need no X.
+    baseline = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(y_train), 1)), y_train)
     per_genre = _per_genre(y_test, predicted, labels)
     untested = [g for g in labels if g not in per_genre]
     scores = {"model": _scores(y_test, predicted, labels)}
-    scores["baseline"] = _scores(y_test, baseline.predict(X_test), labels)
+    scores["baseline"] = _scores(y_test, baseline.predict(np.zeros((len(y_test), 1))), labels)
     return {
         **scores,
         "baseline_genre": str(baseline.classes_[np.argmax(baseline.class_prior_)]),
@@ -184,6 +196,49 @@ def _holdout(
             "matrix": confusion_matrix(y_test, predicted, labels=labels).tolist(),
         },
     }
+
+
+def stratified_sample(y: np.ndarray, rows: int, seed: int = SPLIT_SEED) -> np.ndarray:
+    """Sorted indices of a seeded sample of about ``rows`` labels with every class kept.
+
+    Each class gets its share of ``rows``, at least 2 (cross-validation folds it) and at most
+    all but one of its members (the evaluation outside the sample can still meet it).
+    """
+    rng = np.random.default_rng(seed)
+    _, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    quota = np.minimum(np.maximum(np.round(rows * counts / len(y)), 2), counts - 1).astype(int)
+    order = rng.permutation(len(y))
+    order = order[np.argsort(inverse[order], kind="stable")]  # by class, shuffled within
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.arange(len(y)) - starts[inverse[order]]
+    return np.sort(order[rank < quota[inverse[order]]])
+
+
+def _sampled_fit(
+    X: np.ndarray,
+    y: np.ndarray,
+    rows: int,
+    encoder: LabelEncoder,
+    labels: list[str],
+    forest: ForestSettings,
+) -> tuple[RandomForestClassifier, dict[str, Any], np.ndarray, dict[str, Any]]:
+    """The forest fitted on a stratified sample, scored on customers outside it."""
+    inside = stratified_sample(y, rows)
+    outside = np.setdiff1d(np.arange(len(y)), inside, assume_unique=True)
+    wanted = max(math.ceil(len(inside) * TEST_SIZE / (1 - TEST_SIZE)), len(labels))
+    rng = np.random.default_rng(SPLIT_SEED)
+    tested = np.sort(rng.choice(outside, size=min(wanted, len(outside)), replace=False))
+    model = make_forest(forest).fit(X[inside], encoder.transform(y[inside]))
+    predicted = encoder.inverse_transform(model.predict(X[tested]))
+    holdout = _scored(predicted, y[inside], y[tested], labels)
+    sample = {
+        "rows": len(inside),
+        "requested": rows,
+        "of": len(y),
+        "seed": SPLIT_SEED,
+        "evaluated_outside": len(tested),
+    }
+    return model, holdout, inside, sample
 
 
 def _cross_validation(
@@ -229,14 +284,29 @@ def _cross_validation(
     return cross_val
 
 
-def train(dataset: Dataset, forest: ForestSettings) -> TrainingResult:
-    """Evaluate on a hold-out split and by cross-validation, then refit on everybody."""
+def train(
+    dataset: Dataset, forest: ForestSettings, sample_rows: int | None = None
+) -> TrainingResult:
+    """Evaluate on a hold-out split and by cross-validation, then refit on everybody; above
+    ``sample_rows`` customers, fit once on a stratified sample and evaluate outside it."""
     n, n_test = check_trainable(dataset)
     X, y = dataset.X, dataset.y
     encoder = LabelEncoder().fit(y)
     labels = [str(c) for c in encoder.classes_]
-    holdout = _holdout(X, y, n_test, labels, forest)
-    cross_val = _cross_validation(X, y, labels, forest)
+    sample: dict[str, Any] | None = None
+    if sample_rows is not None and n > sample_rows:
+        final, holdout, inside, sample = _sampled_fit(X, y, sample_rows, encoder, labels, forest)
+        n_train, n_test = sample["rows"], sample["evaluated_outside"]
+        X_cv, y_cv = X[inside], y[inside]
+    else:
+        holdout = _holdout(X, y, n_test, labels, forest)
+        n_train, X_cv, y_cv = n - n_test, X, y
+        final = make_forest(forest).fit(X, encoder.transform(y))
+    # n_jobs is reset before the forest is pickled: scikit-learn's own predict_proba on the
+    # loaded file would otherwise add the trees in thread-finishing order (answers that change
+    # in the last bit from call to call) and pay for a thread pool on every one-row call.
+    final.set_params(n_jobs=None)
+    cross_val = _cross_validation(X_cv, y_cv, labels, forest)
     scheme = f"{cross_val['repeats']} repeats of stratified {cross_val['folds']}-fold"
     cv_where = (
         f"{scheme} CV on a stratified subsample of {cross_val['customers']} of the {n} "
@@ -245,19 +315,21 @@ def train(dataset: Dataset, forest: ForestSettings) -> TrainingResult:
         else f"{scheme} CV over all {n} labelled customers"
     )
 
-    # n_jobs is reset before the forest is pickled: scikit-learn's own predict_proba on the
-    # loaded file would otherwise add the trees in thread-finishing order (answers that change
-    # in the last bit from call to call) and pay for a thread pool on every one-row call.
-    final = make_forest(forest).fit(X, encoder.transform(y)).set_params(n_jobs=None)
     cv_scores = {k: {m: v["mean"] for m, v in cross_val[k].items()} for k in ("model", "baseline")}
     genre, genres = holdout["baseline_genre"], len(labels)
+    holdout_where = (
+        f"Hold-out ({n_test} customers outside the fitted sample)"
+        if sample
+        else f"Hold-out (20% split, {n_test} test customers)"
+    )
     report: dict[str, Any] = {
         "customers": {
             "read": dataset.customers_read,
             "labelled": n,
-            "train": n - n_test,
+            "train": n_train,
             "test": n_test,
             "dropped_genres": dataset.dropped_genres,
+            **({"sample": sample} if sample else {}),
         },
         "classes": labels,
         "class_counts": {
@@ -290,7 +362,7 @@ def train(dataset: Dataset, forest: ForestSettings) -> TrainingResult:
                 holdout["model"],
                 holdout["baseline"],
                 genre,
-                f"Hold-out (20% split, {n_test} test customers)",
+                holdout_where,
                 genres,
             ),
             *_conclusion(
@@ -301,11 +373,17 @@ def train(dataset: Dataset, forest: ForestSettings) -> TrainingResult:
             ),
         ],
         "data_sources": {
-            "holdout": "forest and baseline fitted on the 80% split, scored on the 20% split",
+            "holdout": f"the published forest and the baseline, fitted on a stratified sample of "
+            f"{n_train} of the {n} labelled customers (seed {SPLIT_SEED}, every genre kept), "
+            f"scored on {n_test} customers drawn from outside the sample"
+            if sample
+            else "forest and baseline fitted on the 80% split, scored on the 20% split",
             "cross_validation": cv_where,
             "macro_f1": f"averaged over all {genres} genres the model knows, for model and "
             "baseline alike; a genre with no test customer counts 0 for both",
-            "feature_importances": "the published forest, refit on all labelled customers",
+            "feature_importances": "the published forest, fitted on the stratified sample"
+            if sample
+            else "the published forest, refit on all labelled customers",
         },
     }
     return TrainingResult(model=final, genre_encoder=encoder, report=report)
@@ -318,6 +396,13 @@ def format_report(report: dict[str, Any]) -> str:
         f"Customers: {c['read']} read, {c['labelled']} labelled "
         f"({c['train']} train / {c['test']} test)",
     ]
+    if c.get("sample"):
+        lines.append(
+            f"Fitted on a stratified sample of {c['sample']['rows']} of the {c['labelled']} "
+            f"labelled customers (TRAIN_SAMPLE_ROWS={c['sample']['requested']}, seed "
+            f"{c['sample']['seed']}, every genre kept); hold-out on {c['test']} customers "
+            "outside the sample"
+        )
     if c["dropped_genres"]:
         dropped = ", ".join(f"{g} ({n})" for g, n in c["dropped_genres"].items())
         lines.append(f"Dropped genres with fewer than 2 customers: {dropped}")
@@ -325,7 +410,12 @@ def format_report(report: dict[str, Any]) -> str:
         f"Genres: {', '.join(f'{g} ({n})' for g, n in report['class_counts'].items())}",
         f"Macro-F1 averages over all {len(report['classes'])} genres, model and baseline alike.",
         "",
-        f"Hold-out (20% split, {c['test']} customers)".ljust(40) + "accuracy   macro-F1",
+        (
+            f"Hold-out ({c['test']} customers outside the sample)"
+            if c.get("sample")
+            else f"Hold-out (20% split, {c['test']} customers)"
+        ).ljust(40)
+        + "accuracy   macro-F1",
         "  random forest".ljust(40)
         + f"{h['model']['accuracy']:8.3f}   {h['model']['macro_f1']:8.3f}",
         f"  baseline (always {h['baseline_genre']!r})".ljust(40)
@@ -359,7 +449,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append(" " * width + "".join(f"{g[:8]:>9}" for g in cm["labels"]))
     for genre, row in zip(cm["labels"], cm["matrix"], strict=True):
         lines.append(f"{genre:<{width}}" + "".join(f"{v:9d}" for v in row))
-    lines += ["", "Feature importances (published forest, all customers):"]
+    fitted_on = "the sample" if c.get("sample") else "all customers"
+    lines += ["", f"Feature importances (published forest, {fitted_on}):"]
     for col, weight in sorted(report["feature_importances"].items(), key=lambda kv: -kv[1]):
         lines.append(f"  {col:<24}{weight:.3f}")
     return "\n".join(lines)

@@ -19,10 +19,9 @@ that the predict API rejects.
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +29,15 @@ from typing import Any, NamedTuple, Protocol
 
 from genre_model.config import DatabaseSettings
 from genre_model.contract import MAX_CUSTOMER_ID, MIN_CUSTOMER_ID, clean_name
+from genre_model.train.db_connect import (
+    DataSourceError as DataSourceError,  # re-exported: the error of every source
+)
+from genre_model.train.db_connect import (
+    MySQLCredentials,
+    connect,
+    port_number,
+    read_secret,
+)
 
 FETCH_CHUNK = 20_000
 # Per-session cap for MySQL's in-memory temporary tables (GROUP BY and window functions). The
@@ -41,10 +49,14 @@ MYSQL_TMP_TABLE_BYTES = 1024 * 1024 * 1024
 MAX_UNIT_PRICE = 99_999_999.99
 MAX_QUANTITY = 2**31 - 1
 NUMBER_REGEXP = "^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$"  # how MySQL prints a number as text
+# "The user may not": table/column/database access denied, no privilege for the operation, and
+# a read-only server; SQLite: SQLITE_READONLY and SQLITE_CANTOPEN (a read-only directory).
+MYSQL_DENIED = frozenset({1044, 1142, 1143, 1227, 1290, 1370})
+SQLITE_DENIED = frozenset({8, 14})
 
 
-class DataSourceError(RuntimeError):
-    """The database cannot be reached or does not hold a usable Chinook schema."""
+class AccessDenied(DataSourceError):
+    """The database user may not do what was asked (create or write a table, a read-only file)."""
 
 
 class CustomerRow(NamedTuple):
@@ -71,6 +83,7 @@ class Naming:
     genre: str
     customer_id: str
     invoice_id: str
+    invoice_line_id: str
     track_id: str
     genre_id: str
     unit_price: str
@@ -92,6 +105,7 @@ SNAKE = Naming(
     genre="genre",
     customer_id="customer_id",
     invoice_id="invoice_id",
+    invoice_line_id="invoice_line_id",
     track_id="track_id",
     genre_id="genre_id",
     unit_price="unit_price",
@@ -152,22 +166,19 @@ def valid_line_sql(n: Naming, mysql: bool) -> str:
     )
 
 
-def customer_summary_sql(n: Naming, mysql: bool = False) -> str:
-    """The aggregate query for naming ``n`` (identifiers come from the fixed namings above).
+def customer_genre_spend_sql(n: Naming, mysql: bool = False, lines: str = "") -> str:
+    """Per customer and genre: cents, tracks and skipped lines (the query's inner GROUP BY).
 
     ``mysql``: join with ``STRAIGHT_JOIN`` so MySQL/MariaDB scans ``invoice_line`` once in primary
     key order and looks invoices and tracks up by primary key. Left alone, the optimiser starts
     from ``track`` and reaches every line through the track index: one random read per line.
-    Customers whose every line is skipped still get a row (zero spend) so they are counted;
-    dangling references are damage too: a line whose track is missing or has no genre is skipped,
-    a genre id without a genre row is an unnamed genre, an invoice's customer missing from the
-    customer table is a customer of unknown country. Lines of invoices without a customer id
-    belong to nobody and are not read.
+    Dangling references are damage: a line whose track is missing or has no genre is skipped
+    (genre NULL). Lines of invoices without a customer id belong to nobody and are not read.
+    ``lines``: an extra condition on ``il`` (the incremental fold's id range), bound by the caller.
     """
     join = "STRAIGHT_JOIN" if mysql else "JOIN"
     valid = valid_line_sql(n, mysql)
     return f"""
-WITH spend AS (
     SELECT i.{n.customer_id} AS customer_id, t.{n.genre_id} AS genre_id,
            SUM(CASE WHEN {valid} THEN ROUND(il.{n.unit_price} * 100) * il.{n.quantity} ELSE 0 END)
                AS cents,
@@ -176,9 +187,18 @@ WITH spend AS (
     FROM {n.invoice_line} il
     {join} {n.invoice} i ON i.{n.invoice_id} = il.{n.invoice_id}
     LEFT JOIN {n.track} t ON t.{n.track_id} = il.{n.track_id}
-    WHERE i.{n.customer_id} IS NOT NULL
+    WHERE i.{n.customer_id} IS NOT NULL {lines}
     GROUP BY i.{n.customer_id}, t.{n.genre_id}
-), ranked AS (
+"""  # noqa: S608 - identifiers come from the two fixed namings, never from input
+
+
+def ranked_sql(spend: str) -> str:
+    """Per customer: totals over every genre row of ``spend`` and the favourite genre ranked first.
+
+    Tie rule (module docstring): most cents, then most tracks, then the lowest genre id; NULL
+    (no genre) sorts first in both MySQL and SQLite, as it always has.
+    """
+    return f"""
     SELECT customer_id, genre_id, cents,
            SUM(cents) OVER (PARTITION BY customer_id) AS total_cents,
            SUM(tracks) OVER (PARTITION BY customer_id) AS total_tracks,
@@ -186,16 +206,36 @@ WITH spend AS (
            ROW_NUMBER() OVER (
                PARTITION BY customer_id ORDER BY cents DESC, tracks DESC, genre_id ASC
            ) AS genre_rank
-    FROM spend
-)
+    FROM {spend}
+"""  # noqa: S608 - a fixed table name or subquery, never input
+
+
+def summary_select_sql(n: Naming, favourites: str) -> str:
+    """The one-row-per-customer result, names joined: ``favourites`` has one row per customer
+    (customer_id, genre_id, total_cents, total_tracks, cents, skipped_lines)."""
+    return f"""
 SELECT r.customer_id, c.{n.country}, g.{n.genre_name}, r.total_cents, r.total_tracks, r.cents,
        r.skipped_lines
-FROM ranked r
+FROM {favourites} r
 LEFT JOIN {n.genre} g ON g.{n.genre_id} = r.genre_id
 LEFT JOIN {n.customer} c ON c.{n.customer_id} = r.customer_id
-WHERE r.genre_rank = 1
-ORDER BY r.customer_id
 """  # noqa: S608 - identifiers come from the two fixed namings, never from input
+
+
+def customer_summary_sql(n: Naming, mysql: bool = False) -> str:
+    """The full aggregate query for naming ``n``: every line, grouped, ranked, one row each.
+
+    Customers whose every line is skipped still get a row (zero spend) so they are counted; a
+    genre id without a genre row is an unnamed genre, an invoice's customer missing from the
+    customer table is a customer of unknown country.
+    """
+    spend = customer_genre_spend_sql(n, mysql)
+    select = summary_select_sql(n, "ranked")
+    return f"""
+WITH spend AS ({spend}), ranked AS ({ranked_sql("spend")})
+{select}WHERE r.genre_rank = 1
+ORDER BY r.customer_id
+"""
 
 
 def _lenient_text(data: bytes) -> str:
@@ -246,6 +286,37 @@ def _rows(raw: Iterator[Sequence[Any]]) -> Iterator[CustomerRow]:
         )
 
 
+@dataclass(frozen=True)
+class Session:
+    """One open connection to a Chinook store: what the aggregate tables' code needs to run SQL.
+
+    ``conn`` is the DB-API connection (pymysql or sqlite3, SQLite in autocommit mode: a caller
+    that writes opens its own transaction); ``mark`` is the driver's parameter placeholder.
+    """
+
+    conn: Any
+    naming: Naming
+    mysql: bool
+
+    @property
+    def mark(self) -> str:
+        return "%s" if self.mysql else "?"
+
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[CustomerRow]:
+        """The rows of a summary query, fetched in chunks (a server-side cursor on MySQL)."""
+        cursor = self.conn.cursor(streaming_cursor()) if self.mysql else self.conn.cursor()
+        with closing(cursor):
+            cursor.execute(sql, params)
+            while chunk := cursor.fetchmany(FETCH_CHUNK):
+                yield from _rows(iter(chunk))
+
+
+def streaming_cursor() -> Any:
+    import pymysql.cursors
+
+    return pymysql.cursors.SSCursor
+
+
 class ChinookSource(Protocol):
     """What training needs from a store's database."""
 
@@ -253,6 +324,10 @@ class ChinookSource(Protocol):
 
     def customer_summaries(self) -> Iterator[CustomerRow]:
         """One row per customer who bought at least one track with a genre."""
+        ...
+
+    def session(self, write: bool = False) -> AbstractContextManager[Session]:
+        """An open connection; ``write``: the aggregate tables will be written (else read-only)."""
         ...
 
 
@@ -264,137 +339,81 @@ class SQLiteSource:
         self.description = f"sqlite:{self.path}"
 
     def customer_summaries(self) -> Iterator[CustomerRow]:
+        with self.session() as session:
+            yield from session.stream(customer_summary_sql(session.naming))
+
+    @contextmanager
+    def session(self, write: bool = False) -> Iterator[Session]:
         if not self.path.is_file():
             raise DataSourceError(f"SQLite database not found: {self.path}")
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        uri = f"{self.path.resolve().as_uri()}?mode={'rw' if write else 'ro'}"
         try:
-            with closing(sqlite3.connect(uri, uri=True, timeout=10)) as conn:
+            with closing(sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)) as conn:
                 conn.text_factory = _lenient_text  # one bad byte must not sink the whole run
                 tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
-                naming = detect_naming(tables)
-                cursor = conn.execute(customer_summary_sql(naming))
-                while chunk := cursor.fetchmany(FETCH_CHUNK):
-                    yield from _rows(iter(chunk))
+                yield Session(conn, detect_naming(tables), mysql=False)
         except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", None) in SQLITE_DENIED:
+                raise AccessDenied(f"SQLite {self.path} is read-only: {exc}") from None
             raise DataSourceError(f"SQLite query failed on {self.path}: {exc}") from None
 
 
-@dataclass(frozen=True)
-class MySQLCredentials:
-    host: str
-    port: int
-    user: str
-    password: str
-    database: str
-
-    def __repr__(self) -> str:
-        return f"MySQLCredentials({self.user}@{self.host}:{self.port}/{self.database})"
-
-
-def credentials_from_secret(secret_string: str, fallback: DatabaseSettings) -> MySQLCredentials:
-    """Parse a Secrets Manager secret in the RDS format: host, port, username, password, dbname."""
-    try:
-        secret = json.loads(secret_string)
-    except ValueError:
-        raise DataSourceError("database secret is not JSON") from None
-    if not isinstance(secret, dict) or "host" not in secret:
-        raise DataSourceError("database secret must be a JSON object with at least 'host'")
-    port = secret.get("port", fallback.port)
-    if isinstance(port, bool) or not isinstance(port, int | str):
-        raise DataSourceError("database secret: 'port' must be a number from 1 to 65535")
-    port = _port(str(port).strip(), "database secret")
-    if secret["host"] in (None, ""):
-        raise DataSourceError("database secret has an empty 'host'")
-    return MySQLCredentials(
-        host=str(secret["host"]),
-        port=port,
-        user=str(fallback.user if secret.get("username") is None else secret["username"]),
-        password=str(secret.get("password") or ""),  # JSON null: no password, not "None"
-        database=str(secret.get("dbname") or fallback.name),
-    )
-
-
-def resolve_credentials(db: DatabaseSettings) -> MySQLCredentials:
-    """Credentials from the secret when ``DB_SECRET_ARN`` is set, else from the DB_* settings."""
-    if not db.secret_arn:
-        return MySQLCredentials(db.host, db.port, db.user, db.password, db.name)
-    import boto3  # only training with a secret needs it
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    config = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard"})
-    try:
-        client = boto3.client("secretsmanager", config=config)
-        response = client.get_secret_value(SecretId=db.secret_arn)
-    except (BotoCoreError, ClientError, ValueError) as exc:
-        reason = " ".join(str(exc).split())
-        raise DataSourceError(f"cannot read database secret {db.secret_arn}: {reason}") from None
-    secret = response.get("SecretString")
-    if not isinstance(secret, str):
-        raise DataSourceError(f"database secret {db.secret_arn} has no SecretString (binary?)")
-    return credentials_from_secret(secret, db)
-
-
 class MySQLSource:
-    """Chinook on MySQL or MariaDB, read through pymysql with a server-side (streaming) cursor."""
+    """Chinook on MySQL or MariaDB, read through pymysql with a server-side (streaming) cursor.
 
-    def __init__(self, credentials: MySQLCredentials, db: DatabaseSettings) -> None:
+    Connecting (TLS, timeouts, the secret re-read on a rotation) is ``db_connect``'s job."""
+
+    def __init__(
+        self,
+        credentials: MySQLCredentials,
+        db: DatabaseSettings,
+        reread: Callable[[], MySQLCredentials] | None = None,
+    ) -> None:
         self.credentials = credentials
-        self.connect_timeout = db.connect_timeout
-        self.read_timeout = db.read_timeout
-        c = credentials
-        self.description = f"mysql://{c.user}@{c.host}:{c.port}/{c.database}"
+        self.db = db
+        self.reread = reread
+        self.description = credentials.description
 
     def customer_summaries(self) -> Iterator[CustomerRow]:
+        with self.session() as session:
+            yield from session.stream(customer_summary_sql(session.naming, mysql=True))
+
+    @contextmanager
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """``write`` changes nothing here: what the user may do is the server's grants."""
         import pymysql
-        import pymysql.cursors
 
         c = self.credentials
         try:
-            with (
-                pymysql.connect(
-                    host=c.host,
-                    port=c.port,
-                    user=c.user,
-                    # bytes: pymysql would encode a str password as latin-1 ("€" fails)
-                    password=c.password.encode("utf-8", "surrogateescape"),
-                    database=c.database,
-                    connect_timeout=self.connect_timeout,
-                    read_timeout=self.read_timeout,
-                    write_timeout=self.read_timeout,
-                    charset="utf8mb4",
-                    cursorclass=pymysql.cursors.SSCursor,
-                ) as conn,
-                conn.cursor() as cursor,
-            ):
-                cursor.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                    (c.database,),
-                )
-                naming = detect_naming([r[0] for r in cursor.fetchall()])
-                cursor.execute(
-                    "SET SESSION tmp_table_size = %s, max_heap_table_size = %s",
-                    (MYSQL_TMP_TABLE_BYTES, MYSQL_TMP_TABLE_BYTES),
-                )
-                cursor.execute(customer_summary_sql(naming, mysql=True))
-                while chunk := cursor.fetchmany(FETCH_CHUNK):
-                    yield from _rows(iter(chunk))
-        except (pymysql.MySQLError, OSError, UnicodeError) as exc:  # a host name IDNA rejects
+            with connect(c, self.db, self.reread) as conn:
+                with conn.cursor() as cursor:
+                    # DATABASE(): the one connected to (a re-read secret may name another)
+                    cursor.execute(
+                        "SELECT table_name FROM information_schema.tables "
+                        "WHERE table_schema = DATABASE()"
+                    )
+                    naming = detect_naming([r[0] for r in cursor.fetchall()])
+                    cursor.execute(
+                        "SET SESSION tmp_table_size = %s, max_heap_table_size = %s",
+                        (MYSQL_TMP_TABLE_BYTES, MYSQL_TMP_TABLE_BYTES),
+                    )
+                yield Session(conn, naming, mysql=True)
+        except pymysql.MySQLError as exc:
+            if exc.args and exc.args[0] in MYSQL_DENIED:
+                raise AccessDenied(f"MySQL user {c.user} on {self.description}: {exc}") from None
+            raise DataSourceError(f"MySQL error on {self.description}: {exc}") from None
+        except (OSError, UnicodeError) as exc:  # a host name IDNA rejects
             raise DataSourceError(f"MySQL error on {self.description}: {exc}") from None
 
 
 def open_source(db: DatabaseSettings) -> ChinookSource:
-    """The source the settings point at: SQLite when a path is set, else MySQL."""
+    """The source the settings point at: SQLite when a path is set, else MySQL (credentials from
+    the secret when ``DB_SECRET_ARN`` is set, read now and again on a refused login)."""
     if db.sqlite_path:
         return SQLiteSource(db.sqlite_path)
-    return MySQLSource(resolve_credentials(db), db)
-
-
-def _port(text: str, where: str) -> int:
-    """A TCP port from untrusted text; the message quotes it (never a password)."""
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise DataSourceError(f"{where}: port must be a number from 1 to 65535, got {text!r}")
-    return int(text)
+    if db.secret_arn:
+        return MySQLSource(read_secret(db), db, reread=lambda: read_secret(db))
+    return MySQLSource(MySQLCredentials(db.host, db.port, db.user, db.password, db.name), db)
 
 
 def parse_mysql_url(url: str, db: DatabaseSettings) -> MySQLCredentials:
@@ -424,7 +443,7 @@ def parse_mysql_url(url: str, db: DatabaseSettings) -> MySQLCredentials:
         raise DataSourceError("database URL has no host: mysql://user[:password]@host[:port]/db")
     return MySQLCredentials(
         host=host,
-        port=_port(port_text, "database URL") if port_text else 3306,
+        port=port_number(port_text, "database URL") if port_text else 3306,
         user=unquote(user) if at and user else db.user,
         password=unquote(password) if at else "",
         database=unquote(database) or db.name,
