@@ -15,9 +15,14 @@ from genre_model.serve import telemetry as tm
 
 @pytest.fixture(autouse=True)
 def configured() -> Iterator[None]:
+    """Telemetry configured for the test, the ``genre_model`` logger as it was afterwards (other
+    tests of the worker read its records through the root logger)."""
+    logger = logging.getLogger(tm.LOGGER)
+    saved = (logger.level, logger.propagate, list(logger.handlers))
     tm.configure(Telemetry(service="genre-prediction", namespace="GenrePrediction"))
     yield
     tm.flush()
+    logger.level, logger.propagate, logger.handlers[:] = saved
 
 
 def lines(text: str) -> list[dict]:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from genre_model.contract import MAX_FEATURE_VALUE, MAX_RATIO, MAX_TRACKS, SPEC_FEATURES
-from genre_model.serve import errors, service
+from genre_model.serve import drift, errors, service
 from genre_model.serve.errors import (
     duplicate_key,
     invalid,
@@ -197,7 +197,7 @@ class _Answers:
     def __init__(self, model: LoadedModel, size: int) -> None:
         self.model = model
         self.texts = [""] * size
-        default_row, default_profile = service.features(PredictBody(), model)
+        default_row, default_profile = service.row_and_profile(PredictBody(), model)
         # What an item with only the three features adds to them (the location model's country
         # columns): taken from the service itself, for the row and for the profile.
         self._row_tail = default_row[len(SPEC_FEATURES) :]
@@ -211,6 +211,7 @@ class _Answers:
         plain = _plain(value, text) if self._plain_ok else None
         if plain is not None:
             self._plain.append((position, plain))
+            drift.observe(self.model, [*plain, *self._row_tail])  # as service.features does
             return
         try:
             body = _judged(text)
