@@ -205,13 +205,16 @@ class _Answers:
         self._profile_tail = "," + tail[1:-1] if tail != "{}" else ""
         self._plain_ok = model.predictor.feature_columns[: len(SPEC_FEATURES)] == SPEC_FEATURES
         self._plain: list[tuple[int, tuple[float, int, float]]] = []
+        self._plain_rows: list[list[float]] = []
         self._other: list[tuple[int, PredictBody, list[float], dict[str, Any]]] = []
 
     def add(self, position: int, value: Any, text: str) -> None:
         plain = _plain(value, text) if self._plain_ok else None
         if plain is not None:
+            row = [*plain, *self._row_tail]
             self._plain.append((position, plain))
-            drift.observe(self.model, [*plain, *self._row_tail])  # as service.features does
+            self._plain_rows.append(row)
+            drift.observe(self.model, row)  # as service.features does
             return
         try:
             body = _judged(text)
@@ -222,8 +225,7 @@ class _Answers:
             self._other.append((position, body, row, profile))
 
     def finish(self) -> list[str]:
-        rows = [[*features, *self._row_tail] for _, features in self._plain]
-        rows += [row for _, _, row, _ in self._other]
+        rows = self._plain_rows + [row for _, _, row, _ in self._other]
         if not rows:
             return self.texts
         probabilities = self.model.predictor.predict_proba(rows)
