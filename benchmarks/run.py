@@ -183,15 +183,16 @@ def floor_section(r: dict) -> list[str]:
         "Import: fresh interpreters, interleaved, the minimum of 9, timed inside the child around "
         "the import only (`benchmarks/cold.py:import_floor`). Batch: 1,000 items in one request "
         "against the same 1,000 bodies as single requests through the handler, 5 interleaved "
-        "rounds, ratio = median over rounds (`benchmarks/batch.py:batch_items`).",
+        "rounds, ratio = median over rounds (`benchmarks/batch.py:batch_items`)."
+        + (f" Measured {r['cold']['measured']}." if "measured" in r["cold"] else ""),
         "",
     ]
     stored = RESULTS_DIR / "import-before-after.json"
     if stored.is_file():
         data = json.loads(stored.read_text())
         lines += [
-            f"`python -X importtime` of the predict function, top ten top-level modules by "
-            f"cumulative time, before (commit {data['before_commit']}) and after "
+            f"`python -X importtime` of the predict function: the ten modules with the largest "
+            f"cumulative import time, before (commit {data['before_commit']}) and after "
             f"(`{data['command']}`, {data['measured']}):",
             "",
             "| before | cumulative | after | cumulative |",
