@@ -128,9 +128,15 @@ def local_model(monkeypatch: pytest.MonkeyPatch, spec_model: TrainedModel) -> Tr
 
 
 @pytest.fixture
-def predict_handler() -> ModuleType:
-    """``functions/predict/app.py`` imported fresh, as a cold Lambda container would."""
-    return load_handler("predict")
+def predict_handler() -> Iterator[ModuleType]:
+    """``functions/predict/app.py`` imported fresh, as a cold Lambda container would; afterwards
+    the ``genre_model`` logger as it was (its import configures the function's JSON logging,
+    which would otherwise hide later tests' records from the root logger)."""
+    logger = logging.getLogger("genre_model")
+    level, propagate, handlers = logger.level, logger.propagate, list(logger.handlers)
+    yield load_handler("predict")
+    logger.propagate, logger.handlers[:] = propagate, handlers
+    logger.setLevel(level)
 
 
 # --------------------------------------------------------------------------- S3 and logs

@@ -22,7 +22,8 @@ def configured() -> Iterator[None]:
     tm.configure(Telemetry(service="genre-prediction", namespace="GenrePrediction"))
     yield
     tm.flush()
-    logger.level, logger.propagate, logger.handlers[:] = saved
+    level, logger.propagate, logger.handlers[:] = saved
+    logger.setLevel(level)  # setLevel, not an assignment: it clears the loggers' level cache
 
 
 def lines(text: str) -> list[dict]:
