@@ -18,11 +18,13 @@ def configured() -> Iterator[None]:
     """Telemetry configured for the test, the ``genre_model`` logger as it was afterwards (other
     tests of the worker read its records through the root logger)."""
     logger = logging.getLogger(tm.LOGGER)
-    saved = (logger.level, logger.propagate, list(logger.handlers))
+    level, propagate = logger.level, logger.propagate
     tm.configure(Telemetry(service="genre-prediction", namespace="GenrePrediction"))
     yield
     tm.flush()
-    level, logger.propagate, logger.handlers[:] = saved
+    for handler in [h for h in logger.handlers if isinstance(h, tm.Stdout)]:
+        logger.removeHandler(handler)
+    logger.propagate = propagate
     logger.setLevel(level)  # setLevel, not an assignment: it clears the loggers' level cache
 
 
