@@ -28,12 +28,15 @@ $(UV):
 	$(PYTHON) -m venv .tools/uv
 	.tools/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# The last line's inner `shell date` is the start time: make expands a whole recipe before its
+# first line runs.
 $(VENV)/.installed: requirements-dev.txt pyproject.toml | $(UV)
-	@echo "creating $(VENV) with the pinned dependencies (about 15 s, longer on a first download)"
+	@echo "creating $(VENV) with the pinned dependencies (uv lists each step; about 20 s, longer on a first download or a busy machine)"
 	$(UV) venv --quiet --seed --allow-existing --python $(PYTHON) $(VENV)
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install -r requirements-dev.txt
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install --no-deps -e .
 	touch $@
+	@echo "$(VENV) ready in $$(( $$(date +%s) - $(shell date +%s) )) s (genre-model is $(VENV)/bin/genre-model)"
 
 install: $(VENV)/.installed ## Create .venv with the pinned dependencies and the package (editable)
 

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from devtools import demo_models
+from genre_model.contract import VERSION_PATTERN
 
 ROOT = demo_models.ROOT
 DOCUMENTED_URL = "http://localhost:8000"
 BASH_BLOCK = re.compile(r"```(?:bash|sh)\n(.*?)```", re.S)
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 EXAMPLE = re.compile(r"```bash\n(?P<command>curl\b.*?)```\n\n```http\n(?P<answer>.*?)```\n", re.S)
 
 
@@ -67,6 +69,18 @@ class Answer:
         return cls(int(status_line.split()[1]), json.loads(body) if body.strip() else None)
 
 
+def normal(value: Any) -> Any:
+    """An answer with what differs between two trainings of the same model (its version name
+    and creation time) blanked: answers equal under it are the same answer."""
+    if isinstance(value, dict):
+        return {k: normal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normal(v) for v in value]
+    if isinstance(value, str) and (VERSION_PATTERN.fullmatch(value) or TIMESTAMP.match(value)):
+        return "<varies>"
+    return value
+
+
 def run_curl(command: str, base: str) -> Answer:
     """``command`` as the shell runs it, aimed at ``base`` instead of the documented server
     (``$API_URL`` and ``<ApiUrl>`` of the deploy guide too)."""
@@ -93,8 +107,17 @@ def rewrite(path: Path, base: str) -> bool:
     text = path.read_text()
 
     def answer(match: re.Match[str]) -> str:
-        fresh = run_curl(match["command"].strip(), base).render()
-        return f"```bash\n{match['command']}```\n\n```http\n{fresh}```\n"
+        fresh = run_curl(match["command"].strip(), base)
+        try:
+            shown = Answer.parse(match["answer"])
+        except (ValueError, IndexError):  # empty or hand-written: replace it
+            shown = None
+        if shown is not None and (shown.status, normal(shown.body)) == (
+            fresh.status,
+            normal(fresh.body),
+        ):
+            return match[0]  # the same answer (another training's version name): keep it
+        return f"```bash\n{match['command']}```\n\n```http\n{fresh.render()}```\n"
 
     new = EXAMPLE.sub(answer, text)
     if new != text:

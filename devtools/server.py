@@ -264,6 +264,7 @@ def choose_model(env: MutableMapping[str, str], demo_dir: Path = demo_models.DEM
 
 def serve(host: str = "127.0.0.1", port: int = 8000, handler_path: str | None = None) -> None:
     model = choose_model(os.environ)
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "genre-model-local")  # names the log lines
     server = open_server(host, port, find_handler(handler_path), setting="SERVE_PORT")
     print(model, file=sys.stderr)
     print(f"Serving the predict Lambda on http://{host}:{port} (Ctrl-C stops)", file=sys.stderr)

@@ -64,7 +64,7 @@ def _name(common_name: str) -> Any:
     return Name([NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _write_ca(directory: Path, name: str) -> tuple[Any, Any, Path]:
+def write_ca(directory: Path, name: str) -> tuple[Any, Any, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -192,8 +192,8 @@ def private_mariadb() -> Iterator[Instance]:
     home = Path(tempfile.mkdtemp(prefix="mariadb-tls-", dir=ROOT / "var"))
     process: subprocess.Popen[bytes] | None = None
     try:
-        ca_key, ca_cert, ca = _write_ca(home, "test-ca")
-        _, _, other_ca = _write_ca(home, "other-ca")
+        ca_key, ca_cert, ca = write_ca(home, "test-ca")
+        _, _, other_ca = write_ca(home, "other-ca")
         cert, key = _write_server_cert(home, ca_key, ca_cert)
         datadir, log = home / "data", home / "mariadbd.log"
         user = ["--user=root"] if os.geteuid() == 0 else []

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from genre_model.config import settings
 from genre_model.store.protocol import PromotionRefused
-from genre_model.train.measure import measure_store
+from genre_model.train.aggregates import measure_store
 from genre_model.train.pipeline import run_training
 
 logger = Logger()
@@ -25,12 +25,16 @@ metrics = Metrics()
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     """Raise on failure so the state machine's retries (or Lambda's and the DLQ) apply."""
     if event.get("action") == "measure":
-        size = measure_store(settings().database)
-        logger.info("Store measured", extra={"store": size._asdict()})
+        try:
+            size = measure_store(settings())
+        except Exception as exc:
+            _failed("Measuring the store failed", "MeasureFailed", exc)
+            raise
+        logger.info("Store measured", extra={"store": size.as_dict()})
         # the growth toward the state machine's thresholds (LambdaMaxCustomers/NewLines)
         metrics.add_metric(name="StoreCustomers", unit=MetricUnit.Count, value=size.customers)
         metrics.add_metric(name="StoreNewLines", unit=MetricUnit.Count, value=size.new_lines)
-        return size._asdict()
+        return size.as_dict()
     try:
         outcome = run_training(settings(), progress=logger.info)
     except PromotionRefused as exc:  # written, not promoted: which rule, in the log and a metric
@@ -42,8 +46,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         )
         raise
     except Exception as exc:
-        metrics.add_metric(name="TrainingFailed", unit=MetricUnit.Count, value=1)
-        logger.error("Training failed", extra={"error": str(exc), "error_type": type(exc).__name__})
+        _failed("Training failed", "TrainingFailed", exc)
         raise
     summary = outcome.summary()
     logger.info("Training report", extra={"report": outcome.report, "summary": summary})
@@ -58,3 +61,9 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         name="TrainingSeconds", unit=MetricUnit.Seconds, value=sum(summary["seconds"].values())
     )
     return summary
+
+
+def _failed(message: str, metric: str, exc: Exception) -> None:
+    """One error line (its type is the state machine's error name) and one failure metric."""
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    logger.error(message, extra={"error": str(exc), "error_type": type(exc).__name__})

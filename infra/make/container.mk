@@ -5,6 +5,7 @@ TRAIN_IMAGE_TAG ?= $(shell git rev-parse --short=12 HEAD)
 
 container-image: ## Build the training image as genre-train:$(TRAIN_IMAGE_TAG) (docker or podman)
 	@test -n "$(CONTAINER_TOOL)" || { echo "needs docker or podman (CONTAINER_TOOL=...)" >&2; exit 1; }
+	mkdir -p var/rds-ca  # the image ships the RDS CA bundle from there when it was fetched
 	$(CONTAINER_TOOL) build -f infra/container/Dockerfile -t genre-train:$(TRAIN_IMAGE_TAG) .
 
 container-push: container-image ## Push it to REPOSITORY=<TrainImageRepositoryUri output>, then deploy with TrainImageTag

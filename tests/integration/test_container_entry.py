@@ -178,6 +178,7 @@ def _published(aws: dict[str, Any], result: subprocess.CompletedProcess) -> dict
     return manifest
 
 
+@pytest.mark.slow  # a training run in a fresh interpreter (~5 s of CPU)
 def test_container_trains_from_mariadb_through_the_secret(
     task_environment, aws, tmp_path: Path
 ) -> None:
@@ -201,6 +202,7 @@ def test_container_trains_from_mariadb_through_the_secret(
     assert manifest["rows"]["customers_read"] == 59  # Chinook's customers
 
 
+@pytest.mark.slow  # a training run in a fresh interpreter (~5 s of CPU)
 def test_container_trains_from_sqlite_under_the_same_promotion_rules(
     task_environment, aws, tmp_path: Path, chinook_sqlite: Path
 ) -> None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from genre_model import cli
 from genre_model.contract import is_version
 from genre_model.store.protocol import PromotionRefused
 from genre_model.store.registry import REFUSAL_CODES
@@ -31,7 +33,16 @@ from tests.helpers import (
 )
 from tests.sam_translate import available, of_type, parameters, translate
 
+# Interpreter-independent (the template's widgets against the metrics the code emits):
+# `make test-py313` does not run it again.
+pytestmark = pytest.mark.once
+
 TIERS = ("REST", "HTTP", "URL")
+CONTAINER_ENGINE = {
+    "TrainSubnetIds": "subnet-1",
+    "TrainSecurityGroupIds": "sg-1",
+    "TrainImageTag": "t1",
+}
 BUCKET = "genre-model-dashboard-test"
 EVENT = json.loads(
     (Path(__file__).resolve().parents[2] / "events" / "scheduled-event.json").read_text()
@@ -90,12 +101,15 @@ def emitted(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[set[Metric], str, list[str]]:
     """Run the handlers' metric paths under the template's namespace: a training run that
-    promotes, one that fails, one refusal per reason, a model refused for its integrity and a
-    predict container past its first drift figure. The metrics, the captured stdout and the
+    promotes, one that fails, one refusal per reason, the command line's train (the container
+    engine), a model refused for its integrity and a predict container past its first drift
+    figure. The metrics, the captured stdout and the
     messages of its JSON log lines."""
     from genre_model.config import settings
-    from genre_model.serve import api, drift
+    from genre_model.serve import api, drift, telemetry
 
+    package = logging.getLogger(telemetry.LOGGER)  # the predict handler configures it: put back
+    saved = (package.level, list(package.handlers), package.propagate, telemetry._config)
     out = io.StringIO()  # what CloudWatch receives: EMF records and JSON log lines
     try:
         with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
@@ -132,6 +146,11 @@ def emitted(
                 with pytest.raises(Exception, match="not found"):
                     train.lambda_handler(EVENT, train_context("dashboard-failed"))
             mp.delenv("MODEL_BUCKET")
+            cli_model = tmp_path_factory.mktemp("dash-cli") / "modelo.pkl"
+            assert (
+                cli.main(["train", "--db", str(synthetic_sqlite), "--model-path", str(cli_model)])
+                == 0
+            )
             model = train_model(tmp_path_factory.mktemp("dash"), predict_sqlite, "spec", 42)
             mp.setenv("MODELO_GENERO_ENTRENADO", str(model.path))
             mp.setattr(drift, "INTERVAL_SECONDS", 0.0)
@@ -146,6 +165,10 @@ def emitted(
             predictor.write_bytes(predictor.read_bytes()[:-1] + b"\0")  # hash mismatch
             assert good_answer(predict).status == 503
     finally:
+        package.setLevel(saved[0])
+        package.handlers[:] = saved[1]
+        package.propagate = saved[2]
+        telemetry._config = saved[3]
         settings.cache_clear()
         api.reset()
         drift.reset()
@@ -249,20 +272,60 @@ def test_every_refusal_reason_has_its_line(tier, emitted):
     assert reasons == set(REFUSAL_CODES)
 
 
+def _queried(alarm: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, str]]]:
+    """The metrics an alarm reads, by query id (``metric`` for a single-metric alarm)."""
+    props = alarm["Properties"]
+    if "Metrics" not in props:
+        return {"metric": _alarm_metric(alarm)}
+    ids = {q["Id"] for q in props["Metrics"]}
+    (expression,) = [q["Expression"] for q in props["Metrics"] if q.get("ReturnData")]
+    assert set(re.findall(r"\b([a-z]\w*)\b", expression)) <= ids, expression
+    return {
+        q["Id"]: (
+            q["MetricStat"]["Metric"]["Namespace"],
+            q["MetricStat"]["Metric"]["MetricName"],
+            {d["Name"]: d["Value"] for d in q["MetricStat"]["Metric"].get("Dimensions", [])},
+        )
+        for q in props["Metrics"]
+        if "MetricStat" in q
+    }
+
+
 def test_new_alarms_watch_emitted_metrics(tier, template_env, emitted):
     _, cfn, _ = tier
     metrics, _, _ = emitted
     namespace, service = _names(template_env)
     for name in ("DriftAlarm", "StaleModelAlarm"):
-        ns, metric, dims = _alarm_metric(cfn["Resources"][name])
-        assert ns == namespace
-        assert (ns, metric, _custom(dims, service)) in metrics, name
+        queried = _queried(cfn["Resources"][name])
+        assert "task" not in queried  # no container engine in these tiers
+        for ns, metric, dims in queried.values():
+            assert ns == namespace
+            assert (ns, metric, _custom(dims, service)) in metrics, name
     stale = cfn["Resources"]["StaleModelAlarm"]["Properties"]
+    period = stale["Metrics"][1]["MetricStat"]["Period"]
     assert stale["TreatMissingData"] == "breaching"
-    assert stale["Period"] * stale["EvaluationPeriods"] == 48 * 3600
+    assert period * stale["EvaluationPeriods"] == 48 * 3600
     assert stale["DatapointsToAlarm"] == stale["EvaluationPeriods"]  # every hour without one
     drift_alarm = cfn["Resources"]["DriftAlarm"]["Properties"]
     assert drift_alarm["Period"] * drift_alarm["EvaluationPeriods"] == 15 * 60
+
+
+def test_the_container_engine_promotions_count_against_staleness(sam_translator, emitted):
+    """On the Fargate engine the command line trains: its "promoted" line, read by a metric
+    filter, is the second half of the staleness alarm's sum."""
+    _, stdout, _ = emitted
+    cfn = translate(CONTAINER_ENGINE)
+    queried = _queried(cfn["Resources"]["StaleModelAlarm"])
+    (filter_,) = of_type(cfn, "AWS::Logs::MetricFilter").values()
+    props = filter_["Properties"]
+    assert props["LogGroupName"] == {"Ref": "TrainTaskLogGroup"}
+    (transform,) = props["MetricTransformations"]
+    assert queried["task"] == (transform["MetricNamespace"], transform["MetricName"], {})
+    assert queried["function"][1] == transform["MetricName"]
+    phrase = props["FilterPattern"].strip('"')
+    promoted = [line for line in stdout.splitlines() if phrase in line]
+    assert len(promoted) == 1, "the command line's train prints one promoted line"
+    assert promoted[0].startswith("Published version ")
 
 
 def test_drift_threshold_is_the_documented_one(tier):

@@ -31,7 +31,7 @@ from genre_model.train import db_connect
 from genre_model.train.db_connect import DataSourceError, MySQLCredentials, connect
 from genre_model.train.sources import open_source
 from tests.helpers import require
-from tests.private_mariadb import CUSTOMERS, Instance, available, private_mariadb
+from tests.private_mariadb import CUSTOMERS, Instance, available, private_mariadb, write_ca
 
 ROOT = Path(__file__).resolve().parents[2]
 CREATE_USER_SQL = ROOT / "infra/db/create_training_user.sql"
@@ -160,15 +160,30 @@ def test_a_hostname_mismatch_is_one_readable_line(tls_db, reader, capsys, monkey
     assert reader not in output
 
 
-def test_the_rds_bundle_does_not_vouch_for_a_private_ca(tls_db, reader):
-    """The default CA (the pinned RDS bundle) refuses a server whose CA is not Amazon's."""
+def test_the_rds_bundle_does_not_vouch_for_a_private_ca(tls_db, reader, monkeypatch):
+    """Without DB_TLS_CA the shipped bundle is the trust: one that does not hold the server's CA
+    (here a generated stand-in for the fetched RDS bundle; this repository ships none) refuses."""
+    monkeypatch.setattr(db_connect, "RDS_CA_BUNDLE", tls_db.other_ca)
     env = env_for(tls_db, reader)
     del env["DB_TLS_CA"]
     source = open_source(load_settings(env).database)
     with pytest.raises(DataSourceError) as info:
         list(source.customer_summaries())
-    assert "refused" in str(info.value)
-    assert str(db_connect.RDS_CA_BUNDLE) in str(info.value)
+    assert "the certificate's CA is not in the CA bundle" in str(info.value)
+    assert str(tls_db.other_ca) in str(info.value)
+
+
+def test_no_bundle_and_no_ca_is_one_line_never_plain_text(
+    tls_db, reader, capsys, monkeypatch, tmp_path
+):
+    """A build that shipped no RDS CA bundle, DB_TLS_CA unset: the run names the fix."""
+    monkeypatch.setattr(db_connect, "RDS_CA_BUNDLE", tmp_path / "not-fetched.pem")
+    monkeypatch.delenv("DB_TLS_CA", raising=False)
+    env = env_for(tls_db, reader)
+    del env["DB_TLS_CA"]
+    status, output = run_cli(capsys, monkeypatch, env, tmp_path)
+    one_error_line(status, output, "needs a CA", "make rds-ca-bundle", "DB_TLS_CA")
+    assert reader not in output
 
 
 class DowngradeProxy:
@@ -266,7 +281,8 @@ def test_a_server_that_never_answers_fails_within_its_timeouts(
     """Accepts the TCP connection, never sends a greeting: the run ends after DB_READ_TIMEOUT
     (the greeting and the TLS handshake are reads), not at Lambda's 900 s."""
     port, accepted = silent_server
-    env = {"DB_HOST": "127.0.0.1", "DB_PORT": str(port), "DB_TLS": "require"}
+    _, _, ca = write_ca(tmp_path, "any-ca")  # never reached: the greeting never comes
+    env = {"DB_HOST": "127.0.0.1", "DB_PORT": str(port), "DB_TLS": "require", "DB_TLS_CA": str(ca)}
     started = time.monotonic()
     status, output = run_cli(capsys, monkeypatch, {**env, "DB_READ_TIMEOUT": "1"}, tmp_path)
     elapsed = time.monotonic() - started

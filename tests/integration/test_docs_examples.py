@@ -21,18 +21,18 @@ from typing import Any
 
 import pytest
 
-from devtools.docs_examples import EXAMPLE, Answer, commands, documents, run_curl
+from devtools.docs_examples import EXAMPLE, Answer, commands, documents, normal, run_curl
 from genre_model.contract import VERSION_PATTERN
 from tests.helpers import ROOT, TrainedModel, demo_model, demo_store, local_server, require
 
 pytestmark = pytest.mark.once  # what the docs say does not depend on the interpreter
 
 VERSION = VERSION_PATTERN
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 # The CLI's commands, and what the first line of each says when it worked.
 CLI_FIRST_LINES = {
     "train": "Training from ",
-    "versions": "  version",
+    "versions": "hold-out accuracy and macro-F1",  # the legend, then the table
+    "report": "wrote ",
     "rollback": "latest -> ",
     "generate": "",
 }
@@ -73,18 +73,6 @@ def base(demo: TrainedModel, monkeypatch: pytest.MonkeyPatch) -> str:
         yield server.url
 
 
-def _normal(value: Any) -> Any:
-    """An answer with what differs between two trainings of the same model (its version name
-    and creation time) blanked."""
-    if isinstance(value, dict):
-        return {k: _normal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normal(v) for v in value]
-    if isinstance(value, str) and (VERSION.fullmatch(value) or TIMESTAMP.match(value)):
-        return "<varies>"
-    return value
-
-
 def _same(shown: Any, got: Any, where: str = "answer") -> None:
     """Equal structure and values (floats to 1e-9: the docs print them as JSON does)."""
     if isinstance(shown, dict):
@@ -118,7 +106,7 @@ def test_shown_answers_are_the_demo_models(base: str, document: str, command: st
     hint = f"{document}: {command}\n(stale? make demo DEMO_ONCE=1 && make docs-examples)"
     assert got.status == expected.status, hint
     try:
-        _same(_normal(expected.body), _normal(got.body))
+        _same(normal(expected.body), normal(got.body))
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{hint}") from None
 
@@ -154,7 +142,7 @@ def _cli_commands() -> list[tuple[str, str]]:
     for doc, command in _doc_commands():
         words = shlex.split(command, comments=True)
         if words and (
-            words[0] in {"genre-model", "export"} or words[:3] == ["python", "-m", "devtools"]
+            words[0] in {"genre-model", "export", "."} or words[:3] == ["python", "-m", "devtools"]
         ):
             seen.setdefault(" ".join(words), doc)
     return [(doc, command) for command, doc in seen.items()]
@@ -185,6 +173,9 @@ def test_every_cli_example_works_as_written(demo: TrainedModel, tmp_path: Path):
     }
     for document, line in _cli_commands():
         words = shlex.split(line, comments=True)
+        if words[0] == ".":  # activating the venv: its bin is on PATH already
+            assert words == [".", ".venv/bin/activate"], line
+            continue
         if words[0] == "export":
             name, _, value = words[1].partition("=")
             env[name] = value

@@ -19,6 +19,8 @@ from devtools.server import LOCAL_REFRESH_SECONDS, choose_model
 from genre_model.cli import main
 from tests.helpers import ROOT, TrainedModel, local_server
 
+pytestmark = pytest.mark.once  # dev tools and messages: the same on every interpreter
+
 
 def _demo_copy(model: TrainedModel, demo_dir: Path, folder: str) -> Path:
     """``model`` where a `make demo` run would have written it (``demo_dir/folder``)."""
@@ -182,6 +184,7 @@ def test_train_names_a_mysql_source_without_its_password(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert status == 1
     assert out.splitlines()[0].startswith("Training from mysql://reader@127.0.0.1:1/Chinook, ")
+    assert len(err.strip().splitlines()) == 1, err
     assert "pa:ss" not in out + err
 
 

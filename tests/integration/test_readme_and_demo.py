@@ -23,6 +23,7 @@ from genre_model.cli import parser
 pytestmark = pytest.mark.once
 
 ROOT = Path(__file__).resolve().parents[2]
+SPEC_REQUEST = {"total_spent": 45.50, "total_tracks_bought": 15, "genre_spending_ratio": 0.6}
 README = (ROOT / "README.md").read_text()
 CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text()
 README_LIMIT_BYTES = 15 * 1024
@@ -108,6 +109,8 @@ def test_every_readme_command_exists(title: str) -> None:
             assert words[3] in cli_commands, f"README '{title}': CLI command {words[3]!r} missing"
         elif words[0] == "genre-model":
             assert words[1] in cli_commands, f"README '{title}': CLI command {words[1]!r} missing"
+        elif words == [".", ".venv/bin/activate"]:
+            assert (ROOT / ".venv/bin/activate").is_file(), "make install makes the venv"
         elif words[0] == "export":
             assert words[1].partition("=")[0] in config.VARIABLES, command
         elif words[:3] == ["python", "-m", "devtools"]:
@@ -127,7 +130,7 @@ def _subcommands(p: argparse.ArgumentParser) -> set[str]:
 )
 def test_readme_cli_examples_are_real_subcommands(package: str, build) -> None:
     command = "genre-model" if package == "genre_model" else "python -m devtools"
-    shown = re.findall(rf"{command} (\w+)", README)
+    shown = re.findall(rf"(?:^|`){command} (\w+)", README, re.M)  # commands, not prose
     assert shown
     assert set(shown) <= _subcommands(build())
 
@@ -159,7 +162,8 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_make_demo_from_a_fresh_copy(tmp_path: Path) -> None:
-    """Quick start as a newcomer runs it: fresh copy, fresh venv, `make demo DEMO_ONCE=1`."""
+    """Quick start as a newcomer runs it: fresh copy, fresh venv, `make demo DEMO_ONCE=1`, then
+    `make serve` with nothing set serves that model and answers the spec's example with 200."""
     files = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"],
         cwd=ROOT, capture_output=True, text=True, check=True,
@@ -193,3 +197,48 @@ def test_make_demo_from_a_fresh_copy(tmp_path: Path) -> None:
     probabilities = body["prediction"]["all_probabilities"]
     assert body["prediction"]["genre"] == max(probabilities, key=probabilities.get)
     assert (copy / "var/demo/training-report.png").stat().st_size > 10_000
+    version = re.search(r"Version (\S+) published", output).group(1)
+    _serve_answers_the_spec_example(copy, version)
+
+
+def _serve_answers_the_spec_example(copy: Path, version: str) -> None:
+    import json
+    import os
+    import signal
+    import time
+    import urllib.error
+    import urllib.request
+
+    port = _free_port()
+    server = subprocess.Popen(
+        ["make", "serve", f"SERVE_PORT={port}", f"PYTHON={sys.executable}"],
+        cwd=copy, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home())},
+        start_new_session=True,  # make and the server it starts: stopped together below
+    )  # fmt: skip
+    try:
+        said = ""
+        while "Serving the predict Lambda" not in said:  # start-up lines, before any request
+            line = server.stdout.readline()
+            assert line, f"make serve ended: {said}"
+            said += line
+        assert f"Model: version {version} from var/demo/assets/modelo_genero_entrenado.pkl" in said
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/predict-genre",
+            data=json.dumps(SPEC_REQUEST).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                    assert response.status == 200
+                    assert response.headers["X-Model-Version"] == version
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)

@@ -4,13 +4,13 @@ a damaged report costing the figures only, never a prediction."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from genre_model.cli import main
 from genre_model.contract import REPORT_FILE, REPORT_PICTURE, Headline
 from genre_model.store.protocol import sha256
 from tests.helpers import TrainedModel, good_answer, invoke, make_event, train_model
@@ -28,17 +28,26 @@ def own_model(
     return model
 
 
-def cli(args: list[str], model: TrainedModel, cwd: Path) -> subprocess.CompletedProcess:
-    env = {"MODELO_GENERO_ENTRENADO": str(model.path), "PATH": "/usr/bin:/bin"}
-    return subprocess.run(
-        [sys.executable, "-m", "genre_model", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+@dataclasses.dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """``python -m genre_model ARGS`` in this process (the CLI's own ``main``), in ``cwd``."""
+
+    def run(args: list[str], model: TrainedModel, cwd: Path) -> Done:
+        monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(model.path))
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        code = main(args)
+        out = capsys.readouterr()
+        return Done(code, out.out, out.err)
+
+    return run
 
 
 def rewrite(model: TrainedModel, name: str, data: bytes, *, rehash: bool) -> None:
@@ -117,7 +126,7 @@ def test_a_version_without_report_serves_and_says_so(
     assert "published without report.json" in answer.body["headline_unavailable"]
 
 
-def test_versions_shows_headline_figures(own_model: TrainedModel, tmp_path: Path) -> None:
+def test_versions_shows_headline_figures(own_model: TrainedModel, tmp_path: Path, cli) -> None:
     done = cli(["versions"], own_model, tmp_path)
     assert done.returncode == 0, done.stderr
     (row,) = [line for line in done.stdout.splitlines() if own_model.version in line]
@@ -134,7 +143,7 @@ def test_versions_shows_headline_figures(own_model: TrainedModel, tmp_path: Path
 
 
 def test_report_writes_the_verified_picture_and_never_overwrites(
-    own_model: TrainedModel, tmp_path: Path
+    own_model: TrainedModel, tmp_path: Path, cli
 ) -> None:
     out = tmp_path / "picture.png"
     done = cli(["report", own_model.version, "--out", str(out)], own_model, tmp_path)
@@ -160,7 +169,12 @@ def test_report_writes_the_verified_picture_and_never_overwrites(
     ],
 )
 def test_report_refuses_with_one_line(
-    own_model: TrainedModel, tmp_path: Path, version: str | None, damage: str | None, message: str
+    own_model: TrainedModel,
+    tmp_path: Path,
+    cli,
+    version: str | None,
+    damage: str | None,
+    message: str,
 ) -> None:
     if damage == "tamper":
         rewrite(own_model, REPORT_PICTURE, b"\x89PNG\r\n\x1a\nother", rehash=False)

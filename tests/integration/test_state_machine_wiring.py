@@ -463,7 +463,15 @@ def test_task_has_the_train_functions_settings(engine) -> None:
     function_env = engine["Resources"]["TrainFunction"]["Properties"]["Environment"]["Variables"]
     # every setting config.py reads that the function is given a value for (not a local stand-in)
     settings = {k: v for k, v in function_env.items() if k in VARIABLES and v != ""}
-    assert {"MODEL_BUCKET", "MODEL_PREFIX", "DB_SECRET_ARN", "FEATURE_SET"} <= set(settings)
+    assert {
+        "MODEL_BUCKET",
+        "MODEL_PREFIX",
+        "DB_SECRET_ARN",
+        "FEATURE_SET",
+        "MIN_CUSTOMERS",
+        "TRAIN_AGGREGATES",
+        "TRAIN_SAMPLE_ROWS",
+    } <= set(settings)
     assert {k: env.get(k) for k in settings} == settings
     assert not any(re.search("PASSWORD|SECRET_KEY|TOKEN", name) for name in env)
     assert container["Image"] == {

@@ -15,6 +15,10 @@ from devtools.cfn_template import load_template
 from tests.helpers import require
 from tests.sam_translate import available, of_type, parameters, translate
 
+# Interpreter-independent (the translated template):
+# `make test-py313` does not run it again.
+pytestmark = pytest.mark.once
+
 SUBNETS = "subnet-0aaaaaaaaaaaaaaa1,subnet-0bbbbbbbbbbbbbbb2"
 GROUPS = "sg-0ccccccccccccccc3,sg-0ddddddddddddddd4"
 VPC = {"TrainSubnetIds": SUBNETS, "TrainSecurityGroupIds": GROUPS}

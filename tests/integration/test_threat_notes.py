@@ -8,9 +8,15 @@ import re
 import ssl
 from pathlib import Path
 
+import pytest
+
 from devtools.cfn_template import load_template
 from genre_model.config import SignedGet
 from genre_model.store.s3_get import S3Getter
+
+# Interpreter-independent (the threat notes and what they cite):
+# `make test-py313` does not run it again.
+pytestmark = pytest.mark.once
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTES = (ROOT / "infra/deploy.md").read_text().split("## Threat notes", 1)[1].split("\n## ", 1)[0]

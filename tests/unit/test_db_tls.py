@@ -1,25 +1,25 @@
-"""TLS policy of the training database connection, and the pinned RDS CA bundle it trusts."""
+"""TLS policy of the training database connection, and what it trusts when no CA is given."""
 
 from __future__ import annotations
 
-import hashlib
+import socket
 import ssl
 from pathlib import Path
 
+import pymysql
 import pytest
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 from genre_model.config import ConfigError, load_settings
+from genre_model.train import db_connect
 from genre_model.train.db_connect import (
-    RDS_CA_BUNDLE,
     DataSourceError,
+    MySQLCredentials,
+    connect,
     is_loopback,
     tls_context,
     uses_tls,
 )
-
-SHA_FILE = RDS_CA_BUNDLE.with_name(RDS_CA_BUNDLE.name + ".sha256")
+from tests.private_mariadb import write_ca
 
 RDS_HOSTS = [
     "chinook.abcdefghijkl.us-east-1.rds.amazonaws.com",
@@ -61,12 +61,13 @@ def test_db_tls_setting() -> None:
             load_settings({"DB_TLS": bad})
 
 
-def test_the_context_verifies_certificate_and_name() -> None:
-    context = tls_context(str(RDS_CA_BUNDLE))
+def test_the_context_verifies_certificate_and_name(tmp_path: Path) -> None:
+    _, _, ca = write_ca(tmp_path, "test-ca")
+    context = tls_context(str(ca))
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname is True
     assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
-    assert len(context.get_ca_certs()) == len(x509.load_pem_x509_certificates(_bundle()))
+    assert [c["subject"] for c in context.get_ca_certs()] == [((("commonName", "test-ca"),),)]
 
 
 def test_an_unreadable_ca_bundle_is_one_line(tmp_path: Path) -> None:
@@ -82,26 +83,43 @@ def test_an_unreadable_ca_bundle_is_one_line(tmp_path: Path) -> None:
         tls_context(str(junk))
 
 
-def _bundle() -> bytes:
-    return RDS_CA_BUNDLE.read_bytes()
+def _no_bundle(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A build without a fetched RDS CA bundle (what this repository and CI have)."""
+    monkeypatch.setattr(db_connect, "RDS_CA_BUNDLE", tmp_path / "rds-ca-bundle.pem")
 
 
-def test_the_pinned_bundle_matches_its_recorded_sha256() -> None:
-    recorded, name = SHA_FILE.read_text().split()
-    assert name == RDS_CA_BUNDLE.name
-    assert hashlib.sha256(_bundle()).hexdigest() == recorded
+@pytest.mark.parametrize(("host", "mode"), [(RDS_HOSTS[0], "auto"), ("127.0.0.1", "require")])
+def test_tls_without_a_ca_is_one_line_naming_the_fix(monkeypatch, tmp_path, host, mode) -> None:
+    """No bundle shipped and no DB_TLS_CA: refused before any socket is opened, never plain."""
+    _no_bundle(monkeypatch, tmp_path)
+    opened: list[object] = []
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: opened.append(a))
+    db = load_settings({"DB_TLS": mode}).database
+    credentials = MySQLCredentials(host, 3306, "genre_train", "pw-never-shown", "Chinook")
+    with pytest.raises(DataSourceError) as info:
+        connect(credentials, db)
+    message = str(info.value)
+    assert message.startswith(f"TLS to {host}:3306 needs a CA")
+    for fix in ("make rds-ca-bundle", "DB_TLS_CA", "var/rds-ca/global-bundle.pem"):
+        assert fix in message
+    assert "\n" not in message
+    assert "pw-never-shown" not in message
+    assert opened == []
 
 
-def test_the_pinned_bundle_holds_only_amazon_rds_cas() -> None:
-    certificates = x509.load_pem_x509_certificates(_bundle())
-    assert len(certificates) > 50
-    for cert in certificates:
-        organisation = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-        unit = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
-        assert [a.value for a in organisation] == ["Amazon Web Services, Inc."]
-        assert [a.value for a in unit] == ["Amazon RDS"]
-        assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    names = {c.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value for c in certificates}
-    # the current generation of RDS CAs (valid to the 2060s) for the regions in use
-    for region in ("us-east-1", "eu-west-1", "ap-southeast-2"):
-        assert f"Amazon RDS {region} Root CA RSA2048 G1" in names
+def test_loopback_needs_no_bundle(monkeypatch, tmp_path) -> None:
+    """DB_TLS=auto to this machine stays plain (no CA needed); DB_TLS_CA alone is enough."""
+    _no_bundle(monkeypatch, tmp_path)
+    _, _, ca = write_ca(tmp_path, "test-ca")
+    opened: list[tuple[str, int]] = []
+
+    def refuse(address: tuple[str, int], *args: object, **kwargs: object) -> None:
+        opened.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    for env, host in (({}, "127.0.0.1"), ({"DB_TLS_CA": str(ca)}, RDS_HOSTS[0])):
+        db = load_settings({**env, "DB_CONNECT_TIMEOUT": "1"}).database
+        with pytest.raises(pymysql.OperationalError):
+            connect(MySQLCredentials(host, 3306, "u", "p", "Chinook"), db)
+    assert opened == [("127.0.0.1", 3306), (RDS_HOSTS[0], 3306)]

@@ -196,6 +196,7 @@ def test_a_finished_refresh_is_answered_at_once_within_the_budget(
     script.results = [model(1), model(2)]
     cache.get()
     clock.now += 1
+    caplog.clear()  # the first load's INFO line (the package logs at INFO)
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         assert cache.get().version == model(2).version
     assert not caplog.messages
@@ -299,6 +300,7 @@ def test_each_kind_of_failed_load_is_one_log_line_naming_it(
     )
     script.results = [model(1), error]
     first = cache.get()
+    caplog.clear()  # the first load's INFO line
     with caplog.at_level(logging.INFO, logger=LOGGER):
         assert cache.get() is first
     lines = [f"{r.levelname} {r.getMessage()}" for r in caplog.records if r.name == LOGGER]

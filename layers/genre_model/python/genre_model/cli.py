@@ -40,7 +40,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         source_from_url(args.db, settings.database) if args.db else open_source(settings.database)
     )
     registry = target_registry(settings)
-    # First, before the work: what it reads (never a password) and where the version goes.
+    # First, before the work: what it reads (never a password) and where the version goes
+    # (on stderr with --json, so stdout stays one JSON document). An error after it is one line
+    # on stderr.
     print(
         f"Training from {source.description}, publishing to {_where(*registry)}",
         file=sys.stderr if args.json else sys.stdout,

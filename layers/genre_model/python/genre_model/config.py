@@ -46,7 +46,7 @@ class DatabaseSettings:
     connect_timeout: int = 10
     read_timeout: int = 600
     tls: str = "auto"
-    tls_ca: str | None = None  # None: the pinned Amazon RDS bundle of the train layer
+    tls_ca: str | None = None  # None: the train layer's fetched Amazon RDS bundle
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ VARIABLES: dict[str, str] = {
     "DB_CONNECT_TIMEOUT": "seconds to wait for the database connection",
     "DB_READ_TIMEOUT": "seconds to wait for the aggregation query",
     "DB_TLS": "`auto` (TLS to all but loopback hosts), `require`, `disable` (plain text, warned)",
-    "DB_TLS_CA": "PEM bundle that verifies the DB server (default: the pinned Amazon RDS bundle)",
+    "DB_TLS_CA": "PEM bundle that verifies the DB server (default: the fetched Amazon RDS bundle)",
     "CHINOOK_SQLITE_PATH": "train from this Chinook SQLite file instead of MySQL",
     "RF_N_ESTIMATORS": "trees in the forest",
     "RF_MAX_DEPTH": "maximum tree depth (`none` for unlimited)",

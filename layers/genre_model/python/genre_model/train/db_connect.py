@@ -7,9 +7,10 @@
 - TLS (``DB_TLS``): ``auto`` encrypts every connection except to this machine's loopback (an RDS
   or Aurora endpoint, or any other host, gets TLS); ``require`` encrypts even that; ``disable`` is
   the only way to plain text and logs a warning. The server's certificate is verified against
-  ``DB_TLS_CA``, by default the pinned Amazon RDS bundle that ships next to this module (in the
-  train layer only), and must name the host connected to. A server that offers no TLS is refused
-  before any credential is sent; nothing falls back to plain text.
+  ``DB_TLS_CA``, by default the Amazon RDS bundle the train layer ships next to this module when
+  ``make rds-ca-bundle`` fetched it from AWS before the build (this repository holds none), and
+  must name the host connected to. No bundle and no ``DB_TLS_CA``, a server that offers no TLS:
+  each is refused before any credential is sent; nothing falls back to plain text.
 - Every socket operation has a timeout (``DB_CONNECT_TIMEOUT``, ``DB_READ_TIMEOUT``), and the
   secret read has botocore timeouts: each is far inside the train function's 900 s.
 
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The Amazon RDS global CA bundle, pinned: its SHA-256 is recorded beside it (tests check the
-# file against it; `make rds-ca-bundle` refreshes both from AWS).
+# The Amazon RDS global CA bundle, where the train layer puts it: `make rds-ca-bundle` fetches it
+# from AWS, the layer build ships it after checking its recorded SHA-256 (infra/scripts/rds_ca.sh).
 RDS_CA_BUNDLE = Path(__file__).with_name("rds-ca-bundle.pem")
 ACCESS_DENIED = 1045  # ER_ACCESS_DENIED_ERROR: wrong user or password
 SECRET_STAGE = "AWSCURRENT"  # noqa: S105 - a version stage name, not a password
@@ -50,6 +51,13 @@ _VERIFY_REASONS = {
     20: "the certificate's CA is not in the CA bundle",
     10: "the certificate has expired",
 }
+
+_NO_CA = (
+    "TLS to {target} needs a CA to verify the server and has none: this build ships no Amazon "
+    "RDS CA bundle and DB_TLS_CA is not set; run `make rds-ca-bundle` before `make build` "
+    "(RDS/Aurora), or set DB_TLS_CA to the server's CA file (from a checkout: "
+    "var/rds-ca/global-bundle.pem); nothing was sent"
+)
 
 
 class DataSourceError(RuntimeError):
@@ -199,6 +207,8 @@ def _connect_once(c: MySQLCredentials, db: DatabaseSettings, **options: Any) -> 
     tls = uses_tls(c.host, db.tls)
     ca_path = db.tls_ca or str(RDS_CA_BUNDLE)
     if tls:
+        if not db.tls_ca and not RDS_CA_BUNDLE.is_file():
+            raise DataSourceError(_NO_CA.format(target=f"{c.host}:{c.port}"))
         options["ssl"] = tls_context(ca_path)
     else:
         options["ssl_disabled"] = True  # pymysql would otherwise try unverified TLS
