@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import HANDLER_ENV, api_event, median, percentile
+from benchmarks.common import HANDLER_ENV, ROOT, api_event, median, percentile
 from benchmarks.warm import _time_calls, load_handler
 from devtools.lambda_context import lambda_context
 
@@ -135,9 +135,13 @@ def _explain(handler, context, ours, estimator, smoke: bool) -> dict:
     }
 
 
-def _batch_route(handler, context, smoke: bool) -> dict:
+def _batch_route(handler, context, smoke: bool, explain: bool = False) -> dict:
+    """Issue 26: a batch item against a whole single request through the handler, 1,000 items,
+    rounds interleaved; ``ratio`` is the median over rounds of (all singles / the batch), so
+    >= 4 means a batch item costs at most a quarter of a request."""
     items = [
         {"total_spent": float(r[0]), "total_tracks_bought": int(r[1]), "genre_spending_ratio": r[2]}
+        | ({"explain": True} if explain else {})
         for r in _rows(100 if smoke else 1000, seed=5)
     ]
     batch = api_event(json.dumps({"items": items}))
@@ -158,15 +162,33 @@ def _batch_route(handler, context, smoke: bool) -> dict:
         singles_ms.append((time.perf_counter() - t0) * 1000)
     return {
         "items": len(items),
+        "explain": explain,
         "same_as_single": same,
         "response_bytes": len(answer["body"]),
         "batch_ms": median(batch_ms),
         "singles_ms": median(singles_ms),
+        "item_us": median(batch_ms) * 1000 / len(items),
+        "single_us": median(singles_ms) * 1000 / len(items),
         "ratio": median([s / b for s, b in zip(singles_ms, batch_ms, strict=True)]),
     }
 
 
-def run(model_path: Path, smoke: bool = False) -> dict:
+def batch_items(model_path: Path, smoke: bool = False) -> dict:
+    """A batch item against a single request on the model at ``model_path``, plain and explain."""
+    os.environ["MODELO_GENERO_ENTRENADO"] = str(model_path)
+    from genre_model.serve import api
+
+    api.reset()
+    handler = load_handler()
+    context = lambda_context(request_id="bench")
+    assert handler(api_event("{}"), context)["statusCode"] == 200
+    return {
+        "plain": _batch_route(handler, context, smoke),
+        "explain": _batch_route(handler, context, smoke, explain=True),
+    }
+
+
+def run(model_path: Path, smoke: bool = False, chinook: Path | None = None) -> dict:
     os.environ.update(HANDLER_ENV)
     os.environ["MODELO_GENERO_ENTRENADO"] = str(model_path)
     import joblib
@@ -186,4 +208,34 @@ def run(model_path: Path, smoke: bool = False) -> dict:
         "forest": _forest(ours, estimator, smoke),
         "explain": _explain(handler, context, ours, estimator, smoke),
         "batch": _batch_route(handler, context, smoke),
+        "items_vs_single": _items_vs_single(model_path, smoke, chinook),
     }
+
+
+def _items_vs_single(model_path: Path, smoke: bool, chinook: Path | None) -> dict:
+    out = {"synthetic": batch_items(model_path, smoke)}
+    if chinook is not None:
+        out["chinook"] = batch_items(chinook, smoke)
+    os.environ["MODELO_GENERO_ENTRENADO"] = str(model_path)  # as the other benchmarks expect
+    from genre_model.serve import api
+
+    api.reset()
+    return out
+
+
+def chinook_model(directory: Path) -> Path | None:
+    """The default forest trained on the real Chinook SQLite file (CHINOOK_DIR, else
+    ../shared/chinook), or None when it is not there."""
+    source = Path(os.environ.get("CHINOOK_DIR") or ROOT.parent / "shared" / "chinook")
+    sqlite = source / "Chinook_Sqlite.sqlite"
+    if not sqlite.is_file():
+        return None
+    from genre_model.config import load_settings
+    from genre_model.train.pipeline import run_training
+
+    model = directory / "modelo_genero_entrenado.pkl"
+    settings = load_settings(
+        {"CHINOOK_SQLITE_PATH": str(sqlite), "MODELO_GENERO_ENTRENADO": str(model)}
+    )
+    run_training(settings, progress=lambda _msg: None)
+    return model

@@ -5,6 +5,11 @@ holding a promoted model version, and measures wall-clock time from just before 
 moment the first response exists (imports, boto3 client, S3 GETs of pointer/manifest/model,
 SHA-256 check, load, prediction). Samples alternate ours / scikit-learn; the ratio is the median
 over pairs. ``python -X importtime`` of the predict function's import gives per-module times.
+
+Issue 26's floor: importing the predict function against importing numpy alone (the one library
+an answer needs), each in fresh interpreters, interleaved, the minimum of 9, timed inside the
+child around the import only (interpreter start excluded); on this venv's Python and on
+``.venv-py313`` (the Lambda runtime's 3.13) when it exists.
 """
 
 from __future__ import annotations
@@ -19,6 +24,47 @@ from pathlib import Path
 from benchmarks.common import PREDICT_APP, PY, ROOT, api_event, child_env, median
 
 CHILD = ROOT / "benchmarks" / "cold_child.py"
+PY313 = ROOT / ".venv-py313" / "bin" / "python"
+_TIMED = (
+    "import importlib.util, time\nt = time.perf_counter()\n{}\n"
+    "print((time.perf_counter() - t) * 1000)"
+)
+_IMPORTS = {
+    "numpy": "import numpy",
+    "predict": (
+        f"s = importlib.util.spec_from_file_location('predict_app', {str(PREDICT_APP)!r})\n"
+        "m = importlib.util.module_from_spec(s)\ns.loader.exec_module(m)"
+    ),
+}
+
+
+def import_floor(python: str, env: dict[str, str], samples: int = 9) -> dict:
+    """Milliseconds to import numpy alone and the predict function (min of ``samples`` fresh
+    interpreters each, interleaved), and their ratio: the cold start against its floor."""
+    best = {name: float("inf") for name in _IMPORTS}
+    for _ in range(samples):
+        for name, statement in _IMPORTS.items():
+            done = subprocess.run(
+                [python, "-c", _TIMED.format(statement)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
+            best[name] = min(best[name], float(done.stdout.strip().splitlines()[-1]))
+    version = subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return {
+        "python": version,
+        "numpy_ms": best["numpy"],
+        "predict_ms": best["predict"],
+        "ratio": best["predict"] / best["numpy"],
+    }
 
 
 def _sample(variant: str, event_path: Path, env: dict[str, str]) -> dict:
@@ -43,15 +89,17 @@ def _sample(variant: str, event_path: Path, env: dict[str, str]) -> dict:
     return out
 
 
-def import_times(env: dict[str, str], top: int = 15) -> dict:
+def import_times(
+    env: dict[str, str], top: int = 15, python: str = PY, app: Path = PREDICT_APP
+) -> dict:
     """``python -X importtime`` of the predict function's module: cumulative µs per module."""
     code = (
         "import importlib.util as u;"
-        f"s=u.spec_from_file_location('predict_app', {str(PREDICT_APP)!r});"
+        f"s=u.spec_from_file_location('predict_app', {str(app)!r});"
         "m=u.module_from_spec(s);s.loader.exec_module(m)"
     )
     done = subprocess.run(
-        [PY, "-X", "importtime", "-c", code],
+        [python, "-X", "importtime", "-c", code],
         env=env,
         capture_output=True,
         text=True,
@@ -67,7 +115,8 @@ def import_times(env: dict[str, str], top: int = 15) -> dict:
     top_level = [(n.strip(), c) for n, s, c in rows if not n.startswith(" ")]
     top_level.sort(key=lambda r: -r[1])
     total = sum(c for _, c in top_level)
-    return {"total_us": total, "top_level": top_level[:top]}
+    every = sorted(((n.strip(), c) for n, _s, c in rows), key=lambda r: -r[1])
+    return {"total_us": total, "top_level": top_level[:top], "every": every}
 
 
 def run(endpoint: str, bucket: str, smoke: bool = False, tmp: Path | None = None) -> dict:
@@ -101,7 +150,18 @@ def run(endpoint: str, bucket: str, smoke: bool = False, tmp: Path | None = None
             for k in ("total_ms", "interpreter_ms", "init_ms", "first_request_ms")
         } | {"imported_at_init": samples[0]["imported_at_init"]}
 
+    floors = [import_floor(PY, env, 3 if smoke else 9)]
+    if PY313.exists():
+        floors.append(import_floor(str(PY313), env, 3 if smoke else 9))
+    numpy_ms = floors[0]["numpy_ms"]
+    first = min(s["init_ms"] + s["first_request_ms"] for s in ours)  # as the floor: a minimum
     return {
+        "floors": floors,
+        "first_answer": {
+            "init_plus_first_request_ms": first,
+            "numpy_ms": numpy_ms,
+            "ratio": first / numpy_ms,
+        },
         "ours": summary(ours),
         "sklearn": summary(theirs),
         "ratio": median(ratios),
@@ -111,5 +171,32 @@ def run(endpoint: str, bucket: str, smoke: bool = False, tmp: Path | None = None
     }
 
 
+def before_after(commit: str, runs: int = 7) -> dict:
+    """-X importtime's top ten of ``commit``'s predict function against this tree's (each module's
+    minimum over ``runs``), for benchmarks/results/import-before-after.json."""
+    with tempfile.TemporaryDirectory(prefix="genre-before-") as before:
+        archive = subprocess.run(
+            ["git", "archive", commit], cwd=ROOT, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", before], input=archive.stdout, check=True)
+        trees = {"before": Path(before), "after": ROOT}
+        out: dict = {}
+        for name, tree in trees.items():
+            env = child_env({"PYTHONPATH": f"{tree / 'layers/genre_model/python'}:{tree}"})
+            best: dict[str, int] = {}
+            for _ in range(runs):
+                app = tree / "functions/predict/app.py"
+                for module, us in import_times(env, app=app)["every"]:
+                    best[module] = min(best.get(module, us), us)
+            out[name] = sorted(best.items(), key=lambda kv: -kv[1])[:10]
+    return out | {
+        "before_commit": commit,
+        "command": f"python -m benchmarks.cold --before {commit}",
+    }
+
+
 if __name__ == "__main__":
-    print(json.dumps(run(sys.argv[1], sys.argv[2], smoke="--smoke" in sys.argv), indent=2))
+    if "--before" in sys.argv:
+        print(json.dumps(before_after(sys.argv[sys.argv.index("--before") + 1]), indent=2))
+    else:
+        print(json.dumps(run(sys.argv[1], sys.argv[2], smoke="--smoke" in sys.argv), indent=2))

@@ -48,7 +48,7 @@ if variant == "sklearn":
             self.classes = tuple(payload["genre_classes"])
             self.feature_columns = tuple(payload["feature_columns"])
             self.countries = contract.country_codes(payload["countries"])
-            self.drift = None  # the original pickle has no drift bins: requests are not counted
+            self.drift = None  # not measured for drift (serve/drift.py skips such a model)
 
         @classmethod
         def from_bytes(cls, data: bytes) -> "SklearnPredictor":

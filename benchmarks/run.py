@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         log("1/5 warm handler")
         results["warm"] = warm.run(model_path, smoke=args.smoke)
         log("1b/5 forest on many rows, explanations, batch route")
-        results["batch"] = batch.run(model_path, smoke=args.smoke)
+        chinook = batch.chinook_model(tmp / "chinook")
+        results["batch"] = batch.run(model_path, smoke=args.smoke, chinook=chinook)
         with moto_server() as endpoint:
             log("2/5 cold start (moto S3)")
             publish_to_s3(tmp / "model", endpoint)
@@ -141,7 +142,66 @@ def smoke_checks(r: dict) -> list[str]:
         problems.append("explain: differs from shap.TreeExplainer or does not add up")
     if not b["batch"]["same_as_single"]:
         problems.append("batch: a result differs from the single endpoint's answer")
+    for model, kinds in b.get("items_vs_single", {}).items():
+        if not all(k["same_as_single"] for k in kinds.values()):
+            problems.append(f"batch ({model}): an item's answer differs from the single one")
     return problems
+
+
+def floor_summary(r: dict) -> list[str]:
+    """Issue 26's rows: the cold start against numpy's import, a batch item against a request."""
+    c, lines = r["cold"], []
+    for f in c.get("floors", []):
+        lines.append(
+            f"| 26 | import of the predict handler <= 2.0x numpy alone (python {f['python']}) "
+            f"| {_ms(f['predict_ms'])} | numpy {_ms(f['numpy_ms'])} | {f['ratio']:.2f}x "
+            f"| {_met(f['ratio'] <= 2.0)} |"
+        )
+    if "first_answer" in c:
+        a = c["first_answer"]
+        lines.append(
+            "| 26 | first answered request of a fresh process (moto S3, hash checked), "
+            f"against the same floor | {_ms(a['init_plus_first_request_ms'])} "
+            f"| numpy {_ms(a['numpy_ms'])} | {a['ratio']:.2f}x | reported |"
+        )
+    for model, kinds in r["batch"].get("items_vs_single", {}).items():
+        for kind, x in kinds.items():
+            lines.append(
+                f"| 26 | batch item <= 1/4 of a single request, {model} model, {kind} "
+                f"| {_us(x['item_us'])} per item | {_us(x['single_us'])} per request "
+                f"| 1/{x['ratio']:.2f} | {_met(x['ratio'] >= 4 and x['same_as_single'])} |"
+            )
+    return lines
+
+
+def floor_section(r: dict) -> list[str]:
+    """Issue 26: the import floor per Python, and -X importtime's top ten before/after."""
+    lines = [
+        "",
+        "## 7. The serve wing at its floor (issue 26)",
+        "",
+        "Import: fresh interpreters, interleaved, the minimum of 9, timed inside the child around "
+        "the import only (`benchmarks/cold.py:import_floor`). Batch: 1,000 items in one request "
+        "against the same 1,000 bodies as single requests through the handler, 5 interleaved "
+        "rounds, ratio = median over rounds (`benchmarks/batch.py:batch_items`)."
+        + (f" Measured {r['cold']['measured']}." if "measured" in r["cold"] else ""),
+        "",
+    ]
+    stored = RESULTS_DIR / "import-before-after.json"
+    if stored.is_file():
+        data = json.loads(stored.read_text())
+        lines += [
+            f"`python -X importtime` of the predict function: the ten modules with the largest "
+            f"cumulative import time, before (commit {data['before_commit']}) and after "
+            f"(`{data['command']}`, {data['measured']}):",
+            "",
+            "| before | cumulative | after | cumulative |",
+            "|---|---|---|---|",
+        ]
+        for (bn, bu), (an, au) in zip(data["before"], data["after"], strict=True):
+            lines.append(f"| {bn} | {_ms(bu / 1000)} | {an} | {_ms(au / 1000)} |")
+        lines += ["", data["note"]]
+    return lines
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -270,6 +330,7 @@ def render(r: dict) -> str:
     shipped = dict(sorted(t["as_shipped"]["levels"].items(), key=lambda kv: int(kv[0])))
     if "batch" in r:
         lines += batch_summary(r["batch"])
+        lines += floor_summary(r)
     lines.append(
         "| 5 | local server throughput (no numeric target) | "
         + ", ".join(f"{k} clients {x['rps']:,.0f} req/s" for k, x in shipped.items())
@@ -502,6 +563,7 @@ def render(r: dict) -> str:
         lines.append(f"| {level} | {a['rps']:,.0f} | {_ms(a['p50_ms'])} | {_ms(a['p99_ms'])} |")
     if "batch" in r:
         lines += batch_section(r["batch"])
+        lines += floor_section(r)
     notes = ROOT / "benchmarks" / "NOTES.md"
     if notes.is_file():
         lines += ["", notes.read_text().strip()]

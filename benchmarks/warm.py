@@ -37,7 +37,7 @@ class SklearnCached:
         self.classes = ours.classes
         self.feature_columns = ours.feature_columns
         self.countries = ours.countries
-        self.drift = ours.drift  # the same drift bins: each variant pays the same counting
+        self.drift = ours.drift  # the same rows are counted for drift as with ours
         self.estimator = estimator
 
     def predict_one(self, features) -> np.ndarray:

@@ -142,8 +142,25 @@ def local_model(monkeypatch: pytest.MonkeyPatch, spec_model: TrainedModel) -> Tr
 
 @pytest.fixture
 def predict_handler() -> ModuleType:
-    """``functions/predict/app.py`` imported fresh, as a cold Lambda container would."""
+    """``functions/predict/app.py`` imported fresh, as a cold Lambda container would (the JSON
+    logging its import configures is undone after the test by ``_genre_model_logger_as_found``)."""
     return load_handler("predict")
+
+
+@pytest.fixture(autouse=True)
+def _genre_model_logger_as_found() -> Iterator[None]:
+    """Every test ends with the ``genre_model`` logger as it began: importing the predict
+    function (a fixture, the local server) configures its JSON logging (level, own handler, no
+    propagation), which would hide later tests' records from the root logger and caplog."""
+    from genre_model.serve.telemetry import Stdout
+
+    logger = logging.getLogger("genre_model")
+    level, propagate = logger.level, logger.propagate
+    yield
+    for handler in [h for h in logger.handlers if isinstance(h, Stdout)]:
+        logger.removeHandler(handler)  # only telemetry's: caplog's may be there by design
+    logger.propagate = propagate
+    logger.setLevel(level)  # setLevel, not an assignment: it clears the loggers' level cache
 
 
 # --------------------------------------------------------------------------- S3 and logs

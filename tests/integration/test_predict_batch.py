@@ -183,29 +183,35 @@ def test_no_model_is_one_503(predict_handler, s3):
 def test_one_model_answers_the_whole_batch_even_when_a_refresh_lands(
     predict_handler, s3, spec_model, spec_model_v2, monkeypatch
 ):
-    """A new version promoted after the first item must not answer the later items."""
-    from genre_model.serve import service
+    """A new version promoted after the first item must not answer the later items (the plain
+    items of the fast path and the others alike)."""
+    from genre_model.serve import batch, service
 
     monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")  # every cache lookup re-reads the pointer
     publish(s3, spec_model)
-    items = [{"total_spent": float(i), "total_tracks_bought": i} for i in range(1, 40, 3)]
-    features = service.features
-    seen = []
+    items: list[dict[str, Any]] = [
+        {"total_spent": float(i), "total_tracks_bought": i} for i in range(1, 40, 3)
+    ]
+    items += [{"customer_id": i} for i in range(1, 6)]
+    before = [invoke(predict_handler, make_event(item, headers=JSON)).body for item in items]
+    seen: list[str] = []
 
-    def publish_v2_after_the_first(request: Any, model: Any) -> Any:
-        seen.append(model.version)
-        if len(seen) == 1:
-            publish(s3, spec_model_v2)
-        return features(request, model)
+    def publishing_v2_on_first_call(original: Any) -> Any:
+        def call(*args: Any) -> Any:
+            seen.append(original.__name__)
+            if len(seen) == 1:
+                publish(s3, spec_model_v2)
+            return original(*args)
 
-    monkeypatch.setattr(service, "features", publish_v2_after_the_first)
+        return call
+
+    monkeypatch.setattr(batch, "_plain", publishing_v2_on_first_call(batch._plain))
+    monkeypatch.setattr(service, "features", publishing_v2_on_first_call(service.features))
     answer = invoke(predict_handler, batch_event(json.dumps({"items": items})))
     assert answer.status == 200
     assert answer.headers["x-model-version"] == spec_model.version
-    for item, result in zip(items, answer.body["results"], strict=True):
-        row = [item["total_spent"], item["total_tracks_bought"], 0.0]
-        assert result["prediction"]["all_probabilities"] == spec_model.sklearn_proba(row)
-    assert len(seen) == len(items)
+    assert answer.body["results"] == before
+    assert {"_plain", "features"} <= set(seen)
     single = invoke(predict_handler, make_event(items[0], headers=JSON))  # the refresh did land
     assert single.headers["x-model-version"] == spec_model_v2.version
 

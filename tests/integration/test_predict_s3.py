@@ -57,6 +57,7 @@ def test_many_requests_load_the_predictor_exactly_once(predict_handler, s3, spec
         f"{version}manifest.json",
         f"{version}{PREDICTOR}",
         f"{version}customers.joblib",  # part of the version: loaded and verified with it
+        f"{version}report.json",  # its headline figures (GET /api/model), read with it
     ]
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genre_model.serve import api, errors, guard, http, request
 from genre_model.serve.errors import ApiError
@@ -223,3 +226,29 @@ def test_every_other_error_has_its_answer(caplog) -> None:
     bug = errors.reply(KeyError("secret detail"))
     assert (bug.status, bug.body) == (500, http.error_body("Internal error", []))
     assert "secret detail" not in json.dumps(bug.body)
+
+
+def _walked_depth_over(text: str, limit: int) -> bool:
+    """The reference: strings removed by the JSON string pattern, brackets walked one by one."""
+    depth = 0
+    for char in re.sub(r'"(?:[^"\\]|\\.)*"', "", text):
+        if char in "[{]}":
+            depth += 1 if char in "[{" else -1
+            if depth > limit:
+                return True
+    return False
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(
+    parts=st.lists(
+        st.sampled_from(["[", "]", "{", "}", '"', "\\", '\\"', "a", ",", ' "[[" ', "[" * 5]),
+        max_size=60,
+    ),
+    limit=st.integers(min_value=0, max_value=6),
+)
+def test_the_fast_depth_check_is_the_walk(parts: list[str], limit: int) -> None:
+    """``nested_too_deep``'s shortcuts (quotes split, pairs removed by passes) answer as the
+    bracket-by-bracket walk, balanced or not, with escapes or open strings."""
+    text = "".join(parts)
+    assert request.nested_too_deep(text, limit) == _walked_depth_over(text, limit)

@@ -15,9 +15,17 @@ from genre_model.serve import telemetry as tm
 
 @pytest.fixture(autouse=True)
 def configured() -> Iterator[None]:
+    """Telemetry configured for the test, the ``genre_model`` logger as it was afterwards (other
+    tests of the worker read its records through the root logger)."""
+    logger = logging.getLogger(tm.LOGGER)
+    level, propagate = logger.level, logger.propagate
     tm.configure(Telemetry(service="genre-prediction", namespace="GenrePrediction"))
     yield
     tm.flush()
+    for handler in [h for h in logger.handlers if isinstance(h, tm.Stdout)]:
+        logger.removeHandler(handler)
+    logger.propagate = propagate
+    logger.setLevel(level)  # setLevel, not an assignment: it clears the loggers' level cache
 
 
 def lines(text: str) -> list[dict]:

@@ -1,41 +1,45 @@
 """POST /api/predict-genre/batch: many predict bodies, one model snapshot, each judged alone.
 
 Each result is byte for byte what POST /api/predict-genre answers for that item's text sent
-alone: its 200 body or its error body. So each item is judged as that endpoint judges a body,
-in the same order: its size as sent (the item's own text: over 16 KiB is that endpoint's 413),
-its nesting, then the strict parser's refusals (duplicate key, number too long, whichever comes
-first), then the field rules (``request.predict_body``). To see each item's own text, the
-request is scanned here: the top-level object key by key and the ``items`` array item by item
-with ``json``'s own decoder (``raw_decode`` gives where each item ends); an item the strict
-decoder refuses is read again leniently, only to find its end.
+alone: its 200 body or its error body, with the same limits hit in the same order (its size as
+sent, over 16 KiB being that endpoint's 413; its nesting; the strict parser's refusals; the
+field rules). To see each item's own text the request is scanned here, the ``items`` array item
+by item with ``json``'s C scanner (which says where each item ends).
+
+Most items are flat objects of the three features: those take the fast path, checked in one
+tight pass (``_plain``), predicted together, and answered from strings built once per batch
+(class names, the profile's constant tail), never a per-item dict or ``json.dumps``. Every other
+item (a customer_id, a country, explain, anything odd or refused) is judged by the single
+endpoint's own functions on its text (``request.checked_body``, ``service``), so its answer is
+that endpoint's by construction; a property test holds the fast path to it.
 
 Problems of the request itself (not JSON, not an object, a duplicate key in it, no ``items``
 list, too few or too many items) are one 4xx for the whole batch. One model answers every
-item: it is taken from the cache once, and the valid items' rows go through ``predict_proba``
-together.
+item: it is taken from the cache once, and every valid row goes through one ``predict_proba``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from json.scanner import make_scanner
 from typing import Any
 
-from genre_model.serve import errors, service
+import numpy as np
+
+from genre_model.contract import MAX_FEATURE_VALUE, MAX_RATIO, MAX_TRACKS, SPEC_FEATURES
+from genre_model.serve import drift, errors, service
 from genre_model.serve.errors import (
-    ApiError,
     duplicate_key,
     invalid,
     invalid_json,
     not_an_object,
-    number_too_long,
     too_deep,
     too_large,
 )
-from genre_model.serve.http import MAX_BODY_BYTES, Reply, encoded, error_body
+from genre_model.serve.http import MAX_BODY_BYTES, Reply, compact, encoded, error_body
 from genre_model.serve.model_cache import LoadedModel
-from genre_model.serve.request import MAX_JSON_DEPTH, nested_too_deep, predict_body
+from genre_model.serve.request import checked_body, nested_too_deep
 from genre_model.serve.service import PredictBody
 
 # Lambda refuses a response over 6 MB (the body travels JSON-escaped inside it); keep a margin.
@@ -44,82 +48,28 @@ MAX_RESPONSE_BYTES = 6_000_000
 # item deeper than the single limit still gets its own 400; far below every recursion limit.
 MAX_BATCH_JSON_DEPTH = 200
 _SPACE = re.compile(r"[ \t\n\r]*")
-
-
-def _duplicates_refused(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen = dict(pairs)
-    if len(seen) != len(pairs):
-        keys: set[str] = set()
-        for key, _ in pairs:
-            if key in keys:
-                raise duplicate_key(key)
-            keys.add(key)
-    return seen
-
-
-_STRICT = json.JSONDecoder(object_pairs_hook=_duplicates_refused)  # as ``request.strict_json``
+_BLANK = " \t\n\r"
+# Objects as tuples of pairs (JSON has no tuples, so an object is told from an array, and a
+# duplicate key is seen); built by the C scanner with no Python call per object.
+# (typeshed types make_scanner's argument as a scanner: it takes the decoder.)
+_SCAN = make_scanner(json.JSONDecoder(object_pairs_hook=tuple))  # type: ignore[arg-type]
 _LENIENT = json.JSONDecoder(parse_int=len)  # only to find where a refused value ends
+_PLAIN_KEYS = frozenset((*SPEC_FEATURES, "explain"))
 
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One item: its value and text as sent, or the error the strict parser stopped with."""
-
-    value: Any
-    text: str
-    refused: ApiError | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """A batch request whose own problems were refused; its items each still to be judged."""
-
-    items: list[Item]
+Batch = list[tuple[Any, str]]  # each item's scanned value (None: read it again) and its text
 
 
 def _space(text: str, at: int) -> int:
-    end = _SPACE.match(text, at)
-    return end.end() if end else at
+    if at < len(text) and text[at] in _BLANK:
+        found = _SPACE.match(text, at)
+        return found.end() if found else at
+    return at
 
 
 def _expect(text: str, at: int, char: str) -> int:
     if not text.startswith(char, at):
         raise invalid_json()
     return at + 1
-
-
-def _item(text: str, at: int) -> tuple[Item, int]:
-    """The item starting at ``at`` and where it ends."""
-    refused: ApiError | None = None
-    try:
-        value, end = _STRICT.raw_decode(text, at)
-    except json.JSONDecodeError:
-        raise invalid_json() from None
-    except ApiError as exc:  # a duplicate key inside the item
-        refused, value = exc, None
-    except ValueError:  # an integer beyond Python's 4,300-digit conversion limit
-        refused, value = number_too_long(), None
-    if refused is not None:
-        try:
-            _, end = _LENIENT.raw_decode(text, at)
-        except json.JSONDecodeError:
-            raise invalid_json() from None
-    return Item(value, text[at:end], refused), end
-
-
-def _items(text: str, at: int) -> tuple[list[Item], int]:
-    """The ``items`` array starting at ``at`` (its ``[``), item by item."""
-    items: list[Item] = []
-    at = _space(text, at + 1)
-    if text.startswith("]", at):
-        return items, at + 1
-    while True:
-        item, at = _item(text, at)
-        items.append(item)
-        at = _space(text, at)
-        if text.startswith("]", at):
-            return items, at + 1
-        at = _space(text, _expect(text, at, ","))
 
 
 def _value(text: str, at: int) -> tuple[Any, int]:
@@ -129,9 +79,32 @@ def _value(text: str, at: int) -> tuple[Any, int]:
         raise invalid_json() from None
 
 
+def _items(text: str, at: int) -> tuple[Batch, int]:
+    """The ``items`` array starting at ``at`` (its ``[``), item by item."""
+    items: Batch = []
+    at = _space(text, at + 1)
+    if text.startswith("]", at):
+        return items, at + 1
+    while True:
+        try:
+            value, end = _SCAN(text, at)
+        except (StopIteration, json.JSONDecodeError):
+            raise invalid_json() from None
+        except ValueError:  # an integer past Python's conversion limit: judged from its text
+            value, end = None, _value(text, at)[1]
+        items.append((value, text[at:end]))
+        if text.startswith(",", end):  # the common case: "," right after the item
+            at = _space(text, end + 1)
+            continue
+        at = _space(text, end)
+        if text.startswith("]", at):
+            return items, at + 1
+        at = _space(text, _expect(text, at, ","))
+
+
 def _request_object(text: str, at: int) -> tuple[dict[str, Any], str | None]:
-    """The top-level object's members (``items`` as ``Item`` list when an array), and its first
-    duplicate key; raises 400 for text that is not JSON."""
+    """The top-level object's members (``items`` scanned when an array) and its first duplicate
+    key; 400 for text that is not JSON."""
     members: dict[str, Any] = {}
     duplicate: str | None = None
     at = _space(text, at + 1)
@@ -151,16 +124,15 @@ def _request_object(text: str, at: int) -> tuple[dict[str, Any], str | None]:
         members[key] = value
         at = _space(text, at)
         if text.startswith("}", at):
-            at += 1
             break
         at = _space(text, _expect(text, at, ","))
-    if _space(text, at) != len(text):
+    if _space(text, at + 1) != len(text):
         raise invalid_json()
     return members, duplicate
 
 
 def parse(text: str, max_items: int) -> Batch:
-    """The batch body as items to judge, or the ApiError that fails the whole request."""
+    """The batch body's items to judge, or the ApiError that fails the whole request."""
     if nested_too_deep(text, MAX_BATCH_JSON_DEPTH):
         raise too_deep()
     at = _space(text, 0)
@@ -177,52 +149,139 @@ def parse(text: str, max_items: int) -> Batch:
         raise invalid([(k, "unknown field") for k in extra])
     if "items" not in members:
         raise invalid([("items", "Field required")])
-    items = members["items"]  # a list of Item when it is an array
+    items = members["items"]  # scanned items when it is an array
     if not isinstance(items, list):
         raise invalid([("items", "must be a list of predict bodies")])
     if not 1 <= len(items) <= max_items:
         raise invalid([("items", f"must hold 1 to {max_items} items")])
-    return Batch(items)
+    return items
 
 
-def _body(item: Item) -> PredictBody:
-    """The item judged as the single endpoint judges a body, in its order."""
-    if len(item.text) > MAX_BODY_BYTES // 4 and len(item.text.encode()) > MAX_BODY_BYTES:
+def _feature(value: Any, high: float) -> float | None:
+    """A finite number in [0, high] as the validator reads it (else: the slow path decides)."""
+    kind = type(value)
+    if (kind is float or kind is int) and 0 <= value <= high:
+        return float(value) + 0.0  # + 0.0: -0.0 is answered as 0.0
+    return None
+
+
+def _plain(value: Any, text: str) -> tuple[float, int, float] | None:
+    """The three features of an item that is a flat object of only them (explain false), within
+    16 KiB, each valid: what ``request.checked_body`` would accept with every other field
+    at its default. None sends the item down the single endpoint's own path."""
+    if type(value) is not tuple or len(text) > MAX_BODY_BYTES // 4:
+        return None
+    body = dict(value)
+    if len(body) != len(value) or not body.keys() <= _PLAIN_KEYS:
+        return None
+    if body.get("explain", False) is not False:
+        return None
+    spent = _feature(body.get("total_spent", 0.0), MAX_FEATURE_VALUE)
+    ratio = _feature(body.get("genre_spending_ratio", 0.0), MAX_RATIO)
+    tracks = body.get("total_tracks_bought", 0)
+    if spent is None or ratio is None or type(tracks) is not int or not 0 <= tracks <= MAX_TRACKS:
+        return None
+    return spent, tracks, ratio
+
+
+def _judged(text: str) -> PredictBody:
+    """The item's text as the single endpoint judges a body: size, then everything else."""
+    if len(text) > MAX_BODY_BYTES // 4 and len(text.encode()) > MAX_BODY_BYTES:
         raise too_large("16 KiB")
-    if nested_too_deep(item.text, MAX_JSON_DEPTH):
-        raise too_deep()
-    if item.refused is not None:
-        raise item.refused
-    return predict_body(item.value)
+    return checked_body(text)
 
 
-def _error_text(exc: Exception) -> str:
-    return encoded(errors.reply(exc))[1]
+class _Answers:
+    """Every item's answer text; rows wait for one ``predict_proba``, then are answered."""
+
+    def __init__(self, model: LoadedModel, size: int) -> None:
+        self.model = model
+        self.texts = [""] * size
+        default_row, default_profile = service.row_and_profile(PredictBody(), model)
+        # What an item with only the three features adds to them (the location model's country
+        # columns): taken from the service itself, for the row and for the profile.
+        self._row_tail = default_row[len(SPEC_FEATURES) :]
+        tail = compact({k: v for k, v in default_profile.items() if k not in SPEC_FEATURES})
+        self._profile_tail = "," + tail[1:-1] if tail != "{}" else ""
+        self._plain_ok = model.predictor.feature_columns[: len(SPEC_FEATURES)] == SPEC_FEATURES
+        self._plain: list[tuple[int, tuple[float, int, float]]] = []
+        self._plain_rows: list[list[float]] = []
+        self._other: list[tuple[int, PredictBody, list[float], dict[str, Any]]] = []
+
+    def add(self, position: int, value: Any, text: str) -> None:
+        plain = _plain(value, text) if self._plain_ok else None
+        if plain is not None:
+            row = [*plain, *self._row_tail]
+            self._plain.append((position, plain))
+            self._plain_rows.append(row)
+            drift.observe(self.model, row)  # as service.features does
+            return
+        try:
+            body = _judged(text)
+            row, profile = service.features(body, self.model)
+        except Exception as exc:  # each item's error is its own answer
+            self.texts[position] = encoded(errors.reply(exc))[1]
+        else:
+            self._other.append((position, body, row, profile))
+
+    def finish(self) -> list[str]:
+        rows = self._plain_rows + [row for _, _, row, _ in self._other]
+        if not rows:
+            return self.texts
+        probabilities = self.model.predictor.predict_proba(rows)
+        plain = probabilities[: len(self._plain)]
+        finite = np.isfinite(plain).all(axis=1).tolist()
+        for i, ((position, features), text) in enumerate(
+            zip(self._plain, self._plain_texts(plain), strict=True)
+        ):
+            if finite[i]:
+                self.texts[position] = text
+            else:  # the service refuses a non-finite answer (and logs it)
+                body = PredictBody(*features)
+                self._answer(position, body, *service.features(body, self.model), plain[i])
+        rest = probabilities[len(self._plain) :].tolist()
+        for (position, body, row, profile), p in zip(self._other, rest, strict=True):
+            self._answer(position, body, row, profile, p)
+        return self.texts
+
+    def _answer(
+        self, position: int, body: PredictBody, row: list[float], profile: dict[str, Any], p: Any
+    ) -> None:
+        try:
+            reply = Reply(200, service.respond(body, self.model, row, profile, list(p)))
+        except Exception as exc:  # explain on a version that cannot, a non-finite answer
+            reply = errors.reply(exc)
+        self.texts[position] = encoded(reply)[1]
+
+    def _plain_texts(self, probabilities: np.ndarray) -> list[str]:
+        """``service.respond``'s answer as text, for each plain row at once: the genres ranked
+        as it ranks them (highest first, ties in class order), floats as ``json`` writes them."""
+        names = [json.dumps(c) for c in self.model.predictor.classes]
+        keys = [f"{name}:" for name in names]
+        order = np.argsort(-probabilities, axis=1, kind="stable")
+        ranked = np.take_along_axis(probabilities, order, axis=1).tolist()
+        tail = self._profile_tail
+        texts = []
+        for (_, (spent, tracks, ratio)), classes, p in zip(
+            self._plain, order.tolist(), ranked, strict=True
+        ):
+            shares = ",".join(map(str.__add__, map(keys.__getitem__, classes), map(repr, p)))
+            texts.append(
+                f'{{"status":"OK","prediction":{{"genre":{names[classes[0]]},'
+                f'"confidence":{p[0]!r},"all_probabilities":{{{shares}}}}},'
+                f'"customer_profile":{{"total_spent":{spent!r},"total_tracks_bought":{tracks},'
+                f'"genre_spending_ratio":{ratio!r}{tail}}}}}'
+            )
+        return texts
 
 
-def answer(batch: Batch, model: LoadedModel) -> Reply:
+def answer(items: Batch, model: LoadedModel) -> Reply:
     """200 with every item's answer (each byte for byte its single answer), or a 413 when that
     would not fit in a Lambda response."""
-    texts = [""] * len(batch.items)
-    pending: list[tuple[int, PredictBody, list[float], dict[str, Any]]] = []
-    for position, item in enumerate(batch.items):
-        try:
-            body = _body(item)
-            row, profile = service.features(body, model)
-        except Exception as exc:
-            texts[position] = _error_text(exc)
-        else:
-            pending.append((position, body, row, profile))
-    if pending:
-        # Every valid row through ``predict_proba`` at once (bit-identical to one by one).
-        probabilities = model.predictor.predict_proba([row for _, _, row, _ in pending]).tolist()
-        for (position, body, row, profile), p in zip(pending, probabilities, strict=True):
-            try:
-                reply = Reply(200, service.respond(body, model, row, profile, p))
-            except Exception as exc:
-                reply = errors.reply(exc)
-            texts[position] = encoded(reply)[1]
-    text = f'{{"status":"OK","results":[{",".join(texts)}]}}'
+    answers = _Answers(model, len(items))
+    for position, (value, text) in enumerate(items):
+        answers.add(position, value, text)
+    text = f'{{"status":"OK","results":[{",".join(answers.finish())}]}}'
     if len(text) + text.count('"') + text.count("\\") > MAX_RESPONSE_BYTES:  # size once escaped
         return Reply(
             413,

@@ -13,13 +13,13 @@ from genre_model.config import Settings
 from genre_model.serve import api, batch
 from genre_model.serve.errors import ApiError
 from genre_model.serve.http import BATCH_PATH, PREDICT_PATH, ROUTES, Reply, route_path
-from genre_model.serve.request import predict_body, strict_json
+from genre_model.serve.request import checked_body
 
 Entry = Callable[[str, Settings], Reply]
 
 
 def _predict(text: str, settings: Settings) -> Reply:
-    return api.predict_genre(predict_body(strict_json(text)))
+    return api.predict_genre(checked_body(text))
 
 
 def _batch(text: str, settings: Settings) -> Reply:

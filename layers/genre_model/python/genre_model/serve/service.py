@@ -64,7 +64,15 @@ class ModelUnusable(Refused):
 
 
 def features(request: PredictBody, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
-    """Feature row in the model's column order, and the profile echoed back to the client."""
+    """Feature row in the model's column order, and the profile echoed back to the client; the
+    row is counted for drift (every row the model answers, single or batch item)."""
+    row, profile = row_and_profile(request, model)
+    drift.observe(model, row)
+    return row, profile
+
+
+def row_and_profile(request: PredictBody, model: LoadedModel) -> tuple[list[float], dict[str, Any]]:
+    """``features`` without counting the row (what a batch learns of the model's columns)."""
     customer_id: int | None = request.customer_id  # typed int in schemas; None when absent
     country: str | None
     if customer_id is not None:
@@ -99,9 +107,7 @@ def features(request: PredictBody, model: LoadedModel) -> tuple[list[float], dic
             "country",
             "not used by this model; omit it",
         )
-    row = [encoded[column] for column in predictor.feature_columns]
-    drift.observe(model, row)
-    return row, profile
+    return [encoded[column] for column in predictor.feature_columns], profile
 
 
 def predict(request: PredictBody, model: LoadedModel) -> dict[str, Any]:
