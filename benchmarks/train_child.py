@@ -94,6 +94,7 @@ def main(database: str, bucket: str) -> dict:
             k: report["cross_validation"][k] for k in ("folds", "customers", "subsample")
         },
         "holdout_accuracy": report["holdout"]["model"]["accuracy"],
+        "holdout_macro_f1": report["holdout"]["model"]["macro_f1"],
         "baseline_accuracy": report["holdout"]["baseline"]["accuracy"],
         "cv_accuracy": report["cross_validation"]["model"]["accuracy"]["mean"],
         "cv_baseline_accuracy": report["cross_validation"]["baseline"]["accuracy"]["mean"],
