@@ -280,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiers", default="1000000,3000000", help="customers per tier")
     parser.add_argument("--accuracy-tier", type=int, default=1_000_000)
+    parser.add_argument("--samples", default=ACCURACY_SAMPLES, help="sample sizes to compare")
+    parser.add_argument("--block", type=int, help="customers per generator block")
     parser.add_argument("--command", default="make bench-scale")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
