@@ -33,6 +33,7 @@ from benchmarks.common import (
     PY,
     RESULTS_DIR,
     ROOT,
+    STEPS_DIR,
     child_env,
     machine_facts,
     moto_server,
@@ -284,7 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block", type=int, help="customers per generator block")
     parser.add_argument("--command", default="make bench-scale")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--assemble", metavar="DATABASE", help="render a cut-short run's steps")
     args = parser.parse_args(argv)
+    if args.assemble:
+        assemble(args.assemble, int(args.tiers), args.command, args.results)
+        return 0
     import logging
 
     import boto3
@@ -296,15 +301,29 @@ def main(argv: list[str] | None = None) -> int:
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
             Bucket=BUCKET
         )
+        args.results.mkdir(parents=True, exist_ok=True)
         for customers in (int(t) for t in args.tiers.split(",") if t):
-            samples = ACCURACY_SAMPLES if customers == args.accuracy_tier else None
-            result = run_tier(customers, endpoint, samples)
-            args.results.mkdir(parents=True, exist_ok=True)
-            (args.results / f"scale-{customers}.json").write_text(
-                json.dumps(result, indent=2) + "\n"
-            )
-            write_results(stored(args.results), args.command, args.results)
+
+            def save(result: dict, customers: int = customers) -> None:
+                path = args.results / f"scale-{customers}.json"
+                path.write_text(json.dumps(result, indent=2) + "\n")
+                write_results(stored(args.results), args.command, args.results)
+
+            samples = args.samples if customers == args.accuracy_tier else None
+            run_tier(customers, endpoint, samples, args.block, save=save)
     return 0
+
+
+def assemble(database: str, customers: int, command: str, results_dir: Path = RESULTS_DIR) -> dict:
+    """A tier from the steps its children kept (``var/scale-steps``): a run cut short."""
+    result: dict = {"customers": customers, "measured": time.strftime("%Y-%m-%d %H:%M UTC")}
+    for name in (*STEPS, "accuracy"):
+        path = STEPS_DIR / f"{database}-{name}.json"
+        if path.is_file():
+            result[name] = json.loads(path.read_text())
+    (results_dir / f"scale-{customers}.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_results(stored(results_dir), command, results_dir)
+    return result
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks.common import peak_rss_mib
+from benchmarks.common import keep_step, peak_rss_mib
 from genre_model.config import ForestSettings, load_settings
 from genre_model.train import aggregates
 
@@ -129,11 +129,12 @@ def accuracy(database: str, rows: list[int]) -> dict:
 if __name__ == "__main__":
     step, *args = sys.argv[1:]
     if step == "load":
-        out = load(int(args[0]), args[1])
+        out, database = load(int(args[0]), args[1]), args[1]
     elif step == "rebuild":
-        out = rebuild(args[0])
+        out, database = rebuild(args[0]), args[0]
     elif step == "append":
-        out = append(float(args[0]), args[1])
+        out, database = append(float(args[0]), args[1]), args[1]
     else:
-        out = accuracy(args[0], [int(r) for r in args[1].split(",") if r])
+        out, database = accuracy(args[0], [int(r) for r in args[1].split(",") if r]), args[0]
+    keep_step(database, step, out)
     print(json.dumps(out))
