@@ -93,13 +93,16 @@ SERVE_PORT ?= 8000
 serve: install ## Local API on 127.0.0.1:8000 calling the predict Lambda handler (SERVE_HOST=, SERVE_PORT=)
 	$(PY) -m devtools serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
+docs-examples: install ## Rewrite the answers under the docs' curl examples from the demo model (run make demo first)
+	$(PY) -m devtools.docs_examples
+
 openapi: install ## Regenerate docs/openapi.json from the route functions and their schemas
 	$(PY) -c "from genre_model.serve.openapi import openapi_document; print(openapi_document())" > docs/openapi.json
 
 train: install ## Train once: python -m genre_model train (DB and MODEL_* from the environment)
 	$(PY) -m genre_model train
 
-.PHONY: help install lint format test test-py313 test-suites train demo serve openapi
+.PHONY: help install lint format test test-py313 test-suites train demo serve openapi docs-examples
 
 # tools.mk first: the others name its tools ($(SAM), $(CHECKOV)) as prerequisites, which make
 # expands when it reads each rule.

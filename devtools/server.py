@@ -236,7 +236,7 @@ def open_server(host: str, port: int, handler: Handler, setting: str) -> Threadi
         ) from None
 
 
-def choose_model(env: MutableMapping[str, str]) -> str:
+def choose_model(env: MutableMapping[str, str], demo_dir: Path = demo_models.DEMO_DIR) -> str:
     """Point ``env`` at a model when none is set, and say which (before any request).
 
     Nothing set: the newest model ``make demo`` wrote; with none, the plain demo's model path,
@@ -247,9 +247,9 @@ def choose_model(env: MutableMapping[str, str]) -> str:
     if env.get("MODEL_BUCKET") or env.get("MODELO_GENERO_ENTRENADO"):
         where = env.get("MODELO_GENERO_ENTRENADO") or f"s3://{env['MODEL_BUCKET']}/"
         return f"Model: {where} (from the environment; {every})"
-    found = demo_models.newest()
+    found = demo_models.newest(demo_dir)
     if found is None:
-        env["MODELO_GENERO_ENTRENADO"] = str(demo_models.DEFAULT_MODEL)
+        env["MODELO_GENERO_ENTRENADO"] = str(demo_models.model_path("", demo_dir))
         return (
             "No model to serve yet: predictions answer 503 until one exists. Run `make demo "
             "DEMO_ONCE=1` (writes var/demo/assets/modelo_genero_entrenado.pkl, picked up here "

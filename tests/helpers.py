@@ -181,19 +181,22 @@ class TrainedModel:
         return dict(zip(self.classes, proba.tolist(), strict=True))
 
 
-def train_model(root: Path, sqlite: Path, feature_set: str, random_state: int) -> TrainedModel:
-    """Train (20 trees) and promote one version at ``root/modelo_genero_entrenado.pkl``.
+def train_model(
+    root: Path, sqlite: Path, feature_set: str, random_state: int, trees: int | None = 20
+) -> TrainedModel:
+    """Train (20 trees; ``None``: the default forest) and promote one version at
+    ``root/modelo_genero_entrenado.pkl``.
 
     Trained once per key (``_model_key``) for every worker of the run and later runs: the first
     caller trains it into ``MODEL_CACHE`` under a lock, every caller gets its own copy."""
-    key = _model_key(sqlite, feature_set, random_state)
+    key = _model_key(sqlite, feature_set, random_state, trees)
     cached = MODEL_CACHE / key
     MODEL_CACHE.mkdir(parents=True, exist_ok=True)
     with open(MODEL_CACHE / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if we die
         if not (cached / "trained.json").is_file():
             shutil.rmtree(cached, ignore_errors=True)  # a run killed half-way
-            _train_into(cached / "model", sqlite, feature_set, random_state)
+            _train_into(cached / "model", sqlite, feature_set, random_state, trees)
     trained = json.loads((cached / "trained.json").read_text())
     shutil.copytree(cached / "model", root, symlinks=True, dirs_exist_ok=True)
     return TrainedModel(
@@ -201,7 +204,9 @@ def train_model(root: Path, sqlite: Path, feature_set: str, random_state: int) -
     )
 
 
-def _train_into(root: Path, sqlite: Path, feature_set: str, random_state: int) -> None:
+def _train_into(
+    root: Path, sqlite: Path, feature_set: str, random_state: int, trees: int | None
+) -> None:
     from genre_model.config import ForestSettings, load_settings
     from genre_model.train.pipeline import run_training
 
@@ -213,9 +218,10 @@ def _train_into(root: Path, sqlite: Path, feature_set: str, random_state: int) -
             "FEATURE_SET": feature_set,
         }
     )
-    settings = dataclasses.replace(
-        settings, forest=ForestSettings(n_estimators=20, random_state=random_state)
-    )
+    if trees is not None:
+        settings = dataclasses.replace(
+            settings, forest=ForestSettings(n_estimators=trees, random_state=random_state)
+        )
     outcome = run_training(settings, progress=lambda _msg: None)
     assert outcome.promoted
     trained = {"version": outcome.version, "manifest": outcome.manifest.to_json()}
@@ -234,11 +240,34 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def _model_key(sqlite: Path, feature_set: str, random_state: int) -> str:
+def _model_key(sqlite: Path, feature_set: str, random_state: int, trees: int | None) -> str:
     digest = hashlib.sha256(_code_digest().encode())
     digest.update(hashlib.sha256(sqlite.read_bytes()).digest())
-    digest.update(f"{feature_set}/{random_state}".encode())
+    digest.update(f"{feature_set}/{random_state}/{trees}".encode())
     return f"{feature_set}-{random_state}-{digest.hexdigest()[:20]}"
+
+
+def demo_store() -> Path:
+    """The synthetic store ``make demo`` trains on (3,000 customers, seed 42), written once per
+    generator code into ``MODEL_CACHE`` for every worker and run."""
+    from devtools.synthetic import generate, write_sqlite
+
+    path = MODEL_CACHE / f"demo-store-{_code_digest()[:20]}.sqlite"
+    MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.is_file():
+            partial = path.with_suffix(".partial")
+            partial.unlink(missing_ok=True)
+            write_sqlite(generate(3000, seed=42), partial)
+            partial.rename(path)
+    return path
+
+
+def demo_model(root: Path) -> TrainedModel:
+    """The demo model: the model ``make demo`` trains (its store, the default forest), whose
+    answers the docs show (``make docs-examples``). Cached as ``train_model``'s are."""
+    return train_model(root, demo_store(), "spec", 42, trees=None)
 
 
 def publish(

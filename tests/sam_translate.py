@@ -3,7 +3,7 @@
 What CloudFormation will create, not what the SAM source says: the wiring tests read this.
 The translator runs in sam's own venv (``.tools/sam``, ``make tools``): its pydantic pin clashes
 with the project's, which is why the tools live outside ``.venv``. Local ``CodeUri``/
-``ContentUri`` paths become placeholder S3 URIs (as ``sam package`` would).
+``ContentUri``/``DefinitionUri`` paths become placeholder S3 URIs (as ``sam package`` would).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _translated(overrides: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     template = copy.deepcopy(_SOURCE)
     for resource in template["Resources"].values():
         props = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
             if isinstance(props.get(key), str):
                 props[key] = f"s3://sam-artifacts/{key.lower()}.zip"
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}

@@ -11,10 +11,13 @@
 --     -e "SET @train_password='...'; SOURCE infra/db/create_training_user.sql;"
 -- Optional before SOURCE: SET @train_user='genre_train'; SET @train_host='%';
 -- Then store {"host","port","username","password","dbname"} in the secret passed as DbSecretArn.
--- (To force TLS add `REQUIRE SSL` to the CREATE/ALTER USER; the client must then connect with TLS.)
+-- The user may only log in over TLS (REQUIRE SSL): the server refuses it in plain text even when a
+-- client is misconfigured (DB_TLS=disable). For a database reached over loopback only (local
+-- development), SET @train_require_tls=0 first.
 
 SET @train_user = COALESCE(@train_user, 'genre_train');
 SET @train_host = COALESCE(@train_host, '%');
+SET @train_require_tls = COALESCE(@train_require_tls, 1);
 
 DROP PROCEDURE IF EXISTS genre_create_training_user;
 DELIMITER $$
@@ -44,9 +47,11 @@ BEGIN
   SET account = CONCAT(QUOTE(@train_user), '@', QUOTE(@train_host));
 
   SET @stmt = CONCAT('CREATE USER IF NOT EXISTS ', account, ' IDENTIFIED BY ', QUOTE(@train_password),
+                     IF(@train_require_tls, ' REQUIRE SSL', ' REQUIRE NONE'),
                      ' WITH MAX_USER_CONNECTIONS 5');
   PREPARE s FROM @stmt; EXECUTE s; DEALLOCATE PREPARE s;
   SET @stmt = CONCAT('ALTER USER ', account, ' IDENTIFIED BY ', QUOTE(@train_password),
+                     IF(@train_require_tls, ' REQUIRE SSL', ' REQUIRE NONE'),
                      ' WITH MAX_USER_CONNECTIONS 5');
   PREPARE s FROM @stmt; EXECUTE s; DEALLOCATE PREPARE s;
   -- Start from nothing, so a re-run never leaves an old, wider grant behind.

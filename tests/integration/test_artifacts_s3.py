@@ -24,7 +24,15 @@ from tests.helpers import moto_bucket
 
 BUCKET = "genre-model-test-bucket"
 PREFIX = "models/genre/"
-FILES = {"model.joblib", "predictor.joblib", "customers.joblib", "metrics.json", "manifest.json"}
+FILES = {
+    "model.joblib",
+    "predictor.joblib",
+    "customers.joblib",
+    "metrics.json",
+    "report.json",
+    "report.png",
+    "manifest.json",
+}
 
 
 @pytest.fixture

@@ -8,12 +8,14 @@ AWSCURRENT, re-read once after a rotation, and appears in no output.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -196,12 +198,25 @@ class DowngradeProxy:
             flags = int.from_bytes(greeting[at : at + 2], "little") & ~CLIENT_SSL
             greeting[at : at + 2] = flags.to_bytes(2, "little")
             client.sendall(greeting)
-            try:
-                while data := client.recv(65536):
-                    self.from_client += data
-                    server.sendall(data)
-            except OSError:
-                pass
+            back = threading.Thread(target=self._pipe, args=(server, client), daemon=True)
+            back.start()
+            self._pipe(client, server, self.from_client)
+            back.join(timeout=10)
+
+    @staticmethod
+    def _pipe(
+        source: socket.socket, target: socket.socket, record: bytearray | None = None
+    ) -> None:
+        try:
+            while data := source.recv(65536):
+                if record is not None:
+                    record += data
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):  # the other direction may have closed it
+                target.shutdown(socket.SHUT_WR)
 
     def close(self) -> None:
         self.listener.close()
@@ -229,7 +244,8 @@ def test_disable_is_plain_text_and_says_so(tls_db, reader, capsys, monkeypatch, 
             status, output = run_cli(capsys, monkeypatch, env, tmp_path)
     finally:
         proxy.close()
-    assert status == 1, output  # require_secure_transport: MariaDB answers "Access denied"
+    assert status == 1, output
+    assert "Access denied" in output  # require_secure_transport: MariaDB's answer to plain text
     assert TRAIN_USER.encode() in proxy.from_client  # the login packet crossed in plain text
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("DB_TLS=disable" in w and "plain text" in w for w in warnings), warnings
@@ -237,11 +253,26 @@ def test_disable_is_plain_text_and_says_so(tls_db, reader, capsys, monkeypatch, 
 
 
 def test_the_encryption_check_sees_a_plain_session(tls_db):
-    """The check after connecting asks the server: a plain Unix-socket session has no cipher."""
+    """The check after connecting: a plain Unix-socket session is not taken for TLS."""
     with tls_db.root(ssl_disabled=True) as conn:
         assert db_connect._encrypted(conn) is False
     with tls_db.root() as conn:  # pymysql's default: TLS when offered (unverified)
         assert db_connect._encrypted(conn) is True
+
+
+def test_a_server_that_never_answers_fails_within_its_timeouts(
+    silent_server, capsys, monkeypatch, tmp_path
+):
+    """Accepts the TCP connection, never sends a greeting: the run ends after DB_READ_TIMEOUT
+    (the greeting and the TLS handshake are reads), not at Lambda's 900 s."""
+    port, accepted = silent_server
+    env = {"DB_HOST": "127.0.0.1", "DB_PORT": str(port), "DB_TLS": "require"}
+    started = time.monotonic()
+    status, output = run_cli(capsys, monkeypatch, {**env, "DB_READ_TIMEOUT": "1"}, tmp_path)
+    elapsed = time.monotonic() - started
+    one_error_line(status, output, f"127.0.0.1:{port}", "timed out")
+    assert accepted  # it did connect
+    assert elapsed < 60  # 1 s of silence allowed; without the timeout this never returns
 
 
 # --------------------------------------------------------------------------- least privilege
@@ -263,6 +294,22 @@ def test_training_user_has_exactly_select_on_the_five_tables(tls_db, reader):
         "genre",
     }
     assert not any("GRANT OPTION" in g or "ALL PRIVILEGES" in g for g in grants)
+
+
+def test_training_user_is_refused_without_tls_by_the_server_itself(tls_db, reader):
+    """REQUIRE SSL: even over the Unix socket (secure transport, no TLS) the login is refused."""
+    with pytest.raises(pymysql.OperationalError) as info:
+        pymysql.connect(
+            unix_socket=str(tls_db.socket),
+            user=TRAIN_USER,
+            password=reader,
+            ssl_disabled=True,
+            connect_timeout=5,
+        )
+    assert info.value.args[0] == db_connect.ACCESS_DENIED
+    with tls_db.root() as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT ssl_type FROM mysql.user WHERE user = %s", (TRAIN_USER,))
+        assert cursor.fetchone() == ("ANY",)
 
 
 @pytest.mark.parametrize(

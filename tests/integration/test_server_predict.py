@@ -5,15 +5,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import re
-import shlex
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.helpers import ROOT, LocalServer, TrainedModel, require
+from tests.helpers import LocalServer, TrainedModel, require
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -170,80 +168,7 @@ def test_http_health_and_model(server_port, local_model):
     assert "baseline_accuracy" in info["metrics"]["holdout"]
 
 
-DOCUMENTS = ("README.md", "infra/deploy.md", "docs/architecture.md")
-
-
-def documented_curls() -> list[tuple[str, str]]:
-    """Every curl command in the docs: bash blocks (continuations, multi-line quotes) and inline."""
-    found = []
-    for name in DOCUMENTS:
-        text = (ROOT / name).read_text()
-        for block in re.findall(r"```(?:bash|sh)\n(.*?)```", text, re.S):
-            command = ""
-            for line in block.splitlines():
-                if not command and not line.lstrip().startswith("curl "):
-                    continue
-                command += line + "\n"
-                if line.endswith("\\"):
-                    continue
-                try:
-                    shlex.split(command.split(" #", 1)[0])
-                except ValueError:  # an open quote: the JSON body goes on
-                    continue
-                found.append((name, command.strip()))
-                command = ""
-        found += [(name, c) for c in re.findall(r"`(curl [^`]+)`", text)]
-    return found
-
-
-def test_the_docs_have_curl_commands():
-    names = {name for name, _ in documented_curls()}
-    assert {"README.md", "infra/deploy.md"} <= names
-
-
-@pytest.mark.parametrize(("document", "command"), documented_curls())
-def test_documented_curl_works_as_written(server_port, document, command):
-    """Replayed against the local server: only the host (and API_URL/<ApiUrl>) change."""
-    require(shutil.which("curl") is not None, "curl not found on PATH")
-    base = f"http://127.0.0.1:{server_port}"
-    replay = command.replace("<ApiUrl>", base).replace("http://localhost:8000", base)
-    replay += " -sS -w '\\n%{http_code}'"
-    env = {**os.environ, "API_URL": base}
-    done = subprocess.run(
-        ["bash", "-c", replay], capture_output=True, text=True, timeout=30, env=env
-    )
-    assert done.returncode == 0, done.stderr
-    body, _, status = done.stdout.rpartition("\n")
-    assert status == "200", f"{document}: {command}\n-> {status} {body}"
-    answer = json.loads(body)
-    assert answer.get("status", "OK") == "OK" or answer.get("model_loaded") is True, answer
-
-
-def _readme_batch_curl() -> str:
-    from tests.helpers import ROOT
-
-    blocks = re.findall(r"```bash\n(curl .*?)```", (ROOT / "README.md").read_text(), re.S)
-    return next(b for b in blocks if "/api/predict-genre/batch" in b)
-
-
-def test_readme_batch_curl_example(server_port, local_model):
-    """The README's batch example, run verbatim: each result equals that item sent alone."""
-    require(shutil.which("curl") is not None, "curl not found on PATH")
-    command = _readme_batch_curl().replace("localhost:8000", f"localhost:{server_port}")
-    done = subprocess.run(
-        ["bash", "-c", command], capture_output=True, text=True, timeout=30, env=os.environ.copy()
-    )
-    assert done.returncode == 0, done.stderr
-    sent = json.loads(re.search(r"-d '(.*)'", command, re.S).group(1))["items"]
-    results = json.loads(done.stdout)["results"]
-    assert len(results) == len(sent) == 3
-    for item, result in zip(sent, results, strict=True):
-        _, _, alone = request(
-            server_port, "POST", "/api/predict-genre", json.dumps(item).encode(), JSON_HEADERS
-        )
-        assert json.dumps(result, separators=(",", ":")).encode() == alone
-    assert "explanation" in results[1]
-    assert results[2]["status"] == "ERROR"
+# The docs' curl examples (the batch one too) run in test_docs_examples.py.
 
 
 def test_http_batch_over_1_mib_is_413_unread(server_port, local_model):

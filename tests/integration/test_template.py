@@ -157,19 +157,13 @@ def test_train_vpc_is_conditional(resources: dict[str, Any]) -> None:
     assert "VpcConfig" not in resources["PredictFunction"]["Properties"]
 
 
-def test_train_function_limits_and_schedule(resources: dict[str, Any]) -> None:
+def test_train_function_limits(resources: dict[str, Any]) -> None:
     props = resources["TrainFunction"]["Properties"]
     assert props["Timeout"] == 900
     assert props["ReservedConcurrentExecutions"] == 1
     assert props["MemorySize"] == {"Ref": "TrainMemorySize"}
-    (event,) = props["Events"].values()
-    assert event["Type"] == "ScheduleV2"
-    schedule = event["Properties"]
-    assert schedule["ScheduleExpression"] == "cron(0 2 * * ? *)"
-    assert schedule["ScheduleExpressionTimezone"] == {"Ref": "ScheduleTimezone"}
-    assert schedule["RetryPolicy"]["MaximumRetryAttempts"] >= 0
-    dlq = schedule["DeadLetterConfig"]["Arn"]
-    assert dlq == {"Fn::GetAtt": ["TrainDeadLetterQueue", "Arn"]}
+    # the schedule starts TrainStateMachine (tests/integration/test_state_machine_wiring.py)
+    assert "Events" not in props
     assert resources["TrainDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
 
 

@@ -245,35 +245,6 @@ def test_samconfig_chooses_the_rollout_per_environment(sam_translator, env, conf
     assert name == ["CodeDeployDefault.Lambda${ConfigName}", {"ConfigName": config}]
 
 
-def test_nightly_schedule_targets_train_with_retries_and_the_dlq(rest):
-    (schedule,) = of_type(rest, "AWS::Scheduler::Schedule").values()
-    props = schedule["Properties"]
-    assert props["ScheduleExpression"] == "cron(0 2 * * ? *)"
-    assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
-    target = props["Target"]
-    assert target["Arn"] == {"Fn::GetAtt": ["TrainFunction", "Arn"]}
-    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
-    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["TrainDeadLetterQueue", "Arn"]}}
-    role = rest["Resources"][target["RoleArn"]["Fn::GetAtt"][0]]["Properties"]
-    grants = {
-        (s["Action"], json.dumps(s["Resource"], sort_keys=True))
-        for policy in role["Policies"]
-        for s in policy["PolicyDocument"]["Statement"]
-    }
-    assert grants == {
-        ("lambda:InvokeFunction", json.dumps({"Fn::GetAtt": ["TrainFunction", "Arn"]})),
-        ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["TrainDeadLetterQueue", "Arn"]})),
-    }
-    # a failed asynchronous invocation (the schedule's) is retried once, then dead-lettered
-    ((_, invoke_config),) = of_type(rest, "AWS::Lambda::EventInvokeConfig").items()
-    assert invoke_config["Properties"]["FunctionName"] == {"Ref": "TrainFunction"}
-    assert invoke_config["Properties"]["MaximumRetryAttempts"] == 1
-    train = rest["Resources"]["TrainFunction"]["Properties"]
-    assert train["DeadLetterConfig"] == {
-        "TargetArn": {"Fn::GetAtt": ["TrainDeadLetterQueue", "Arn"]}
-    }
-
-
 def _layer_sources(cfn: dict[str, Any], function: str) -> list[str]:
     """The source layer (GenreModelLayer, ...) behind each of a function's layer versions."""
     layers = cfn["Resources"][function]["Properties"]["Layers"]

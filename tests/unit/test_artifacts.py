@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from genre_model.contract import Manifest
+from genre_model.store import registry as registry_module
 from genre_model.store.local import DirStore, LocalModelPath
 from genre_model.store.protocol import (
     ArtifactError,
@@ -63,18 +64,21 @@ def test_write_version_hashes_and_pointer_rules(tmp_path: Path) -> None:
             registry.write_version(manifest_fields("20260101T000002Z-000002", 9), FILES), 10
         )
     assert low.value.version == "20260101T000002Z-000002"
-    with pytest.raises(PromotionRefused, match="shrank from 100 to 49"):
+    assert low.value.code == registry_module.TOO_FEW_CUSTOMERS  # the ModelRefused Reason
+    with pytest.raises(PromotionRefused, match="shrank from 100 to 49") as shrank:
         registry.check_promotion(
             registry.write_version(manifest_fields("20260101T000003Z-000003", 49), FILES), 10
         )
+    assert shrank.value.code == registry_module.CUSTOMERS_SHRANK
     registry.check_promotion(
         registry.write_version(manifest_fields("20260101T000004Z-000004", 50), FILES), 10
     )
-    with pytest.raises(PromotionRefused, match="2 genres"):
+    with pytest.raises(PromotionRefused, match="2 genres") as genres:
         registry.check_promotion(
             registry.write_version(manifest_fields("20260101T000005Z-000005", 99, ("R",)), FILES),
             1,
         )
+    assert genres.value.code == registry_module.TOO_FEW_GENRES
     assert [v.version for v in registry.versions()] == [
         "20260101T000001Z-000001",
         "20260101T000002Z-000002",
@@ -214,7 +218,7 @@ def test_promotion_runs_the_version_check_before_the_pointer_moves(tmp_path: Pat
         registry.promote("20260101T000002Z-000002", validate=refuse)
     assert (tmp_path / "models/latest.json").read_bytes() == pointer
     v = "models/20260101T000002Z-000002/"
-    names = ("manifest.json", "predictor.joblib", "customers.joblib")
+    names = ("manifest.json", "predictor.joblib", "customers.joblib", "report.json")
     assert seen == [{name: v + name for name in names}]  # the keys predict's loader reads
     registry.promote("20260101T000002Z-000002", validate=lambda *_: None)
     assert registry.pointer().version == "20260101T000002Z-000002"

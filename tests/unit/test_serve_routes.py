@@ -67,7 +67,7 @@ def test_health_and_model_answer_from_the_loaded_version(model) -> None:
     status, body, _ = answer("GET", "/api/health")
     assert (status, body) == (
         200,
-        {"status": "OK", "model_loaded": True, "model_version": model.version},
+        {"status": "OK", "model_loaded": True, "model_version": model.version, "reason": None},
     )
     status, body, _ = answer("GET", "/api/model/")
     assert status == 200

@@ -1,4 +1,4 @@
-"""Command line: ``python -m genre_model train|versions|rollback|aggregates``.
+"""Command line: ``python -m genre_model train|versions|report|rollback|aggregates``.
 
 Errors end the program with exit status 1 and one readable line on stderr, never a traceback.
 """
@@ -73,18 +73,64 @@ def _registry(args: argparse.Namespace) -> tuple[Registry, LocalModelPath | None
     return target_registry(settings)
 
 
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def cmd_versions(args: argparse.Namespace) -> int:
     registry, _ = _registry(args)
     versions = registry.versions()
     if not versions:
         print(f"no versions under {registry.store.url(registry.prefix)}")
         return 0
-    print(f"{'':2}{'version':<26}{'created':<27}{'accuracy':>9}{'baseline':>9}{'customers':>10}")
+    print("hold-out accuracy and macro-F1, CV accuracy: model / majority baseline; * = latest")
+    print(
+        f"{'':2}{'version':<26}{'created':<27}{'accuracy':>15}{'macro-F1':>15}"
+        f"{'CV accuracy':>15}{'customers':>10}  report"
+    )
     for v in versions:
-        acc = f"{v.accuracy:.3f}" if v.accuracy is not None else "-"
-        base = f"{v.baseline_accuracy:.3f}" if v.baseline_accuracy is not None else "-"
+        pairs = (
+            (v.accuracy, v.baseline_accuracy),
+            (v.macro_f1, v.baseline_macro_f1),
+            (v.cv_accuracy, v.cv_baseline_accuracy),
+        )
+        figures = "".join(f"{_figure(m) + ' / ' + _figure(b):>15}" for m, b in pairs)
         mark = "* " if v.latest else "  "
-        print(f"{mark}{v.version:<26}{v.created:<27}{acc:>9}{base:>9}{v.labelled or 0:>10}")
+        report = "yes" if v.reported else "-"
+        print(f"{mark}{v.version:<26}{v.created:<27}{figures}{v.labelled or 0:>10}  {report}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from genre_model.contract import REPORT_PICTURE, check_version
+    from genre_model.store.protocol import ArtifactError, verified
+
+    version = check_version(args.version)  # before anything is read: a name, never a path
+    out = Path(args.out or f"{version}.report.png")
+    if out.is_dir():
+        out = out / f"{version}.report.png"
+    registry, _ = _registry(args)
+    manifest = registry.manifest(version)
+    if REPORT_PICTURE not in manifest.files:
+        raise ArtifactError(f"version {version} has no {REPORT_PICTURE} (published before reports)")
+    data = verified(registry.store, registry.key(version, REPORT_PICTURE), manifest, REPORT_PICTURE)
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ArtifactError(f"{REPORT_PICTURE} of {version} is not a PNG picture")
+    try:
+        fh = open(out, "xb")  # never over a file that is already there  # noqa: SIM115
+    except FileExistsError:
+        raise ArtifactError(f"{out} already exists: refusing to overwrite it") from None
+    except OSError as exc:
+        raise ArtifactError(f"cannot write {out}: {exc.strerror or exc}") from None
+    with fh:
+        try:
+            fh.write(data)
+        except OSError as exc:  # a full disk: leave no half picture behind
+            out.unlink(missing_ok=True)
+            raise ArtifactError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out} ({len(data)} bytes): the report of {version}")
     return 0
 
 
@@ -151,7 +197,8 @@ def parser() -> argparse.ArgumentParser:
         __doc__,
         {
             "train": ("train from MySQL or SQLite and publish a version", cmd_train),
-            "versions": ("list the published versions (* = latest)", cmd_versions),
+            "versions": ("list the versions and their headline figures", cmd_versions),
+            "report": ("write a version's report picture (report.png) locally", cmd_report),
             "rollback": ("point latest at an earlier version", cmd_rollback),
             "aggregates": (
                 "rebuild, fold or show the incremental aggregate tables",
@@ -165,6 +212,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--model-path", help="overrides MODELO_GENERO_ENTRENADO (path or s3:// URI)")
     t.add_argument("--json", action="store_true", help="print the report as JSON")
     sub["versions"].add_argument("--model-path")
+    sub["report"].add_argument("version")
+    sub["report"].add_argument("--out", help="file or folder (default ./VERSION.report.png)")
+    sub["report"].add_argument("--model-path")
     sub["rollback"].add_argument("version")
     sub["rollback"].add_argument("--model-path")
     a = sub["aggregates"]

@@ -24,6 +24,8 @@ MODEL_FILE = "model.joblib"
 PREDICTOR_FILE = "predictor.joblib"
 CUSTOMERS_FILE = "customers.joblib"
 METRICS_FILE = "metrics.json"
+REPORT_FILE = "report.json"  # the figures of the run (``Headline`` is what serve reads of it)
+REPORT_PICTURE = "report.png"  # confusion matrix, importances, history (train/report.py)
 
 # What ``artifacts.new_version`` has always written: UTC time, then at least 6 hex digits.
 VERSION_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6,64}")  # ASCII digits only
@@ -149,6 +151,35 @@ class Forest:
     value: np.ndarray
     roots: np.ndarray
     cover: np.ndarray | None = None  # training rows per node (explain); absent before covers
+    drift: DriftBins | None = None  # the training snapshot's bins; absent before drift
+
+
+# Bins of each feature for the drift figure: the training snapshot's decile edges. Equal edges
+# (a feature with many equal values) leave empty bins, and ``expected`` says so.
+DRIFT_BINS = 10
+
+
+@dataclass(frozen=True)
+class DriftBins:
+    """Per feature (predictor column order): ``edges`` (n_features, DRIFT_BINS - 1), a value
+    ``x`` falls in bin ``searchsorted(edges, x, side="right")``; ``expected`` (n_features,
+    DRIFT_BINS) the fraction of training rows in each bin (each row sums to 1)."""
+
+    edges: np.ndarray
+    expected: np.ndarray
+
+
+def drift_bins(rows: np.ndarray) -> dict[str, tuple[str, tuple[int, ...], bytes]]:
+    """The packed ``drift_edges``/``drift_expected`` arrays of a training matrix (rows x
+    features): what ``export_forest`` stores and ``validate_forest`` reads back."""
+    rows = np.asarray(rows, dtype=np.float64)
+    quantiles = np.linspace(0, 1, DRIFT_BINS + 1)[1:-1]
+    edges = np.quantile(rows, quantiles, axis=0).T.copy()  # (features, DRIFT_BINS - 1)
+    expected = np.empty((rows.shape[1], DRIFT_BINS))
+    for j in range(rows.shape[1]):
+        bins = np.searchsorted(edges[j], rows[:, j], side="right")
+        expected[j] = np.bincount(bins, minlength=DRIFT_BINS) / len(rows)
+    return pack_arrays({"drift_edges": edges, "drift_expected": expected})
 
 
 def validate_forest(payload: Mapping[str, Any]) -> Forest:
@@ -218,7 +249,23 @@ def validate_forest(payload: Mapping[str, Any]) -> Forest:
         cover = _arrays(payload, {"cover": "f"}, PredictorError)["cover"]
         if cover.shape != (n,) or not np.isfinite(cover).all() or (cover < 0).any():
             raise PredictorError(f"cover must be {n} finite non-negative node weights")
-    return Forest(classes, columns, countries, depth, **a, cover=cover)
+    drift = _drift(payload, len(columns)) if "drift_edges" in payload["arrays"] else None
+    return Forest(classes, columns, countries, depth, **a, cover=cover, drift=drift)
+
+
+def _drift(payload: Mapping[str, Any], n_features: int) -> DriftBins:
+    """The drift bins, checked: finite sorted edges, expected fractions summing to 1."""
+    a = _arrays(payload, {"drift_edges": "f", "drift_expected": "f"}, PredictorError)
+    edges, expected = a["drift_edges"], a["drift_expected"]
+    if edges.shape != (n_features, DRIFT_BINS - 1) or expected.shape != (n_features, DRIFT_BINS):
+        raise PredictorError(f"drift bins must be {DRIFT_BINS} per feature column")
+    if not np.isfinite(edges).all() or (np.diff(edges, axis=1) < 0).any():
+        raise PredictorError("drift edges must be finite and sorted")
+    if not np.isfinite(expected).all() or (expected < 0).any():
+        raise PredictorError("drift expected fractions must be finite and non-negative")
+    if (np.abs(expected.sum(axis=1) - 1.0) > LEAF_SUM_TOLERANCE).any():
+        raise PredictorError("drift expected fractions must sum to 1 per feature")
+    return DriftBins(edges, expected)
 
 
 def _depth(roots: np.ndarray, left: np.ndarray, right: np.ndarray, leaf: np.ndarray) -> int:
@@ -329,8 +376,12 @@ class Manifest:
 
     def holdout(self, metric: str) -> float | None:
         """A holdout metric (``model_accuracy``, ``baseline_accuracy``) when it is a number."""
-        holdout = self.metrics.get("holdout")
-        value = holdout.get(metric) if isinstance(holdout, dict) else None
+        return self.estimate("holdout", metric)
+
+    def estimate(self, where: str, metric: str) -> float | None:
+        """A metric of ``holdout`` or ``cross_validation`` when it is a number."""
+        block = self.metrics.get(where)
+        value = block.get(metric) if isinstance(block, dict) else None
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         return None
@@ -388,6 +439,84 @@ class Manifest:
             "metrics": self.metrics,
             "files": {n: {"sha256": f.sha256, "bytes": f.size} for n, f in self.files.items()},
         }
+
+
+REPORT_FORMAT = "genre-model-report/1"
+
+
+class ReportError(ContractError):
+    """``report.json`` is not a report this code can show (wrong shape, a figure not a number)."""
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The headline figures of ``report.json``: what ``GET /api/model`` shows of the live
+    version and ``versions`` of each. Accuracies and macro-F1 are fractions in [0, 1]; the
+    baseline is the majority class, always shown beside the model."""
+
+    holdout: dict[str, float]  # model/baseline accuracy and macro-F1 on the 20 % split
+    cross_validation: dict[str, float]  # the same four, means over the folds
+    beats_baseline: bool  # decided on cross-validation
+    baseline_genre: str
+    labelled_customers: int
+    data_watermark: dict[str, Any]  # which data: source, when it was read, customers read
+
+    FIGURES = ("model_accuracy", "baseline_accuracy", "model_macro_f1", "baseline_macro_f1")
+
+    @classmethod
+    def from_report(cls, value: object, version: str) -> Headline:
+        """The headline of a version's report, or ``ReportError`` naming what is wrong: a hash
+        proves the bytes were published, not that they are figures."""
+        if not isinstance(value, Mapping) or value.get("format") != REPORT_FORMAT:
+            raise ReportError(f"{REPORT_FILE} is not a {REPORT_FORMAT} object")
+        if value.get("version") != version:
+            raise ReportError(f"{REPORT_FILE} names version {value.get('version')!r}")
+        head = value.get("headline")
+        if not isinstance(head, Mapping):
+            raise ReportError(f"{REPORT_FILE} has no headline")
+        estimates = {name: _fractions(head, name) for name in ("holdout", "cross_validation")}
+        beats, genre = head.get("beats_baseline"), head.get("baseline_genre")
+        labelled, watermark = head.get("labelled_customers"), head.get("data_watermark")
+        if not isinstance(beats, bool) or not isinstance(genre, str):
+            raise ReportError("headline beats_baseline must be a boolean, baseline_genre a name")
+        if not isinstance(labelled, int) or not _is_count(labelled):
+            raise ReportError("headline labelled_customers must be a count")
+        if not isinstance(watermark, Mapping):
+            raise ReportError("headline data_watermark must be a map")
+        if not all(
+            isinstance(v, str | int) and not isinstance(v, bool) for v in watermark.values()
+        ):
+            raise ReportError("headline data_watermark values must be strings or integers")
+        return cls(
+            **estimates,
+            beats_baseline=beats,
+            baseline_genre=genre,
+            labelled_customers=labelled,
+            data_watermark=dict(watermark),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "holdout": dict(self.holdout),
+            "cross_validation": dict(self.cross_validation),
+            "beats_baseline": self.beats_baseline,
+            "baseline_genre": self.baseline_genre,
+            "labelled_customers": self.labelled_customers,
+            "data_watermark": dict(self.data_watermark),
+        }
+
+
+def _fractions(head: Mapping[str, Any], name: str) -> dict[str, float]:
+    block = head.get(name)
+    if not isinstance(block, Mapping):
+        raise ReportError(f"headline {name} is missing")
+    values = {}
+    for figure in Headline.FIGURES:
+        v = block.get(figure)
+        if not (isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1):
+            raise ReportError(f"headline {name}.{figure} must be a number from 0 to 1")
+        values[figure] = float(v)
+    return values
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,9 @@ from genre_model.contract import (
     MANIFEST,
     POINTER,
     PREDICTOR_FILE,
+    REPORT_FILE,
     ContractError,
+    Headline,
     Manifest,
     Pointer,
     check_version,
@@ -53,6 +55,7 @@ from genre_model.store.protocol import (
     Store,
     StoreUnavailable,
     json_object,
+    read_headline,
     read_json,
     verified,
 )
@@ -92,6 +95,7 @@ class LoadedModel:
     predictor: Predictor
     customers: CustomerSnapshot
     manifest: Manifest
+    headline: Headline | str = ""  # report.json's figures, or why there are none
 
     @property
     def version(self) -> str:
@@ -137,7 +141,10 @@ def load_version(store: Store, keys: dict[str, str], manifest: Manifest) -> Load
         lambda: validate_snapshot(load_payload(data), predictor.feature_columns),
     )
     customers = CustomerSnapshot(snapshot.ids, snapshot.features, snapshot.countries)
-    return LoadedModel(predictor, customers, manifest)
+    headline = read_headline(store, keys.get(REPORT_FILE), manifest)
+    if isinstance(headline, str) and REPORT_FILE in manifest.files:
+        logger.warning("Serving %s without its headline figures: %s", version, headline)
+    return LoadedModel(predictor, customers, manifest, headline)
 
 
 class Location:
@@ -229,7 +236,7 @@ class Location:
 
 
 def _version_keys(prefix: str) -> dict[str, str]:
-    return {name: prefix + name for name in (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE)}
+    return {name: prefix + name for name in (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE, REPORT_FILE)}
 
 
 @dataclass

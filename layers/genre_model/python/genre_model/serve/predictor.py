@@ -61,6 +61,7 @@ class Predictor:
         self.feature_columns: tuple[str, ...] = forest.feature_columns
         self.countries = country_codes(forest.countries)
         self.depth = forest.depth
+        self.drift = forest.drift  # the training snapshot's bins (serve/drift.py); None: older
         # "Slot" layout: slot 2*i+0/1 of node i leads to its left/right child's slot, so one
         # step is ``slot = child[slot + (x[feature[slot]] > threshold[slot])]``: the fewest
         # numpy calls per tree level, which is what a one-row prediction costs.

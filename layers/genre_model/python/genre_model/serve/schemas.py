@@ -179,3 +179,7 @@ class ModelSummary(BaseModel):
     feature_columns: list[str]
     rows: dict[str, int]
     metrics: dict[str, Any]
+    headline: dict[str, Any] | None = Field(
+        None, description="report.json's headline figures (model beside the baseline)"
+    )
+    headline_unavailable: str | None = Field(None, description="why there is no headline")

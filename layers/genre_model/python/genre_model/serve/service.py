@@ -19,6 +19,7 @@ from genre_model.contract import (
     clean_name,
     country_code,
 )
+from genre_model.serve import drift
 from genre_model.serve.explain import ExplainUnavailable, explainer_for
 
 if TYPE_CHECKING:
@@ -98,7 +99,9 @@ def features(request: PredictBody, model: LoadedModel) -> tuple[list[float], dic
             "country",
             "not used by this model; omit it",
         )
-    return [encoded[column] for column in predictor.feature_columns], profile
+    row = [encoded[column] for column in predictor.feature_columns]
+    drift.observe(model, row)
+    return row, profile
 
 
 def predict(request: PredictBody, model: LoadedModel) -> dict[str, Any]:
@@ -151,7 +154,7 @@ def explain(model: LoadedModel, row: list[float], genre: str) -> dict[str, Any]:
 
 def model_summary(model: LoadedModel) -> dict[str, Any]:
     """``GET /api/model`` (``schemas.ModelSummary``): what the manifest says of the version."""
-    m = model.manifest
+    m, headline = model.manifest, model.headline
     return {
         "version": m.version,
         "created": m.created,
@@ -160,4 +163,6 @@ def model_summary(model: LoadedModel) -> dict[str, Any]:
         "feature_columns": list(m.feature_columns),
         "rows": m.rows,
         "metrics": m.metrics,
+        "headline": None if isinstance(headline, str) else headline.to_json(),
+        "headline_unavailable": headline if isinstance(headline, str) else None,
     }

@@ -20,6 +20,8 @@ from genre_model.contract import (
     MODEL_FILE,
     POINTER,
     PREDICTOR_FILE,
+    REPORT_FILE,
+    REPORT_PICTURE,
     ContractError,
     Pointer,
 )
@@ -155,9 +157,18 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-READER_FILES = (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE, MODEL_FILE)
+READER_FILES = (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE, MODEL_FILE, REPORT_FILE)
 # Each gets a fixed link at the model path; the manifest comes last when links are first made.
-LINKED_FILES = (MODEL_FILE, PREDICTOR_FILE, CUSTOMERS_FILE, METRICS_FILE, MANIFEST)
+# A version published before reports leaves <stem>.report.* dangling: read as absent.
+LINKED_FILES = (
+    MODEL_FILE,
+    PREDICTOR_FILE,
+    CUSTOMERS_FILE,
+    METRICS_FILE,
+    REPORT_FILE,
+    REPORT_PICTURE,
+    MANIFEST,
+)
 _FILE_KINDS = {
     stat.S_IFREG: "a regular file",
     stat.S_IFDIR: "a directory",

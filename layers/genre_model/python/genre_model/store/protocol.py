@@ -26,7 +26,7 @@ import hashlib
 import json
 from typing import Any, Protocol
 
-from genre_model.contract import Manifest
+from genre_model.contract import REPORT_FILE, ContractError, Headline, Manifest
 
 
 class ArtifactError(RuntimeError):
@@ -55,12 +55,14 @@ class PointerConflict(ArtifactError):
 
 
 class PromotionRefused(RuntimeError):
-    """The new version was written but must not become latest; the message says why."""
+    """The new version was written but must not become latest; the message says why, ``code``
+    which rule (``registry.REFUSAL_CODES``: the ``Reason`` of the ``ModelRefused`` metric)."""
 
-    def __init__(self, version: str, reason: str) -> None:
+    def __init__(self, version: str, reason: str, code: str) -> None:
         super().__init__(f"version {version} not promoted: {reason}")
         self.version = version
         self.reason = reason
+        self.code = code
 
 
 def sha256(data: bytes) -> str:
@@ -140,3 +142,20 @@ def verified(store: Store, key: str, manifest: Manifest, name: str) -> bytes:
     if sha256(data) != entry.sha256:
         raise IntegrityError(f"SHA-256 mismatch for {store.url(key)}: refusing to load it")
     return data
+
+
+def read_headline(store: Store, key: str | None, manifest: Manifest) -> Headline | str:
+    """The version's ``report.json`` headline, or the reason there is none. Never raises: a
+    report is for people, so a missing, damaged or hash-correct nonsense one costs the figures
+    only, never the version (predict and ``GET /api/model`` answer without them)."""
+    if REPORT_FILE not in manifest.files:
+        return f"version {manifest.version} was published without {REPORT_FILE}"
+    if key is None:
+        return f"{REPORT_FILE} of {manifest.version} is not located here"
+    try:
+        data = verified(store, key, manifest, REPORT_FILE)
+        return Headline.from_report(json_object(data, store.url(key)), manifest.version)
+    except StoreUnavailable as exc:
+        return f"{REPORT_FILE} of {manifest.version} could not be read ({exc.code})"
+    except (ArtifactError, ContractError) as exc:
+        return f"{REPORT_FILE} of {manifest.version} unusable: {exc}"

@@ -13,6 +13,8 @@ from genre_model.contract import (
     MANIFEST,
     POINTER,
     PREDICTOR_FILE,
+    REPORT_FILE,
+    REPORT_PICTURE,
     ContractError,
     FileEntry,
     Manifest,
@@ -40,18 +42,33 @@ def new_version(now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(3)}"
 
 
+# The promotion rules, each a ``PromotionRefused.code``: the ``Reason`` dimension of the train
+# function's ``ModelRefused`` metric (a few fixed words, never the message with its figures).
+TOO_FEW_CUSTOMERS = "TooFewCustomers"
+TOO_FEW_GENRES = "TooFewGenres"
+CUSTOMERS_SHRANK = "CustomersShrank"
+REFUSAL_CODES = (TOO_FEW_CUSTOMERS, TOO_FEW_GENRES, CUSTOMERS_SHRANK)
+
 # (store, key of each file name, manifest) -> anything; raises when the version is unservable
 VersionCheck = Callable[[Store, dict[str, str], Manifest], object]
 
 
 @dataclass(frozen=True)
 class VersionInfo:
+    """One row of ``versions``: the manifest's headline figures (hold-out accuracy and macro-F1,
+    cross-validated accuracy, each beside the majority baseline) and whether it has a report."""
+
     version: str
     created: str
     accuracy: float | None
     baseline_accuracy: float | None
     labelled: int | None
     latest: bool
+    macro_f1: float | None = None
+    baseline_macro_f1: float | None = None
+    cv_accuracy: float | None = None
+    cv_baseline_accuracy: float | None = None
+    reported: bool = False  # report.json and report.png listed in the manifest
 
 
 class Registry:
@@ -90,7 +107,9 @@ class Registry:
         pointer = self.pointer()
         return None if pointer is None else self.manifest(pointer.version)
 
-    def versions(self) -> list[VersionInfo]:
+    def versions(self, last: int | None = None) -> list[VersionInfo]:
+        """Every version, oldest first (only the ``last`` newest when given: training's report
+        history reads no more manifests than it draws)."""
         try:
             pointer = self.pointer()
         except (ContractError, IntegrityError):  # not JSON, or names no version: the listing
@@ -106,6 +125,8 @@ class Registry:
             }
         )
         infos = []
+        if last is not None:
+            found = found[max(len(found) - last, 0) :]
         for version in found:
             try:
                 manifest = self.manifest(version)
@@ -120,6 +141,11 @@ class Registry:
                     baseline_accuracy=manifest.holdout("baseline_accuracy"),
                     labelled=manifest.labelled,
                     latest=latest == version,
+                    macro_f1=manifest.holdout("model_macro_f1"),
+                    baseline_macro_f1=manifest.holdout("baseline_macro_f1"),
+                    cv_accuracy=manifest.estimate("cross_validation", "model_accuracy"),
+                    cv_baseline_accuracy=manifest.estimate("cross_validation", "baseline_accuracy"),
+                    reported={REPORT_FILE, REPORT_PICTURE} <= set(manifest.files),
                 )
             )
         return infos
@@ -161,10 +187,12 @@ class Registry:
         labelled = manifest.labelled or 0
         if labelled < min_customers:
             raise PromotionRefused(
-                version, f"{labelled} labelled customers, fewer than MIN_CUSTOMERS={min_customers}"
+                version,
+                f"{labelled} labelled customers, fewer than MIN_CUSTOMERS={min_customers}",
+                TOO_FEW_CUSTOMERS,
             )
         if len(manifest.classes) < 2:
-            raise PromotionRefused(version, "fewer than 2 genres to predict")
+            raise PromotionRefused(version, "fewer than 2 genres to predict", TOO_FEW_GENRES)
         if current is not None and current.version != version:
             before = current.labelled or 0
             if labelled * 2 < before:
@@ -172,6 +200,7 @@ class Registry:
                     version,
                     f"labelled customers shrank from {before} to {labelled} (more than half): "
                     "is the database truncated or half-loaded?",
+                    CUSTOMERS_SHRANK,
                 )
 
     def promote(self, version: str, validate: VersionCheck | None = None) -> Pointer:
@@ -188,7 +217,7 @@ class Registry:
         for name in manifest.files:
             verified(self.store, self.key(version, name), manifest, name)
         if validate is not None:
-            names = (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE)
+            names = (MANIFEST, PREDICTOR_FILE, CUSTOMERS_FILE, REPORT_FILE)
             validate(self.store, {n: self.key(version, n) for n in names}, manifest)
         checked = self._checked.pop(version, None)
         if checked is None:  # a rollback: no rule to re-check, only the pointer read now

@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 RDS_CA_BUNDLE = Path(__file__).with_name("rds-ca-bundle.pem")
 ACCESS_DENIED = 1045  # ER_ACCESS_DENIED_ERROR: wrong user or password
 SECRET_STAGE = "AWSCURRENT"  # noqa: S105 - a version stage name, not a password
+# One secret read: botocore standard-mode attempts, each with these socket timeouts (seconds).
+SECRET_ATTEMPTS, SECRET_CONNECT_TIMEOUT, SECRET_READ_TIMEOUT = 3, 5, 10
 # Certificate checks OpenSSL reports by code: what each means for whoever reads the error.
 _VERIFY_REASONS = {
     62: "the certificate does not name this host (hostname mismatch)",
@@ -106,7 +108,11 @@ def read_secret(db: DatabaseSettings) -> MySQLCredentials:
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    config = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard"})
+    config = Config(
+        connect_timeout=SECRET_CONNECT_TIMEOUT,
+        read_timeout=SECRET_READ_TIMEOUT,
+        retries={"mode": "standard", "max_attempts": SECRET_ATTEMPTS},
+    )
     # botocore logs every response body at DEBUG (LogLevel=DEBUG in the template): this one
     # holds the password, so its parser logs nothing below WARNING while it is read.
     parsers = logging.getLogger("botocore.parsers")
@@ -182,11 +188,9 @@ def _tls_failure(exc: Exception, target: str, ca_path: str) -> str | None:
 
 
 def _encrypted(conn: Connection[Any]) -> bool:
-    """The server's own view of the session: a cipher is in use."""
-    with conn.cursor() as cursor:
-        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-        row = cursor.fetchone()
-    return bool(row and row[1])
+    """Whether this client's socket is a TLS one (pymysql keeps it in ``_sock``). The client's
+    own hop, not the server's status: behind an RDS Proxy the server sees the proxy's session."""
+    return isinstance(getattr(conn, "_sock", None), ssl.SSLSocket)
 
 
 def _connect_once(c: MySQLCredentials, db: DatabaseSettings, **options: Any) -> Connection[Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from genre_model.contract import FORMAT, pack_arrays
+from genre_model.contract import FORMAT, drift_bins, pack_arrays
 
 
 def export_forest(
@@ -24,8 +24,10 @@ def export_forest(
     classes: Sequence[str],
     feature_columns: Sequence[str],
     countries: Sequence[str] = (),
+    training_rows: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """The predictor payload: genre names (one per ``model.classes_``), features, node table."""
+    """The predictor payload: genre names (one per ``model.classes_``), features, node table,
+    and the drift bins of ``training_rows`` (the training matrix) when given."""
     if len(classes) != len(model.classes_):
         raise ValueError(f"{len(classes)} genre names for {len(model.classes_)} forest classes")
     features, thresholds, lefts, rights, values, covers, roots = [], [], [], [], [], [], []
@@ -60,5 +62,6 @@ def export_forest(
                 "roots": np.asarray(roots, dtype=np.int64),
                 "cover": np.concatenate(covers).astype(np.float64),
             }
-        ),
+        )
+        | (drift_bins(training_rows) if training_rows is not None else {}),
     }

@@ -25,6 +25,8 @@ from genre_model.contract import (
     MODEL_FILE,
     POINTER,
     PREDICTOR_FILE,
+    REPORT_FILE,
+    REPORT_PICTURE,
     Manifest,
     pack_arrays,
 )
@@ -37,6 +39,7 @@ from genre_model.train.aggregates import summaries
 from genre_model.train.export import export_forest
 from genre_model.train.features import Dataset, build_dataset, describe_skipped
 from genre_model.train.fit import TrainingError, TrainingResult, train
+from genre_model.train.report import HISTORY_VERSIONS, HistoryPoint, build_report, render_png
 from genre_model.train.sources import ChinookSource, open_source
 
 logger = logging.getLogger(__name__)
@@ -91,8 +94,11 @@ def customer_snapshot(dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def artifact_files(result: TrainingResult, dataset: Dataset, version: str) -> dict[str, bytes]:
-    """The version's files; ``model.joblib`` is the original container system's pickle.
+def artifact_files(
+    result: TrainingResult, dataset: Dataset, version: str, report: dict[str, Any] | None = None
+) -> dict[str, bytes]:
+    """The version's files; ``model.joblib`` is the original container system's pickle, and
+    ``report`` (``report.build_report``) gives ``report.json`` and ``report.png``.
 
     That system reads ``model``, turns ``model.predict`` codes into genres with
     ``label_encoders['genre']`` and names ``predict_proba`` columns in the encoder's class order,
@@ -112,11 +118,24 @@ def artifact_files(result: TrainingResult, dataset: Dataset, version: str) -> di
             }
         ),
         PREDICTOR_FILE: _joblib_bytes(
-            export_forest(result.model, genres, dataset.feature_columns, dataset.countries)
+            export_forest(
+                result.model, genres, dataset.feature_columns, dataset.countries, dataset.X
+            )
         ),
         CUSTOMERS_FILE: _joblib_bytes(customer_snapshot(dataset)),
         METRICS_FILE: to_json(result.report),
-    }
+    } | (
+        {} if report is None else {REPORT_FILE: to_json(report), REPORT_PICTURE: render_png(report)}
+    )
+
+
+def history(registry: Registry) -> list[HistoryPoint]:
+    """The last versions' hold-out accuracy and baseline, oldest first (the report's history)."""
+    return [
+        HistoryPoint(v.version, v.accuracy, v.baseline_accuracy)
+        for v in registry.versions(last=HISTORY_VERSIONS - 1)
+        if v.accuracy is not None and v.baseline_accuracy is not None
+    ]
 
 
 def run_manifest(
@@ -222,6 +241,7 @@ def run_training(
     registry_, local = registry or target_registry(settings)
     preflight(registry_, local)
     progress(f"Reading customer summaries from {source.description} ({settings.aggregates})")
+    read_at = datetime.now(UTC).isoformat(timespec="seconds")
     dataset = build_dataset(summaries(source, settings.aggregates), settings.feature_set)
     phase("query_and_features")
     progress(f"Training on {len(dataset.customers)} labelled customers")
@@ -238,11 +258,16 @@ def run_training(
     }
     phase("fit_and_evaluate")
     version = new_version()
-    files = artifact_files(result, dataset, version)
+    draft = run_manifest(version, result, dataset, settings, source.description)
+    watermark = {
+        "source": source.description,
+        "read_at": read_at,
+        "customers_read": dataset.customers_read,
+    }
+    report = build_report(version, draft.created, result.report, watermark, history(registry_))
+    files = artifact_files(result, dataset, version, report)
     phase("export")
-    manifest = registry_.write_version(
-        run_manifest(version, result, dataset, settings, source.description), files
-    )
+    manifest = registry_.write_version(draft, files)
     location = registry_.store.url(registry_.key(version))
     registry_.check_promotion(manifest, settings.min_customers)
     try:
