@@ -187,6 +187,7 @@ def render(tiers: dict[int, dict], facts: dict[str, str], command: str) -> str:
             + " |"
         )
     lines += ["", "Measured: " + ", ".join(f"{n:,}: {t['measured']}" for n, t in tiers.items())]
+    lines += [f"- {n:,} customers: {t['note']}" for n, t in tiers.items() if t.get("note")]
     lines += ["", "## Goals", "", "| goal | measured | status |", "|---|---|---|"]
     for n, t in tiers.items():
         night, full = t.get("nightly"), t.get("full")
@@ -286,9 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--command", default="make bench-scale")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
     parser.add_argument("--assemble", metavar="DATABASE", help="render a cut-short run's steps")
+    parser.add_argument("--note", default="", help="with --assemble: what cut the run short")
     args = parser.parse_args(argv)
     if args.assemble:
-        assemble(args.assemble, int(args.tiers), args.command, args.results)
+        assemble(args.assemble, int(args.tiers), args.command, args.note, args.results)
         return 0
     import logging
 
@@ -314,9 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def assemble(database: str, customers: int, command: str, results_dir: Path = RESULTS_DIR) -> dict:
-    """A tier from the steps its children kept (``var/scale-steps``): a run cut short."""
+def assemble(
+    database: str, customers: int, command: str, note: str, results_dir: Path = RESULTS_DIR
+) -> dict:
+    """A tier from the steps its children kept (``var/scale-steps``): a run cut short, with a
+    ``note`` saying what happened."""
     result: dict = {"customers": customers, "measured": time.strftime("%Y-%m-%d %H:%M UTC")}
+    if note:
+        result["note"] = note
     for name in (*STEPS, "accuracy"):
         path = STEPS_DIR / f"{database}-{name}.json"
         if path.is_file():
