@@ -210,6 +210,15 @@ def publish_to_s3(model_dir: Path, endpoint: str, bucket: str = "bench-models") 
     run_training(settings, progress=lambda _msg: None)
 
 
+STEPS_DIR = ROOT / "var" / "scale-steps"
+
+
+def keep_step(database: str, step: str, data: dict) -> None:
+    """A measured child's result also on disk, so an orchestrator cut short loses none of it."""
+    STEPS_DIR.mkdir(parents=True, exist_ok=True)
+    (STEPS_DIR / f"{database}-{step}.json").write_text(json.dumps(data) + "\n")
+
+
 def write_json(name: str, data: dict, directory: Path = RESULTS_DIR) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name

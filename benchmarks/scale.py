@@ -25,6 +25,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.common import (
@@ -32,6 +33,7 @@ from benchmarks.common import (
     PY,
     RESULTS_DIR,
     ROOT,
+    STEPS_DIR,
     child_env,
     machine_facts,
     moto_server,
@@ -71,15 +73,18 @@ def run_tier(
     endpoint: str,
     accuracy: str | None = None,
     block: int | None = None,
+    save: Callable[[dict], object] = lambda _result: None,
 ) -> dict:
-    """One tier's steps; ``accuracy``: the sample sizes to compare with the full fit, if any."""
+    """One tier's steps; ``accuracy``: the sample sizes to compare with the full fit, if any.
+
+    ``save`` gets the result after every step: a run cut short keeps what it measured."""
     from tqdm import tqdm
 
     database = f"genre_scale_{customers}_{os.getpid()}"
     env = child_env({"AWS_ENDPOINT_URL": endpoint, "RF_N_JOBS": "-1", "DB_NAME": database})
     if block:
         env["SCALE_BLOCK_CUSTOMERS"] = str(block)
-    steps = ["load", "full", *(["accuracy"] if accuracy else []), "rebuild", "append", "nightly"]
+    steps = ["load", "full", "rebuild", "append", "nightly", *(["accuracy"] if accuracy else [])]
     result: dict = {"customers": customers, "measured": time.strftime("%Y-%m-%d %H:%M UTC")}
     try:
         with tqdm(steps, desc=f"{customers:,} customers", unit=" step", file=sys.stderr) as bar:
@@ -99,6 +104,9 @@ def run_tier(
                 else:
                     nightly = {**env, "TRAIN_AGGREGATES": "incremental"}
                     result["nightly"] = step([TRAIN_CHILD, database, BUCKET], nightly)
+                save(result)
+        result["complete"] = True
+        save(result)
     finally:
         drop(database)
     return result
@@ -124,6 +132,22 @@ def _met(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
+STEPS = ("load", "full", "rebuild", "append", "nightly")
+MISSING = "not measured (run cut short)"
+FIT = "fit (hold-out + final forest)"
+
+
+def _run(run: dict | None) -> str:
+    """A train child's total (SQL / fit), peak RSS."""
+    if not run:
+        return MISSING
+    phases = run["phases_s"]
+    return (
+        f"{_s(run['total_s'])} ({_s(phases['sql_aggregation'])} / {_s(phases[FIT])}), "
+        f"{_mib(run['peak_rss_mib'])}"
+    )
+
+
 def render(tiers: dict[int, dict], facts: dict[str, str], command: str) -> str:
     lines = [
         "# Training at scale (issue 20)",
@@ -143,43 +167,46 @@ def render(tiers: dict[int, dict], facts: dict[str, str], command: str) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for n, t in tiers.items():
-        full, night = t["full"], t["nightly"]
-        fit = "fit (hold-out + final forest)"
+        load, full, rebuilt, new, night = (t.get(k) for k in STEPS)
         lines.append(
-            f"| {n:,} | {t['load']['invoice_lines']:,} | {_s(t['load']['generate_and_load_s'])}, "
-            f"{_mib(t['load']['peak_rss_mib'])} | {_s(full['total_s'])} "
-            f"({_s(full['phases_s']['sql_aggregation'])} / {_s(full['phases_s'][fit])}), "
-            f"{_mib(full['peak_rss_mib'])} | {_s(t['rebuild']['seconds'])}, "
-            f"{_mib(t['rebuild']['peak_rss_mib'])} | {t['append']['new_lines']:,} "
-            f"({t['append']['share']:.2%}) | {_s(night['total_s'])} "
-            f"({_s(night['phases_s']['sql_aggregation'])} / {_s(night['phases_s'][fit])}), "
-            f"{_mib(night['peak_rss_mib'])} |"
+            f"| {n:,} | "
+            + " | ".join(
+                [
+                    f"{load['invoice_lines']:,}" if load else MISSING,
+                    f"{_s(load['generate_and_load_s'])}, {_mib(load['peak_rss_mib'])}"
+                    if load
+                    else MISSING,
+                    _run(full),
+                    f"{_s(rebuilt['seconds'])}, {_mib(rebuilt['peak_rss_mib'])}"
+                    if rebuilt
+                    else MISSING,
+                    f"{new['new_lines']:,} ({new['share']:.2%})" if new else MISSING,
+                    _run(night),
+                ]
+            )
+            + " |"
         )
     lines += ["", "Measured: " + ", ".join(f"{n:,}: {t['measured']}" for n, t in tiers.items())]
+    lines += [f"- {n:,} customers: {t['note']}" for n, t in tiers.items() if t.get("note")]
     lines += ["", "## Goals", "", "| goal | measured | status |", "|---|---|---|"]
     for n, t in tiers.items():
-        night, full = t["nightly"], t["full"]
+        night, full = t.get("nightly"), t.get("full")
+        at_goal = n >= 10_000_000
+        nightly_ok = bool(night) and (
+            night["total_s"] < GOALS["nightly_s"]
+            and night["peak_rss_mib"] < GOALS["nightly_rss_mib"]
+        )
+        not_here = "(the goal is set at 10,000,000)"
+        night_text = f"{_s(night['total_s'])}, {_mib(night['peak_rss_mib'])}" if night else MISSING
+        full_ok = bool(full) and full["total_s"] < GOALS["full_s"]
         lines.append(
-            f"| incremental nightly at {n:,} < 120 s and < 3 GiB | {_s(night['total_s'])}, "
-            f"{_mib(night['peak_rss_mib'])} | "
-            + (
-                _met(
-                    night["total_s"] < GOALS["nightly_s"]
-                    and night["peak_rss_mib"] < GOALS["nightly_rss_mib"]
-                )
-                if n >= 10_000_000
-                else "(goal is at 10,000,000)"
-            )
-            + " |"
+            f"| incremental nightly at {n:,} < 120 s and < 3 GiB | {night_text} | "
+            f"{_met(nightly_ok) if at_goal else not_here} |"
         )
         lines.append(
-            f"| full run at {n:,} within 900 s, sampled path | {_s(full['total_s'])} | "
-            + (
-                _met(full["total_s"] < GOALS["full_s"])
-                if n >= 10_000_000
-                else "(goal is at 10,000,000)"
-            )
-            + " |"
+            f"| full run at {n:,} within 900 s, sampled path | "
+            f"{_s(full['total_s']) if full else MISSING} | "
+            f"{_met(full_ok) if at_goal else not_here} |"
         )
     for n, t in tiers.items():
         if "accuracy" not in t:
@@ -188,14 +215,33 @@ def render(tiers: dict[int, dict], facts: dict[str, str], command: str) -> str:
             "",
             f"## Sampled vs full fit at {n:,} customers",
             "",
-            "Same store, read once; default forest (100 trees, depth 10); the hold-out of a "
-            "sampled fit is drawn from customers outside its sample.",
+            "Same store; default forest (100 trees, depth 10). The full fit is the `full` step's "
+            "run (80/20 hold-out); each sampled fit is scored on customers outside its sample.",
             "",
             "| TRAIN_SAMPLE_ROWS | fitted on | evaluated on | hold-out accuracy | macro-F1 | "
             "baseline | CV accuracy | train + evaluate |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for f in t["accuracy"]["fits"]:
+        full = t.get("full")
+        full_fit = (
+            [
+                {
+                    "sample_rows": None,
+                    "fitted_on": full["report_customers"]["train"],
+                    "evaluated_on": full["report_customers"]["test"],
+                    "holdout_accuracy": full["holdout_accuracy"],
+                    "holdout_macro_f1": full.get("holdout_macro_f1", float("nan")),
+                    "baseline_accuracy": full["baseline_accuracy"],
+                    "cv_accuracy": full["cv_accuracy"],
+                    "train_and_evaluate_s": full["phases_s"][FIT]
+                    + full["phases_s"]["cross_validation"]
+                    + full["phases_s"]["other evaluation (predict, metrics)"],
+                }
+            ]
+            if full and not full.get("sample")
+            else []
+        )
+        for f in [*full_fit, *t["accuracy"]["fits"]]:
             lines.append(
                 f"| {f['sample_rows'] or 'none (full fit)'} | {f['fitted_on']:,} | "
                 f"{f['evaluated_on']:,} | {f['holdout_accuracy']:.4f} | "
@@ -207,9 +253,7 @@ def render(tiers: dict[int, dict], facts: dict[str, str], command: str) -> str:
 
 def summary_block(tiers: dict[int, dict]) -> str:
     rows = [
-        f"| {n:,} | {_s(t['full']['total_s'])}, {_mib(t['full']['peak_rss_mib'])} | "
-        f"{_s(t['nightly']['total_s'])}, {_mib(t['nightly']['peak_rss_mib'])} |"
-        for n, t in tiers.items()
+        f"| {n:,} | {_run(t.get('full'))} | {_run(t.get('nightly'))} |" for n, t in tiers.items()
     ]
     return "\n".join(
         [
@@ -238,9 +282,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiers", default="1000000,3000000", help="customers per tier")
     parser.add_argument("--accuracy-tier", type=int, default=1_000_000)
+    parser.add_argument("--samples", default=ACCURACY_SAMPLES, help="sample sizes to compare")
+    parser.add_argument("--block", type=int, help="customers per generator block")
     parser.add_argument("--command", default="make bench-scale")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--assemble", metavar="DATABASE", help="render a cut-short run's steps")
+    parser.add_argument("--note", default="", help="with --assemble: what cut the run short")
     args = parser.parse_args(argv)
+    if args.assemble:
+        assemble(args.assemble, int(args.tiers), args.command, args.note, args.results)
+        return 0
     import logging
 
     import boto3
@@ -252,15 +303,34 @@ def main(argv: list[str] | None = None) -> int:
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
             Bucket=BUCKET
         )
+        args.results.mkdir(parents=True, exist_ok=True)
         for customers in (int(t) for t in args.tiers.split(",") if t):
-            samples = ACCURACY_SAMPLES if customers == args.accuracy_tier else None
-            result = run_tier(customers, endpoint, samples)
-            args.results.mkdir(parents=True, exist_ok=True)
-            (args.results / f"scale-{customers}.json").write_text(
-                json.dumps(result, indent=2) + "\n"
-            )
-            write_results(stored(args.results), args.command, args.results)
+
+            def save(result: dict, customers: int = customers) -> None:
+                path = args.results / f"scale-{customers}.json"
+                path.write_text(json.dumps(result, indent=2) + "\n")
+                write_results(stored(args.results), args.command, args.results)
+
+            samples = args.samples if customers == args.accuracy_tier else None
+            run_tier(customers, endpoint, samples, args.block, save=save)
     return 0
+
+
+def assemble(
+    database: str, customers: int, command: str, note: str, results_dir: Path = RESULTS_DIR
+) -> dict:
+    """A tier from the steps its children kept (``var/scale-steps``): a run cut short, with a
+    ``note`` saying what happened."""
+    result: dict = {"customers": customers, "measured": time.strftime("%Y-%m-%d %H:%M UTC")}
+    if note:
+        result["note"] = note
+    for name in (*STEPS, "accuracy"):
+        path = STEPS_DIR / f"{database}-{name}.json"
+        if path.is_file():
+            result[name] = json.loads(path.read_text())
+    (results_dir / f"scale-{customers}.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_results(stored(results_dir), command, results_dir)
+    return result
 
 
 if __name__ == "__main__":

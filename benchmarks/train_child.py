@@ -13,7 +13,7 @@ import sys
 import time
 from collections import defaultdict
 
-from benchmarks.common import peak_rss_mib
+from benchmarks.common import keep_step, peak_rss_mib
 from genre_model.config import load_settings
 from genre_model.train import fit as training
 from genre_model.train import pipeline
@@ -94,6 +94,7 @@ def main(database: str, bucket: str) -> dict:
             k: report["cross_validation"][k] for k in ("folds", "customers", "subsample")
         },
         "holdout_accuracy": report["holdout"]["model"]["accuracy"],
+        "holdout_macro_f1": report["holdout"]["model"]["macro_f1"],
         "baseline_accuracy": report["holdout"]["baseline"]["accuracy"],
         "cv_accuracy": report["cross_validation"]["model"]["accuracy"]["mean"],
         "cv_baseline_accuracy": report["cross_validation"]["baseline"]["accuracy"]["mean"],
@@ -106,4 +107,6 @@ def main(database: str, bucket: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], sys.argv[2])))
+    out = main(sys.argv[1], sys.argv[2])
+    keep_step(sys.argv[1], "nightly" if out["aggregates"] == "incremental" else "full", out)
+    print(json.dumps(out))

@@ -398,11 +398,14 @@ def generate_blocks(
     done = invoices = lines = 0
     for i, start in enumerate(range(0, customers, block)):
         block_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
-        part = generate(min(block, customers - start), seed=block_seed)
-        yield shifted(part, done, invoices, lines)
+        part = shifted(
+            generate(min(block, customers - start), seed=block_seed), done, invoices, lines
+        )
         done += part.count("customer")
         invoices += part.count("invoice")
         lines += part.count("invoice_line")
+        yield part
+        del part  # not alive while the next block is generated
 
 
 def _load(cursor: Any, store: Store, naming: str, tables: tuple[str, ...], tmp: Path) -> None:
@@ -446,6 +449,7 @@ def write_mysql(
             conn.commit()
             if progress:
                 progress(block)
+            del block  # one block in memory: not this one while the next is generated
         for table in TABLES[naming]:
             for statement in _ddl(naming, table)[1:]:
                 cursor.execute(statement)
