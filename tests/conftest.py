@@ -52,19 +52,6 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _package_logger_restored() -> Iterator[None]:
-    """The ``genre_model`` logger as it was: loading the predict handler configures it (JSON
-    lines on stdout, no propagation), which would leak into later tests of the same worker
-    (a train CLI test's stdout would carry log lines; caplog would see nothing)."""
-    logger = logging.getLogger("genre_model")
-    saved = (logger.level, logger.propagate, list(logger.handlers))
-    yield
-    logger.setLevel(saved[0])
-    logger.propagate = saved[1]
-    logger.handlers[:] = saved[2]
-
-
-@pytest.fixture(autouse=True)
 def reset_api() -> Iterator[None]:
     """Forget the predict API's cached model and settings before and after every test: each one
     serves the model its own environment names (cheap; nothing is imported that runs)."""
