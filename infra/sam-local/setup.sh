@@ -5,7 +5,7 @@
 #
 # Environment (all optional):
 #   SAM            path of the sam executable (default .tools/sam/bin/sam); its venv provides the RIE
-#   SAM_LOCAL_DIR  runtime dir (default .tools/sam-local): podman.sock, env.sh, image stamp, caches
+#   SAM_LOCAL_DIR  runtime dir (default .tools/sam-local): podman.sock, env.sh, caches
 #   FORCE_IMAGE=1  rebuild the stand-in image even if it is up to date
 #   DEBIAN_MIRROR  override the Debian mirror taken from the apt configuration (see build-image.sh)
 set -euo pipefail
@@ -85,7 +85,11 @@ BOTO3_VERSION=$(sed -n 's/^boto3==\([^[:space:];]*\).*/\1/p' "$ROOT/requirements
 [[ -n $BOTO3_VERSION ]] || die "no boto3 pin in requirements-dev.txt"
 
 stamp=$(cat "$HERE/build-image.sh" <(echo "$PY_VERSION $BOTO3_VERSION") "$RIE" | sha256sum | cut -d' ' -f1)
-STAMP_FILE="$SAM_LOCAL_DIR/image.stamp"
+# The stamp sits beside podman's image store (per user, per machine), not in the checkout: a fresh
+# clone on the same machine reuses an image built from the same inputs instead of rebuilding it.
+STAMP_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/genre-model-sam-local"
+mkdir -p "$STAMP_DIR" 2>/dev/null || STAMP_DIR="$SAM_LOCAL_DIR"
+STAMP_FILE="$STAMP_DIR/$(echo "$IMAGE" | tr '/:' '__').stamp"
 if [[ ${FORCE_IMAGE:-} != 1 ]] && podman image exists "$IMAGE" &&
     [[ -f $STAMP_FILE && $(cat "$STAMP_FILE") == "$stamp" ]]; then
     say "image $IMAGE is up to date"
