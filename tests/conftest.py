@@ -28,6 +28,28 @@ from tests.helpers import (
     train_model,
 )
 
+# The longest test files (seconds summed over their tests in a CI run, 2026-12-03), started first:
+# pytest-xdist (--dist loadfile) hands out files in collection order, so a long file collected
+# last would run alone at the end while the other workers sit idle. A stale entry costs nothing.
+LONGEST_FIRST = (
+    "test_damaged_data.py",  # 134 s
+    "test_faults.py",  # 106 s
+    "test_benchmarks_smoke.py",  # 103 s
+    "test_cli_local.py",  # 99 s
+    "test_readme_and_demo.py",  # 98 s
+    "test_docs_examples.py",  # 80 s
+    "test_training.py",  # 75 s
+    "test_container_entry.py",  # 72 s
+    "test_bench_scale_smoke.py",  # 69 s
+    "test_version_integrity.py",  # 60 s
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest files first (``LONGEST_FIRST``); within a file, tests keep their order."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

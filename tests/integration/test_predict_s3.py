@@ -57,8 +57,7 @@ def test_many_requests_load_the_predictor_exactly_once(predict_handler, s3, spec
         f"{version}manifest.json",
         f"{version}{PREDICTOR}",
         f"{version}customers.joblib",  # part of the version: loaded and verified with it
-        f"{version}report.json",  # its headline figures (GET /api/model), read with it
-    ]
+    ]  # report.json is read by the first GET /api/model, not before the first answer
 
 
 def test_refresh_checks_only_the_pointer_while_unchanged(

@@ -373,6 +373,7 @@ def test_the_engine_needs_both_an_image_and_the_network(lambda_only) -> None:
         "TrainTaskRole",
         "TrainTaskExecutionRole",
         "TrainTaskLogGroup",
+        "TrainTaskPromotedMetricFilter",  # the task's promotions, for StaleModelAlarm
     }
     subs = lambda_only["Resources"]["TrainStateMachine"]["Properties"]["DefinitionSubstitutions"]
     assert subs["ContainerEngine"] == "false"
