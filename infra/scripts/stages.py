@@ -26,11 +26,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import IO
 
 GRACE_SECONDS = 30
+DRAIN_SECONDS = 10  # after the stage ends, for its output to reach the end of the pipe
 SHOWN_FAILURES = 20
 LOG_TAIL_LINES = 15
 
@@ -75,15 +78,16 @@ def run(name: str, command: list[str]) -> int:
             group.append(child.pid)
             if received:  # interrupted while starting
                 _signal_group(child.pid, signal.SIGINT)
-            output = child.stdout
-            for chunk in iter(lambda: output.read1(65536) if output else b"", b""):
-                log.write(chunk)
-                try:
-                    sys.stdout.buffer.write(chunk)
-                    sys.stdout.buffer.flush()
-                except OSError:  # nobody reads our output any more: the log still does
-                    pass
+            # The output is copied by a thread: a process of the stage that outlives it (say a
+            # server that ignores SIGINT) may hold the pipe open, and the grace period and the
+            # kill must not wait for an end of file that never comes.
+            copier = threading.Thread(target=_copy, args=(child.stdout, log), daemon=True)
+            copier.start()
             status = _wait(child, received)
+            copier.join(DRAIN_SECONDS)
+            if copier.is_alive():  # the stage has ended; what still holds its output goes
+                _signal_group(child.pid, signal.SIGKILL)
+                copier.join()
     finally:
         running.unlink(missing_ok=True)
     seconds = time.monotonic() - started
@@ -101,13 +105,30 @@ def _signal_group(pid: int, signum: int) -> None:
         os.killpg(pid, signum)
 
 
+def _copy(output: IO[bytes] | None, log: IO[bytes]) -> None:
+    """The stage's output to its log and to our terminal, until the pipe closes."""
+    for chunk in iter(lambda: output.read1(65536) if output else b"", b""):
+        log.write(chunk)
+        try:
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+        except OSError:  # nobody reads our output any more: the log still does
+            pass
+
+
 def _wait(child: subprocess.Popen[bytes], received: list[int]) -> int:
-    """The child's status; once interrupted, the group gets GRACE_SECONDS, then SIGKILL."""
+    """The child's status; once interrupted, the group gets GRACE_SECONDS, then SIGKILL.
+
+    Polled each second: a signal arriving during a blocking wait must start the grace period."""
+    deadline: float | None = None
     while True:
         try:
-            status = child.wait(timeout=GRACE_SECONDS if received else None)
+            status = child.wait(timeout=1)
         except subprocess.TimeoutExpired:
-            _signal_group(child.pid, signal.SIGKILL)
+            if received and deadline is None:
+                deadline = time.monotonic() + GRACE_SECONDS
+            if deadline is not None and time.monotonic() > deadline:
+                _signal_group(child.pid, signal.SIGKILL)
             continue
         if received:  # the leader is gone; whatever it left in its group goes with it
             _signal_group(child.pid, signal.SIGKILL)

@@ -86,11 +86,15 @@ def test_an_interrupted_stage_runs_its_cleanup_and_leaves_nothing_running(
     a process of the stage that ignores SIGINT is killed once the stage has ended."""
     marker = tmp_path / "cleaned"
     stubborn = tmp_path / "stubborn.pid"
+    # The stubborn process writes its pid once it ignores SIGINT; it keeps the stage's output
+    # pipe open (inherited), as a server left behind would.
+    ignore = (
+        "import os, signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        f"open({str(stubborn)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
+    )
     child = (
-        "import signal, subprocess, sys, time\n"
-        "p = subprocess.Popen([sys.executable, '-c', "
-        "'import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(600)'])\n"
-        f"open({str(stubborn)!r}, 'w').write(str(p.pid))\n"
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', {ignore!r}])\n"
         "try:\n    time.sleep(600)\n"
         f"except KeyboardInterrupt:\n    open({str(marker)!r}, 'w').write('yes')\n"
         "    sys.exit(1)\n"
