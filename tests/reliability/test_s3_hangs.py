@@ -244,9 +244,17 @@ def test_trickling_s3_at_cold_start_is_503_within_the_load_deadline_then_loads(
         assert answer.status == 503, answer.raw
         assert seconds <= 2 + SLACK, f"{mode}: waited {seconds:.2f} s"
     fake_s3.mode = "ok"
-    answer, seconds = timed(predict_handler)
+    # The abandoned load does not linger: requests load again, each still inside the deadline.
+    # Within 30 s, not on the very next request: on a loaded machine a healthy load of the
+    # version can itself take longer than this test's 2 s deadline.
+    recovered = time.monotonic() + 30
+    while True:
+        answer, seconds = timed(predict_handler)
+        assert seconds <= 2 + SLACK, f"{mode}: waited {seconds:.2f} s"
+        if answer.status == 200 or time.monotonic() > recovered:
+            break
+        time.sleep(0.2)
     assert answer.status == 200, answer.raw
-    assert seconds <= 2 + SLACK
 
 
 @pytest.mark.parametrize("mode", ["trickle", "trickle-headers"])
