@@ -145,7 +145,9 @@ def run(model_path: Path, smoke: bool = False) -> dict:
     components = {
         "lambda_handler (whole)": _time_calls(handler, events, n),
         "handler.handle (no telemetry context)": _time_calls(entry.handle, events, n),
-        "guard.body_text": _time_calls(guard.body_text, [(e[0],) for e in events], n),
+        "guard.body_text": _time_calls(
+            guard.body_text, [(e[0], http.MAX_BODY_BYTES) for e in events], n
+        ),
         "json parse (request.strict_json)": _time_calls(request.strict_json, [(body,)], n),
         "validation (request.predict_body)": _time_calls(request.predict_body, [(parsed,)], n),
         "service.predict (features + predict_one + ranking)": _time_calls(

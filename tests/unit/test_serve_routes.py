@@ -73,3 +73,43 @@ def test_health_and_model_answer_from_the_loaded_version(model) -> None:
     assert status == 200
     assert body["version"] == model.version
     assert body["classes"] == list(model.predictor.classes)
+
+
+def sized(method: str, path: str, size: int) -> tuple[int, dict]:
+    event = {"httpMethod": method, "path": path, "body": "x" * size, "headers": {}}
+    response = handler.handle(event, None)
+    return response["statusCode"], json.loads(response["body"])
+
+
+@pytest.mark.parametrize(
+    ("path", "limit", "label"),
+    [
+        ("/api/predict-genre", 16 * 1024, "16 KiB"),
+        ("/api/predict-genre/", 16 * 1024, "16 KiB"),
+        (BATCH_PATH, 1024 * 1024, "1 MiB"),
+        (BATCH_PATH + "//", 1024 * 1024, "1 MiB"),
+        ("/api/health", 16 * 1024, "16 KiB"),
+        ("/nope", 16 * 1024, "16 KiB"),
+    ],
+)
+@pytest.mark.parametrize("method", ["POST", "GET", "PUT"])
+def test_a_body_is_measured_against_its_paths_limit_before_the_route_answers(
+    path, limit, label, method
+) -> None:
+    """The limit is the path's, whatever the method: one byte over it is a 413 naming it, for a
+    404 or a 405 too; at the limit the route answers (a POST's 400 for this text, a GET's 200
+    with the body ignored, or its 404/405)."""
+    status, body = sized(method, path, limit + 1)
+    assert (status, body["message"]) == (413, f"Request body over {label}")
+    assert body["errors"] == [{"field": "body", "reason": "too large"}]
+    status, body = sized(method, path, limit)
+    assert status != 413
+    route = routes.route_path(path)
+    if route not in ROUTES:
+        assert status == 404
+    elif method not in ROUTES[route]:
+        assert status == 405
+    elif method == "GET":
+        assert status == 200
+    else:
+        assert (status, body["errors"]) == (400, [{"field": "body", "reason": "invalid JSON"}])

@@ -1,7 +1,7 @@
 """What is checked before any route sees a request: the body's size, encoding and media type.
 
-``body_text`` gives the body as text or raises the ``ApiError`` to send: 413 over the route's
-limit (the bytes as sent, decoded from base64 when the front door encoded them), 415 for a
+``body_text`` gives the body as text or raises the ``ApiError`` to send: 413 over the limit its
+route sets (the bytes as sent, decoded from base64 when the front door encoded them), 415 for a
 ``Content-Encoding`` other than identity (a compressed body is refused, named, rather than read
 as garbage: a 16 KiB JSON API gains nothing from compression that is worth a decompressor's
 bounds on the hot path) or a declared ``Content-Type`` that is not JSON, 400 for invalid base64
@@ -15,13 +15,7 @@ import binascii
 from typing import Any
 
 from genre_model.serve.errors import ApiError, too_large
-from genre_model.serve.http import (
-    APPLICATION_JSON,
-    BATCH_PATH,
-    MAX_BATCH_BODY_BYTES,
-    MAX_BODY_BYTES,
-    route_path,
-)
+from genre_model.serve.http import APPLICATION_JSON
 
 
 def _header(event: dict[str, Any], name: str) -> str | None:
@@ -56,14 +50,17 @@ def _media_type(event: dict[str, Any]) -> None:
             )
 
 
-def body_text(event: dict[str, Any]) -> str:
-    """The body of a checked v1 event as text within its route's limit ('' when none)."""
+def _size(limit: int) -> str:
+    """``limit`` as the 413 names it: "16 KiB", "1 MiB"."""
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
+
+
+def body_text(event: dict[str, Any], limit: int) -> str:
+    """The body of a checked v1 event as text within ``limit`` bytes ('' when none)."""
     body = event.get("body")
     if body is None:
         return ""
-    batch = route_path(event["path"]) == BATCH_PATH
-    limit = MAX_BATCH_BODY_BYTES if batch else MAX_BODY_BYTES
-    label = "1 MiB" if batch else "16 KiB"
+    label = _size(limit)
     if len(body) > limit * 4 // 3 + 4:  # over the limit even as base64: not decoded at all
         raise too_large(label)
     if event.get("isBase64Encoded"):

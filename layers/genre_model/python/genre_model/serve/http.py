@@ -43,12 +43,6 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def route_path(path: str) -> str:
-    """The route a request path names: API Gateway ignores trailing slashes, so
-    ``/api/predict-genre/`` is answered (size-limited, 405'd) as the route itself."""
-    return path.rstrip("/") or "/"
-
-
 def error_body(message: str, errors: Problems) -> dict[str, Any]:
     """The API's one error shape."""
     return {
