@@ -120,6 +120,11 @@ def main() -> int:
     parser.add_argument("--signals", nargs="+", default=["INT", "TERM"], choices=["INT", "TERM"])
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    # Started in the background of a non-interactive shell (`... &`, nohup), this process has
+    # SIGINT ignored, and every child would inherit that: bash cannot trap a signal ignored on
+    # entry, so each SIGINT run would test nothing. A handled signal is reset to its default on
+    # exec: the children start as from a terminal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     logs = ROOT / "var" / "ci-interrupts"
     logs.mkdir(parents=True, exist_ok=True)
     failed = False
