@@ -99,7 +99,10 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         if not k.startswith(("MODEL", "DB_", "CHINOOK_", "RF_", "AWS_", "POWERTOOLS_"))
     }
     env.update(HANDLER_ENV)
-    env["PYTHONPATH"] = str(ROOT)
+    # the package from this tree too, ahead of the editable install (a copied tree measures itself)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), str(ROOT / "layers" / "genre_model" / "python")]
+    )
     env.update(extra or {})
     return env
 

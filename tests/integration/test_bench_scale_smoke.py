@@ -39,9 +39,17 @@ def test_bench_scale_runs_every_step_on_a_tiny_store(tmp_path: Path) -> None:
     assert tier["full"]["aggregates"] == "full"
     assert tier["nightly"]["aggregates"] == "incremental"
     assert tier["nightly"]["report_customers"]["read"] == 1500
-    assert tier["accuracy"]["fits"][0]["fitted_on"] == pytest.approx(400, abs=30)
+    fits = tier["accuracy"]["fits"]
+    assert fits[0]["fitted_on"] == pytest.approx(400, abs=30)
+    # sampled and full fits are scored on the same held-out customers, outside every sample
+    assert {f["evaluated_on"] for f in fits} == {tier["accuracy"]["held_out"]}
+    assert fits[-1]["sample_rows"] is None
+    assert fits[-1]["fitted_on"] == tier["accuracy"]["customers"] - tier["accuracy"]["held_out"]
+    assert tier["db_read_timeout_s"] == 3600
     text = (results / "scale.md").read_text()
     assert "| 1,500 |" in text
     assert "not measured" not in text
     assert "<!-- scale:begin -->" in (tmp_path / "RESULTS.md").read_text()
-    assert "generate+load" in done.stderr  # the progress bars
+    assert "1,500 customers" in done.stderr  # the tier's progress bar; each step's is in its log
+    load_log = ROOT / "var" / "scale-steps" / f"genre_scale_1500_{tier['pid']}-load.log"
+    assert "generate+load" in load_log.read_text()
