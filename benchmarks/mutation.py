@@ -47,6 +47,8 @@ TESTS: dict[str, list[str]] = {
         f"{UNIT}/test_contract_boundaries.py",
         f"{UNIT}/test_artifacts.py",
         f"{UNIT}/test_features.py",
+        f"{UNIT}/test_report_headline.py",
+        f"{UNIT}/test_drift.py",
     ],
     "config.py": [f"{UNIT}/test_config.py", f"{UNIT}/test_config_boundaries.py"],
     "store/registry.py": [
@@ -277,7 +279,6 @@ def main() -> None:
     unknown = [m for m in args.modules if m not in TESTS]
     if unknown:
         raise SystemExit(f"mutation: unknown module {unknown}; known: {', '.join(TESTS)}")
-    runs = load_runs()
     if args.action in ("run", "record"):
         for module in args.modules or list(TESTS):
             print(f"mutation: {module} ...", flush=True)
@@ -285,9 +286,12 @@ def main() -> None:
                 record = run_module(module, args.max_children)
             else:  # what an interrupted (or still running) run has checked so far
                 record = collect(module, staged(module), None)
-            runs[module] = record
+            # read again after the run (an hour or more): another module's run, started
+            # beside this one, may have recorded meanwhile, and its record stays
+            runs = {**load_runs(), module: record}
             RUNS.write_text(json.dumps(runs, indent=1) + "\n")
             print(f"mutation: {module} recorded", flush=True)
+    runs = load_runs()
     equivalent = tomllib.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
     REPORT.write_text(render(runs, {k: str(v) for k, v in equivalent.items()}))
     print(f"mutation: wrote {REPORT.relative_to(ROOT)}")

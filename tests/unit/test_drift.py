@@ -83,6 +83,21 @@ def test_bins_are_deciles_and_expected_fractions_of_the_training_rows() -> None:
         ("drift_edges", np.full((3, 9), np.nan), "finite"),
         ("drift_expected", np.full((3, 10), 0.2), "sum to 1"),
         ("drift_expected", np.full((3, 10), -0.1), "non-negative"),
+        # the expected fractions' own shape, beside edges of the right one
+        ("drift_expected", np.full((3, 9), 1 / 9), "^drift bins must be 10 per feature column$"),
+        ("drift_expected", np.full((2, 10), 0.1), "^drift bins must be 10 per feature column$"),
+        ("drift_edges", np.array([[0.0, 1, 2, 3, 4, 5, 6, 7, np.inf]] * 3), "^drift edges must"),
+        (
+            "drift_expected",
+            np.array([[np.inf, *[0.0] * 9]] * 3),
+            "^drift expected fractions must be finite and non-negative$",
+        ),
+        # one feature's fractions off by two millionths, the others exact
+        (
+            "drift_expected",
+            np.array([[0.1] * 10, [0.1] * 10, [0.1] * 9 + [0.1 + 2e-6]]),
+            "^drift expected fractions must sum to 1 per feature$",
+        ),
     ],
 )
 def test_damaged_bins_refuse_the_predictor(name: str, value: np.ndarray, message: str) -> None:
@@ -92,6 +107,23 @@ def test_damaged_bins_refuse_the_predictor(name: str, value: np.ndarray, message
     payload["arrays"] = {**payload["arrays"], **packed}
     with pytest.raises(PredictorError, match=message):
         Predictor(payload)
+
+
+def test_bins_are_one_row_per_predictor_column_summing_to_one_within_a_millionth() -> None:
+    located = forest()
+    located["feature_columns"] = [*located["feature_columns"], "country_code"]
+    rows = training_rows()
+    with_country = np.column_stack([rows, np.arange(len(rows)) % 5])
+    located["arrays"] = {**located["arrays"], **drift_bins(with_country)}
+    assert Predictor(located).drift.edges.shape == (4, DRIFT_BINS - 1)
+    located["arrays"] = {**located["arrays"], **drift_bins(rows)}  # the spec model's three
+    with pytest.raises(PredictorError, match=r"^drift bins must be 10 per feature column$"):
+        Predictor(located)
+    payload = forest()
+    close = np.array([[0.1] * 10, [0.1] * 9 + [0.1 + 5e-7], [0.1] * 9 + [0.1 - 5e-7]])
+    packed = {**drift_bins(rows), "drift_expected": ("<f8", close.shape, close.tobytes())}
+    payload["arrays"] = {**payload["arrays"], **packed}
+    assert Predictor(payload).drift.expected[1, 9] == 0.1 + 5e-7
 
 
 def test_psi_of_the_training_distribution_is_sampling_noise_only() -> None:

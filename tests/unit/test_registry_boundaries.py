@@ -220,3 +220,47 @@ def test_writing_a_version_refuses_a_name_that_is_not_a_version(tmp_path: Path) 
     assert not (tmp_path / "evil").exists()
     written = registry.write_version(manifest(V2, 10), FILES)
     assert {n: f.size for n, f in written.files.items()} == {n: len(d) for n, d in FILES.items()}
+
+
+def test_versions_last_reads_only_the_newest_ones(tmp_path: Path) -> None:
+    """Training's report history asks for the last N versions: N of three, all of them at N = 3
+    and beyond, none at 0 (it draws only what it asks for)."""
+    registry = registry_with(tmp_path, current_labelled=10)
+    registry.write_version(manifest(V2, 10), FILES)
+    registry.write_version(manifest(V3, 10), FILES)
+    for last, shown in ((0, []), (1, [V3]), (2, [V2, V3]), (3, [V1, V2, V3]), (4, [V1, V2, V3])):
+        assert [v.version for v in registry.versions(last=last)] == shown, last
+    assert [v.version for v in registry.versions()] == [V1, V2, V3]
+    assert [v.latest for v in registry.versions(last=2)] == [False, False]
+
+
+def test_versions_show_every_headline_figure_and_whether_the_report_is_there(
+    tmp_path: Path,
+) -> None:
+    registry = registry_with(tmp_path, current_labelled=10)
+    figures = {"model_accuracy": 0.5, "baseline_accuracy": 0.25}
+    metrics = {
+        "holdout": {**figures, "model_macro_f1": 0.4, "baseline_macro_f1": 0.1},
+        "cross_validation": {"model_accuracy": 0.45, "baseline_accuracy": 0.2},
+    }
+    reported = {**FILES, "report.json": b"{}", "report.png": b"png"}
+    registry.write_version(Manifest(V2, rows={"labelled": 12}, metrics=metrics), reported)
+    half = {**FILES, "report.json": b"{}"}  # the picture missing: not a report to show
+    registry.write_version(Manifest(V3, metrics=metrics), half)
+    first, second, third = registry.versions()
+    assert (second.accuracy, second.baseline_accuracy) == (0.5, 0.25)
+    assert (second.macro_f1, second.baseline_macro_f1) == (0.4, 0.1)
+    assert (second.cv_accuracy, second.cv_baseline_accuracy) == (0.45, 0.2)
+    assert (first.reported, second.reported, third.reported) == (False, True, False)
+    assert (first.macro_f1, first.cv_accuracy, first.cv_baseline_accuracy) == (None, None, None)
+
+
+def test_a_damaged_manifest_is_listed_with_nothing_but_its_name(tmp_path: Path) -> None:
+    """Even the promoted version: predict refuses a damaged manifest, so it is not live."""
+    registry = registry_with(tmp_path, current_labelled=10)
+    (tmp_path / f"models/{V1}/manifest.json").write_text("{not json")
+    (damaged,) = registry.versions()
+    assert damaged.version == V1
+    assert damaged.created == "(damaged manifest)"
+    assert (damaged.accuracy, damaged.baseline_accuracy, damaged.labelled) == (None, None, None)
+    assert (damaged.latest, damaged.reported) == (False, False)
