@@ -17,7 +17,14 @@ from devtools.synthetic import generate, write_sqlite
 from genre_model.config import ForestSettings
 from genre_model.contract import Manifest, pack_arrays, unpack_arrays
 from genre_model.serve.errors import api_error
-from genre_model.serve.explain import METHOD, ExplainUnavailable, ForestExplainer, explainer_for
+from genre_model.serve.explain import (
+    METHOD,
+    ExplainUnavailable,
+    ForestExplainer,
+    _leaf_boxes,
+    explainer_for,
+    shapley_weights,
+)
 from genre_model.serve.model_cache import LoadedModel
 from genre_model.serve.predictor import Predictor, PredictorError
 from genre_model.serve.schemas import PredictRequest
@@ -103,6 +110,45 @@ def test_every_genre_can_be_explained(fitted: Fitted):
             explained = explainer.explain(row.tolist(), genre)
             phi = list(explained.contributions.values())
             np.testing.assert_allclose(phi, expected[i, :, c], rtol=0, atol=1e-9)
+
+
+def _one_row_one_feature_at_a_time(predictor: Predictor, row: np.ndarray, c: int):
+    """The explanation as first written (issue 15), one row at a time: each leaf's weight in
+    v(s) multiplied by "inside" or the cover fraction one feature at a time, summed over the
+    leaves, then weighted over the subsets: the numbers the API answered before
+    ``explain_rows``, kept as the oracle of their bits."""
+    n = len(predictor.feature_columns)
+    lo, hi, fraction, leaves = _leaf_boxes(predictor.arrays, predictor.depth, n)
+    x = np.asarray(row, dtype=np.float32).astype(np.float64)
+    weight = np.empty((1 << n, len(leaves)))
+    weight[0] = predictor.arrays["value"][leaves][:, c] / predictor.n_trees
+    for j in range(n):
+        k = 1 << j
+        np.multiply(weight[:k], (x[j] > lo[:, j]) & (x[j] <= hi[:, j]), out=weight[k : 2 * k])
+        weight[:k] *= fraction[:, j]
+    v = weight.sum(axis=1)
+    return float(v[0]), (v[:, None] * shapley_weights(n)).sum(axis=0).tolist()
+
+
+def test_many_rows_at_once_are_each_rows_own_explanation_bit_for_bit(fitted: Fitted):
+    """explain_rows (the batch route's) gives every row, whatever its class and block, exactly
+    the numbers it gets alone, and those are the first definition's to the last bit."""
+    explainer = explainer_for(fitted.predictor)
+    rows = fitted.rows[::4]
+    rng = np.random.default_rng(11)
+    predicted = np.argmax(fitted.predictor.predict_proba(rows), axis=1)
+    genres = np.where(rng.random(len(rows)) < 0.8, predicted, rng.integers(0, 3, len(rows)))
+    base, phi = explainer.explain_rows(rows, genres)
+    assert len(rows) > explainer._block  # several blocks of rows
+    for i, (row, c) in enumerate(zip(rows, genres.tolist(), strict=True)):
+        alone = explainer.explain(row.tolist(), fitted.predictor.classes[c])
+        assert (alone.base_value, list(alone.contributions.values())) == (
+            float(base[i]),
+            phi[i].tolist(),
+        )
+        assert (float(base[i]), phi[i].tolist()) == _one_row_one_feature_at_a_time(
+            fitted.predictor, row, c
+        )
 
 
 def _without(predictor: Predictor, **changes) -> Predictor:

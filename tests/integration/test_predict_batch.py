@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.helpers import assert_error, invoke, make_event, publish
@@ -92,6 +93,47 @@ def test_location_items_equal_single_answers(predict_handler, location_model, mo
     singles = [single_raw(predict_handler, item) for item in items]
     answer = invoke(predict_handler, batch_event('{"items": [' + ",".join(items) + "]}"))
     assert answer.raw == '{"status":"OK","results":[' + ",".join(r for _, r in singles) + "]}"
+
+
+def mixed_items(n: int, seed: int) -> list[str]:
+    """``n`` item texts: mostly profiles (floats, whole numbers, on and off ``explain``, spaced
+    or compact), with the invalid, the unusual and the refused mixed in."""
+    rng = np.random.default_rng(seed)
+    odd = [*HOSTILE_ITEMS[:21], '{"explain": true}', '{"total_spent": 0, "explain": false}']
+    items = []
+    for i in range(n):
+        spent = round(float(rng.uniform(0, 120)), int(rng.integers(0, 4)))
+        body: dict[str, Any] = {
+            "total_spent": spent if i % 5 else int(spent),
+            "total_tracks_bought": int(rng.integers(0, 60)),
+            "genre_spending_ratio": float(rng.random()),
+        }
+        if i % 3:
+            body["explain"] = bool(i % 3 == 1)
+        if i % 11 == 0:
+            body.pop("genre_spending_ratio")
+        text = json.dumps(body, separators=(",", ":") if i % 2 else (", ", ": "))
+        items.append(odd[i % len(odd)] if i % 7 == 0 else text)
+    return items
+
+
+@pytest.mark.parametrize("model", ["local_model", "location_model"])
+def test_a_mixed_thousand_items_are_each_the_single_answer(
+    predict_handler, local_model, request, monkeypatch, model
+):
+    """Issue 26: the fast paths (plain and explained items answered together) against the single
+    endpoint, item by item, on a real forest: 1,000 items, valid, invalid, explain on and off."""
+    served = request.getfixturevalue(model)
+    monkeypatch.setenv("MODELO_GENERO_ENTRENADO", str(served.path))
+    items = mixed_items(1000, seed=26)
+    singles = [single_raw(predict_handler, item) for item in items]
+    statuses = {status for status, _ in singles}
+    assert statuses >= {200, 422}
+    assert sum('"explanation"' in raw for _, raw in singles) >= 300
+    answer = invoke(predict_handler, batch_event('{"items": [' + ",".join(items) + "]}"))
+    assert answer.status == 200, answer.raw[:300]
+    results = answer.raw.removeprefix('{"status":"OK","results":[').removesuffix("]}")
+    assert results == ",".join(raw for _, raw in singles)
 
 
 def test_a_thousand_items_in_order(predict_handler, local_model):

@@ -6,12 +6,14 @@ sent, over 16 KiB being that endpoint's 413; its nesting; the strict parser's re
 field rules). To see each item's own text the request is scanned here, the ``items`` array item
 by item with ``json``'s C scanner (which says where each item ends).
 
-Most items are flat objects of the three features: those take the fast path, checked in one
-tight pass (``_plain``), predicted together, and answered from strings built once per batch
-(class names, the profile's constant tail), never a per-item dict or ``json.dumps``. Every other
-item (a customer_id, a country, explain, anything odd or refused) is judged by the single
-endpoint's own functions on its text (``request.checked_body``, ``service``), so its answer is
-that endpoint's by construction; a property test holds the fast path to it.
+Most items are flat objects of the three features (and maybe ``explain``): those take the fast
+path, checked in one tight pass (``_plain``), predicted together, the ones asking for it
+explained together (``ForestExplainer.explain_rows``, bit for bit each row's own explanation),
+and answered from strings built once per batch (class and feature names, the profile's constant
+tail), never a per-item dict or ``json.dumps``. Every other item (a customer_id, a country,
+anything odd or refused) is judged by the single endpoint's own functions on its text
+(``request.checked_body``, ``service``), so its answer is that endpoint's by construction; a
+property test and a 1,000-item mixed batch hold the fast path to it.
 
 Problems of the request itself (not JSON, not an object, a duplicate key in it, no ``items``
 list, too few or too many items) are one 4xx for the whole batch. One model answers every
@@ -37,6 +39,7 @@ from genre_model.serve.errors import (
     too_deep,
     too_large,
 )
+from genre_model.serve.explain import METHOD, ExplainUnavailable, explainer_for
 from genre_model.serve.http import MAX_BODY_BYTES, Reply, compact, encoded, error_body
 from genre_model.serve.model_cache import LoadedModel
 from genre_model.serve.request import checked_body, nested_too_deep
@@ -165,23 +168,24 @@ def _feature(value: Any, high: float) -> float | None:
     return None
 
 
-def _plain(value: Any, text: str) -> tuple[float, int, float] | None:
-    """The three features of an item that is a flat object of only them (explain false), within
-    16 KiB, each valid: what ``request.checked_body`` would accept with every other field
-    at its default. None sends the item down the single endpoint's own path."""
+def _plain(value: Any, text: str) -> tuple[float, int, float, bool] | None:
+    """The three features and ``explain`` of an item that is a flat object of only them, within
+    16 KiB, each valid: what ``request.checked_body`` would accept with every other field at its
+    default. None sends the item down the single endpoint's own path."""
     if type(value) is not tuple or len(text) > MAX_BODY_BYTES // 4:
         return None
     body = dict(value)
     if len(body) != len(value) or not body.keys() <= _PLAIN_KEYS:
         return None
-    if body.get("explain", False) is not False:
-        return None
+    explain = body.get("explain", False)
     spent = _feature(body.get("total_spent", 0.0), MAX_FEATURE_VALUE)
     ratio = _feature(body.get("genre_spending_ratio", 0.0), MAX_RATIO)
     tracks = body.get("total_tracks_bought", 0)
     if spent is None or ratio is None or type(tracks) is not int or not 0 <= tracks <= MAX_TRACKS:
         return None
-    return spent, tracks, ratio
+    if type(explain) is not bool:
+        return None
+    return spent, tracks, ratio, explain
 
 
 def _judged(text: str) -> PredictBody:
@@ -192,7 +196,8 @@ def _judged(text: str) -> PredictBody:
 
 
 class _Answers:
-    """Every item's answer text; rows wait for one ``predict_proba``, then are answered."""
+    """Every item's answer text; rows wait for one ``predict_proba`` (and the plain items that
+    ask for it, one ``explain_rows``), then are answered."""
 
     def __init__(self, model: LoadedModel, size: int) -> None:
         self.model = model
@@ -204,14 +209,15 @@ class _Answers:
         tail = compact({k: v for k, v in default_profile.items() if k not in SPEC_FEATURES})
         self._profile_tail = "," + tail[1:-1] if tail != "{}" else ""
         self._plain_ok = model.predictor.feature_columns[: len(SPEC_FEATURES)] == SPEC_FEATURES
-        self._plain: list[tuple[int, tuple[float, int, float]]] = []
+        self._names = [json.dumps(c) for c in model.predictor.classes]  # as ``json`` writes them
+        self._plain: list[tuple[int, tuple[float, int, float, bool]]] = []
         self._plain_rows: list[list[float]] = []
         self._other: list[tuple[int, PredictBody, list[float], dict[str, Any]]] = []
 
     def add(self, position: int, value: Any, text: str) -> None:
         plain = _plain(value, text) if self._plain_ok else None
         if plain is not None:
-            row = [*plain, *self._row_tail]
+            row = [*plain[:3], *self._row_tail]
             self._plain.append((position, plain))
             self._plain_rows.append(row)
             drift.observe(self.model, row)  # as service.features does
@@ -230,15 +236,21 @@ class _Answers:
             return self.texts
         probabilities = self.model.predictor.predict_proba(rows)
         plain = probabilities[: len(self._plain)]
-        finite = np.isfinite(plain).all(axis=1).tolist()
-        for i, ((position, features), text) in enumerate(
-            zip(self._plain, self._plain_texts(plain), strict=True)
-        ):
-            if finite[i]:
+        order = np.argsort(-plain, axis=1, kind="stable")
+        texts = self._plain_texts(plain, order)
+        # The service refuses a non-finite answer (and logs it); an explanation this version
+        # cannot give is its 422: such items are answered by the service itself.
+        fast = np.isfinite(plain).all(axis=1)
+        wanted = np.array([features[3] for _, features in self._plain], dtype=bool)
+        if (fast & wanted).any():
+            self._explained(texts, np.asarray(self._plain_rows), order[:, 0], fast & wanted, fast)
+        for i, ((position, features), text) in enumerate(zip(self._plain, texts, strict=True)):
+            if fast[i]:
                 self.texts[position] = text
-            else:  # the service refuses a non-finite answer (and logs it)
-                body = PredictBody(*features)
-                self._answer(position, body, *service.features(body, self.model), plain[i])
+            else:
+                body = PredictBody(*features[:3], explain=features[3])
+                row, profile = service.row_and_profile(body, self.model)  # counted in ``add``
+                self._answer(position, body, row, profile, plain[i])
         rest = probabilities[len(self._plain) :].tolist()
         for (position, body, row, profile), p in zip(self._other, rest, strict=True):
             self._answer(position, body, row, profile, p)
@@ -253,16 +265,15 @@ class _Answers:
             reply = errors.reply(exc)
         self.texts[position] = encoded(reply)[1]
 
-    def _plain_texts(self, probabilities: np.ndarray) -> list[str]:
+    def _plain_texts(self, probabilities: np.ndarray, order: np.ndarray) -> list[str]:
         """``service.respond``'s answer as text, for each plain row at once: the genres ranked
         as it ranks them (highest first, ties in class order), floats as ``json`` writes them."""
-        names = [json.dumps(c) for c in self.model.predictor.classes]
+        names = self._names
         keys = [f"{name}:" for name in names]
-        order = np.argsort(-probabilities, axis=1, kind="stable")
         ranked = np.take_along_axis(probabilities, order, axis=1).tolist()
         tail = self._profile_tail
         texts = []
-        for (_, (spent, tracks, ratio)), classes, p in zip(
+        for (_, (spent, tracks, ratio, _)), classes, p in zip(
             self._plain, order.tolist(), ranked, strict=True
         ):
             shares = ",".join(map(str.__add__, map(keys.__getitem__, classes), map(repr, p)))
@@ -273,6 +284,30 @@ class _Answers:
                 f'"genre_spending_ratio":{ratio!r}{tail}}}}}'
             )
         return texts
+
+    def _explained(
+        self, texts: list[str], rows: np.ndarray, genres: np.ndarray, wanted: np.ndarray, fast: Any
+    ) -> None:
+        """Add ``Explanation.as_json``'s text to the ``wanted`` rows' answers, all explained in
+        one ``explain_rows``; a row whose explanation cannot be sent leaves ``fast``."""
+        try:
+            explainer = explainer_for(self.model.predictor)
+        except ExplainUnavailable:
+            fast[wanted] = False
+            return
+        chosen = np.flatnonzero(wanted)
+        base, phi = explainer.explain_rows(rows[chosen], genres[chosen])
+        fast[chosen] = np.isfinite(base) & np.isfinite(phi).all(axis=1)
+        keys = [f"{json.dumps(c)}:" for c in self.model.predictor.feature_columns]
+        head = f'"explanation":{{"method":{json.dumps(METHOD)},"genre":'
+        for i, genre, b, contributions in zip(
+            chosen.tolist(), genres[chosen].tolist(), base.tolist(), phi.tolist(), strict=True
+        ):
+            shares = ",".join(map(str.__add__, keys, map(repr, contributions)))
+            texts[i] = (
+                f'{texts[i][:-1]},{head}{self._names[genre]},"base_value":{b!r},'
+                f'"contributions":{{{shares}}}}}}}'
+            )
 
 
 def answer(items: Batch, model: LoadedModel) -> Reply:

@@ -26,6 +26,8 @@ import numpy as np
 from genre_model.serve.predictor import Predictor
 
 METHOD = "shap-tree-path-dependent"
+# Elements of one block's (rows, subsets, leaves) work arrays (~2 MB of float64).
+ROW_BLOCK_ELEMENTS = 1 << 18
 
 
 class ExplainUnavailable(ValueError):
@@ -64,7 +66,8 @@ def shapley_weights(n_features: int) -> np.ndarray:
 
 
 class ForestExplainer:
-    """Per-leaf intervals and cover fractions of one forest; ``explain`` answers one row."""
+    """Per-leaf intervals and each class's per-leaf terms of one forest; ``explain_rows`` answers
+    many rows at once, ``explain`` one."""
 
     def __init__(self, predictor: Predictor) -> None:
         arrays = predictor.arrays
@@ -74,35 +77,91 @@ class ForestExplainer:
         lo, hi, fraction, leaves = _leaf_boxes(arrays, predictor.depth, n_features)
         self.classes = predictor.classes
         self.feature_columns = predictor.feature_columns
-        # Feature-major (features, leaves) and class-major (classes, leaves): every pass below
-        # runs over contiguous leaves.
+        # Feature-major (features, leaves): every pass below runs over contiguous leaves.
         self._lo, self._hi = np.ascontiguousarray(lo.T), np.ascontiguousarray(hi.T)
-        self._fraction = np.ascontiguousarray(fraction.T)
-        self._value = np.ascontiguousarray(arrays["value"][leaves].T) / predictor.n_trees
+        value = np.ascontiguousarray(arrays["value"][leaves].T) / predictor.n_trees
+        self._terms = _terms(value, np.ascontiguousarray(fraction.T))
+        # v(empty set) does not depend on the row: each class's base value, summed once.
+        self._base = self._terms[:, 0].sum(axis=1)
         self._weights = shapley_weights(n_features)
+        # Rows explained together: their (rows, subsets, leaves) work arrays stay in cache.
+        self._block = max(1, ROW_BLOCK_ELEMENTS // self._terms[0].size)
 
     def explain(self, features: list[float], genre: str) -> Explanation:
         """SHAP values of ``genre``'s probability for one row (columns in model order)."""
-        x = np.asarray(features, dtype=np.float32).astype(np.float64)  # as the forest compares
-        n_features, n_leaves = self._lo.shape
-        # weight[s, leaf]: the leaf's share of v(s); built by doubling, one feature at a time.
-        weight = np.empty((1 << n_features, n_leaves))
-        weight[0] = self._value[self.classes.index(genre)]
-        for j in range(n_features):
-            k = 1 << j
-            inside = (x[j] > self._lo[j]) & (x[j] <= self._hi[j])
-            np.multiply(weight[:k], inside, out=weight[k : 2 * k])  # subsets with feature j
-            weight[:k] *= self._fraction[j]  # ... and without it
-        v = weight.sum(axis=1)  # numpy's pairwise sum: one fixed order on every CPU
-        # Not ``v @ weights``: BLAS picks its kernel by CPU (FMA, unrolling), so the same model
-        # and row would explain differently in the last bit from one machine to the next. A
-        # product and a sum over the subsets, in subset order, round the same everywhere.
-        phi = (v[:, None] * self._weights).sum(axis=0)
+        x = np.asarray([features], dtype=np.float32).astype(np.float64)  # as the forest compares
+        c = self.classes.index(genre)
+        v = np.empty((1, 1 << len(self.feature_columns)))
+        v[0, 0] = self._base[c]
+        v[:, 1:] = self._known_values(x, c, *self._work(1))
         return Explanation(
             genre=genre,
-            base_value=float(v[0]),
-            contributions=dict(zip(self.feature_columns, phi.tolist(), strict=True)),
+            base_value=float(v[0, 0]),
+            contributions=dict(
+                zip(self.feature_columns, self._shapley(v)[0].tolist(), strict=True)
+            ),
         )
+
+    def explain_rows(self, rows: np.ndarray, genres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Base value and SHAP values (rows, features) of each row's class ``genres[i]`` (an
+        index into ``classes``), rows in model column order: for each row, bit for bit what
+        ``explain`` gives it alone (the same terms summed in the same order), in blocks of rows
+        of one class."""
+        x = np.asarray(rows, dtype=np.float32).astype(np.float64)
+        v = np.empty((len(x), 1 << len(self.feature_columns)))
+        v[:, 0] = self._base[genres]
+        known, shares = self._work(min(self._block, len(x)))
+        for genre in np.unique(genres).tolist():
+            chosen = np.flatnonzero(genres == genre)
+            for start in range(0, len(chosen), self._block):
+                block = chosen[start : start + self._block]
+                v[block, 1:] = self._known_values(x[block], genre, known, shares)
+        return v[:, 0], self._shapley(v)
+
+    def _work(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Work arrays for ``rows`` rows at a time, made once per call (a fresh pair per block of
+        rows costs more than the block's arithmetic)."""
+        subsets, leaves = self._terms.shape[1:]
+        return np.ones((rows, subsets, leaves), dtype=bool), np.empty((rows, subsets - 1, leaves))
+
+    def _known_values(
+        self, x: np.ndarray, genre: int, known: np.ndarray, shares: np.ndarray
+    ) -> np.ndarray:
+        """v(s) of class ``genre`` for every subset s but the empty one, for each row of ``x``."""
+        known, shares = known[: len(x)], shares[: len(x)]
+        # known[r, s, leaf]: row r lies in the leaf's box on every feature of subset s; built by
+        # doubling, one feature at a time (subset 0, no feature, stays all True).
+        for j in range(x.shape[1]):
+            k = 1 << j
+            inside = (x[:, j, None] > self._lo[j]) & (x[:, j, None] <= self._hi[j])
+            np.logical_and(known[:, :k], inside[:, None], out=known[:, k : 2 * k])
+        # A leaf's share of v(s): its term where the row is inside, else 0 (exactly what
+        # multiplying by 0/1 one feature at a time gives). numpy's pairwise sum over the leaves:
+        # one fixed order on every CPU.
+        np.multiply(self._terms[genre, 1:], known[:, 1:], out=shares)
+        v: np.ndarray = shares.sum(axis=2)
+        return v
+
+    def _shapley(self, v: np.ndarray) -> np.ndarray:
+        """SHAP values (rows, features) from v (rows, subsets). Not ``v @ weights``: BLAS picks
+        its kernel by CPU (FMA, unrolling), so the same model and row would explain differently
+        in the last bit from one machine to the next. A product and a sum over the subsets, in
+        subset order, round the same everywhere."""
+        phi: np.ndarray = (v[:, :, None] * self._weights).sum(axis=1)
+        return phi
+
+
+def _terms(value: np.ndarray, fraction: np.ndarray) -> np.ndarray:
+    """terms[c, s, leaf]: class c's leaf value times the cover fraction of every feature not in
+    subset s, multiplied in feature order: a leaf's share of v(s) when the row is in its box."""
+    n_features, n_leaves = fraction.shape
+    terms = np.empty((len(value), 1 << n_features, n_leaves))
+    terms[:, 0] = value
+    for j in range(n_features):
+        k = 1 << j
+        terms[:, k : 2 * k] = terms[:, :k]  # subsets with feature j: known, a factor of 1
+        terms[:, :k] *= fraction[j]  # ... and without it
+    return terms
 
 
 def _leaf_boxes(
