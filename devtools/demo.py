@@ -197,7 +197,7 @@ def main() -> int:
 
     from genre_model.config import ConfigError
     from genre_model.store.protocol import ArtifactError, PromotionRefused
-    from genre_model.train.fit import TrainingError
+    from genre_model.train import TrainingError
     from genre_model.train.sources import DataSourceError
 
     try:

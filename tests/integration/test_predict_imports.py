@@ -1,10 +1,12 @@
 """The predict import path never loads scikit-learn, pandas or scipy (they are not in its layer),
-nor, on a POST predict, what is imported lazily for the cold start: the resolver and boto3."""
+nor, on a POST predict, what is imported lazily for the cold start: the resolver and boto3. The
+command line's commands that do not train load none of them either (seconds a command)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -66,3 +68,39 @@ def test_predict_serves_without_sklearn_pandas_or_scipy(local_model, tmp_path):
     assert result["package"].startswith(str(LAYER))
     assert result["heavy"] == [], f"predict imported {result['heavy']}"
     assert result["lazy"] == [], f"a POST predict imported {result['lazy']}"
+
+
+CLI_SCRIPT = """
+import json, sys
+from genre_model.cli import main
+codes = [main(argv) for argv in {commands!r}]
+heavy = sorted({{n.split(".")[0] for n in sys.modules}} & set({heavy!r}))
+print("RESULT " + json.dumps({{"codes": codes, "heavy": heavy}}))
+"""
+
+
+def test_cli_commands_that_do_not_train_load_no_training_library(
+    spec_model, predict_sqlite, tmp_path
+):
+    model = tmp_path / "model"
+    shutil.copytree(spec_model.path.parent, model, symlinks=True)  # rollback writes the pointer
+    at = ["--model-path", str(model / spec_model.path.name)]
+    commands = [
+        ["versions", *at],
+        ["report", spec_model.version, "--out", str(tmp_path), *at],
+        ["rollback", spec_model.version, *at],
+        ["aggregates", "status", "--db", str(predict_sqlite)],
+    ]
+    script = CLI_SCRIPT.format(commands=commands, heavy=(*HEAVY, "matplotlib"))
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    assert result["codes"] == [0, 0, 0, 0], done.stdout + done.stderr
+    assert result["heavy"] == [], f"the commands imported {result['heavy']}"

@@ -10,8 +10,9 @@ import pytest
 
 from devtools.synthetic import generate, write_sqlite
 from genre_model.config import ForestSettings
+from genre_model.train import TrainingError
 from genre_model.train.features import Dataset, build_dataset
-from genre_model.train.fit import TrainingError, check_trainable, format_report, train
+from genre_model.train.fit import check_trainable, format_report, train
 from genre_model.train.sources import CustomerRow, SQLiteSource
 
 FAST = ForestSettings(n_estimators=30)

@@ -274,7 +274,7 @@ def test_bad_data_refuses_promotion_pointer_byte_identical(
     )
     from genre_model.config import settings
     from genre_model.store.protocol import PromotionRefused
-    from genre_model.train.fit import TrainingError
+    from genre_model.train import TrainingError
 
     settings.cache_clear()  # the first run cached the settings with the good database
 

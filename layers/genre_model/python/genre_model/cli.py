@@ -30,9 +30,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from genre_model.train.features import describe_skipped
-    from genre_model.train.fit import format_report
-    from genre_model.train.pipeline import run_training, target_registry
+    from genre_model.store.target import target_registry
     from genre_model.train.sources import open_source, source_from_url
 
     settings = _settings(args)
@@ -48,6 +46,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         file=sys.stderr if args.json else sys.stdout,
         flush=True,
     )
+    # The training stack (scikit-learn, pandas, matplotlib: seconds to import) only now: a bad
+    # setting, database URL or model location has already ended the command in one line.
+    from genre_model.train.features import describe_skipped
+    from genre_model.train.fit import format_report
+    from genre_model.train.pipeline import run_training
+
     outcome = run_training(settings, source=source, registry=registry)
     if args.json:
         print(json.dumps({"summary": outcome.summary(), "report": outcome.report}, indent=2))
@@ -64,7 +68,7 @@ def _where(registry: Registry, local: LocalModelPath | None) -> str:
 
 
 def _registry(args: argparse.Namespace) -> tuple[Registry, LocalModelPath | None]:
-    from genre_model.train.pipeline import target_registry
+    from genre_model.store.target import target_registry
 
     settings = _settings(args)
     if not settings.model_path and not settings.model_bucket:
@@ -234,7 +238,7 @@ def main(
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
     from genre_model.contract import ContractError
     from genre_model.store.protocol import ArtifactError, PromotionRefused
-    from genre_model.train.fit import TrainingError
+    from genre_model.train import TrainingError
     from genre_model.train.sources import DataSourceError
 
     known = (ConfigError, DataSourceError, TrainingError, ArtifactError, PromotionRefused)

@@ -49,6 +49,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, cross_validate, tra
 from sklearn.preprocessing import LabelEncoder
 
 from genre_model.config import ForestSettings
+from genre_model.train import TrainingError
 from genre_model.train.features import Dataset
 
 TEST_SIZE = 0.2
@@ -56,10 +57,6 @@ SPLIT_SEED = 42
 MAX_FOLDS = 5
 MIN_ESTIMATES = 10
 CV_MAX_CUSTOMERS = 50_000
-
-
-class TrainingError(RuntimeError):
-    """The data cannot train a model (too few customers or genres)."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 import joblib
 import numpy as np
 
-from genre_model.config import ConfigError, Settings
+from genre_model.config import Settings
 from genre_model.contract import (
     COUNTRY_FEATURE,
     CUSTOMERS_FILE,
@@ -34,11 +34,12 @@ from genre_model.serve.model_cache import load_version
 from genre_model.store.local import LocalModelPath
 from genre_model.store.protocol import ArtifactError, to_json
 from genre_model.store.registry import Registry, new_version
-from genre_model.store.s3 import store_for
+from genre_model.store.target import target_registry
+from genre_model.train import TrainingError
 from genre_model.train.aggregates import summaries
 from genre_model.train.export import export_forest
 from genre_model.train.features import Dataset, build_dataset, describe_skipped
-from genre_model.train.fit import TrainingError, TrainingResult, train
+from genre_model.train.fit import TrainingResult, train
 from genre_model.train.report import HISTORY_VERSIONS, HistoryPoint, build_report, render_png
 from genre_model.train.sources import ChinookSource, open_source
 
@@ -194,19 +195,6 @@ def run_manifest(
             "verdict": report["verdict"],
         },
     )
-
-
-def target_registry(settings: Settings) -> tuple[Registry, LocalModelPath | None]:
-    """Where this run publishes: the local spec path, an ``s3://`` path, or the bucket."""
-    path = settings.model_path
-    if path and not path.startswith("s3://"):
-        local = LocalModelPath(path)
-        return local.registry, local
-    located = store_for(settings.model_bucket, path)
-    if located is None:
-        raise ConfigError("set MODEL_BUCKET or MODELO_GENERO_ENTRENADO to say where the model goes")
-    store, prefix = located
-    return Registry(store, prefix or settings.model_prefix), None
 
 
 def preflight(registry: Registry, local: LocalModelPath | None) -> None:
