@@ -258,6 +258,10 @@ def chinook_model(directory: Path) -> Path | None:
 SCALE_MARK = "<!-- scale:begin -->"
 
 
+def _per_run(ratios: dict[str, list[float]]) -> str:
+    return "; ".join(f"{k} {', '.join(f'1/{r:.2f}' for r in v)}" for k, v in ratios.items())
+
+
 def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -299,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         latest["batch"]["items_vs_single"] = runs[-1]
         latest["batch"]["items_measured"] = (
             f"{started} UTC with `python -m benchmarks.batch --repeat {args.repeat} --record` "
-            f"(the last of {args.repeat} runs; ratio per run {ratios}; load average "
+            f"(the last of {args.repeat} runs; ratio per run: {_per_run(ratios)}; load average "
             f"{' -> '.join(load)})"
         )
         write_json("latest.json", latest)
