@@ -1,5 +1,8 @@
 """Issue 15: the numpy forest on many rows, exact explanations, and the batch route.
 
+    python -m benchmarks.batch                   # issue 26's batch item vs a request, both models
+    python -m benchmarks.batch --repeat 3 --record  # ... 3 runs; the last one into RESULTS.md
+
 Every figure is against a baseline measured in the same process and the same rounds:
 scikit-learn's ``predict_proba`` (``n_jobs=None``) on the same rows, ``shap.TreeExplainer``
 (tree path-dependent) on the same row, and the previous batch walk of our own forest (slot
@@ -9,14 +12,25 @@ over rounds of baseline time / our time in that round.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import HANDLER_ENV, ROOT, api_event, median, percentile
+from benchmarks.common import (
+    HANDLER_ENV,
+    RESULTS_DIR,
+    ROOT,
+    api_event,
+    median,
+    percentile,
+    train_model,
+    write_json,
+)
 from benchmarks.warm import _time_calls, load_handler
 from devtools.lambda_context import lambda_context
 
@@ -239,3 +253,66 @@ def chinook_model(directory: Path) -> Path | None:
     )
     run_training(settings, progress=lambda _msg: None)
     return model
+
+
+SCALE_MARK = "<!-- scale:begin -->"
+
+
+def _per_run(ratios: dict[str, list[float]]) -> str:
+    return "; ".join(f"{k} {', '.join(f'1/{r:.2f}' for r in v)}" for k, v in ratios.items())
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Issue 26's batch rows alone (both models trained as ``make bench`` trains them), each run
+    printed; ``--record`` puts the last run into results/latest.json and re-renders RESULTS.md."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--repeat", type=int, default=1, help="runs, one after the other")
+    parser.add_argument("--record", action="store_true", help="record the last run")
+    args = parser.parse_args(argv)
+    os.environ.update(HANDLER_ENV)
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    load = [_load()]
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="genre-bench-batch-") as tmp:
+        synthetic = train_model(Path(tmp) / "model", customers=3000)
+        chinook = chinook_model(Path(tmp) / "chinook")
+        for _ in range(args.repeat):
+            runs.append(_items_vs_single(synthetic, False, chinook))
+            for model, kinds in runs[-1].items():
+                for kind, x in kinds.items():
+                    print(
+                        f"{model:9} {kind:7} item {x['item_us']:7.1f} us  request "
+                        f"{x['single_us']:7.1f} us  1/{x['ratio']:.2f}  same {x['same_as_single']}",
+                        flush=True,
+                    )
+            load.append(_load())
+    ratios = {
+        f"{model} {kind}": [round(run[model][kind]["ratio"], 2) for run in runs]
+        for model, kinds in runs[-1].items()
+        for kind in kinds
+    }
+    print(json.dumps(ratios))
+    if args.record:
+        from benchmarks import run
+
+        latest = json.loads((RESULTS_DIR / "latest.json").read_text())
+        latest["batch"]["items_vs_single"] = runs[-1]
+        latest["batch"]["items_measured"] = (
+            f"{started} UTC with `python -m benchmarks.batch --repeat {args.repeat} --record` "
+            f"(the last of {args.repeat} runs; ratio per run: {_per_run(ratios)}; load average "
+            f"{' -> '.join(load)})"
+        )
+        write_json("latest.json", latest)
+        latest["training"] = {int(k): x for k, x in latest["training"].items()}
+        kept = run.RESULTS_MD.read_text().partition(SCALE_MARK)  # bench-scale's own section
+        rendered = run.render(latest)
+        run.RESULTS_MD.write_text(rendered + ("\n" + kept[1] + kept[2] if kept[1] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

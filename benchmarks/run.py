@@ -184,7 +184,12 @@ def floor_section(r: dict) -> list[str]:
         "the import only (`benchmarks/cold.py:import_floor`). Batch: 1,000 items in one request "
         "against the same 1,000 bodies as single requests through the handler, 5 interleaved "
         "rounds, ratio = median over rounds (`benchmarks/batch.py:batch_items`)."
-        + (f" Measured {r['cold']['measured']}." if "measured" in r["cold"] else ""),
+        + (f" Measured {r['cold']['measured']}." if "measured" in r["cold"] else "")
+        + (
+            f" Batch rows measured {r['batch']['items_measured']}."
+            if "items_measured" in r["batch"]
+            else ""
+        ),
         "",
     ]
     stored = RESULTS_DIR / "import-before-after.json"
