@@ -115,7 +115,8 @@ def accuracy(database: str, rows: list[int]) -> dict:
     from genre_model.train import fit
     from genre_model.train.features import build_dataset
 
-    dataset = build_dataset(aggregates.summaries(_source(database), "incremental"))
+    with _source(database).session() as session:  # the tables as they stand: no fold
+        dataset = build_dataset(aggregates.read_summaries(session))
     X, y = dataset.X, dataset.y
     _, n_test = fit.check_trainable(dataset)
     encoder = LabelEncoder().fit(y)
