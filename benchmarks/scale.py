@@ -151,7 +151,7 @@ def run_tier(
 
 def stored(results_dir: Path = RESULTS_DIR) -> dict[int, dict]:
     out = {}
-    for path in results_dir.glob("scale-*.json"):
+    for path in results_dir.glob("scale-[0-9]*.json"):
         data = json.loads(path.read_text())
         out[int(data["customers"])] = data
     return dict(sorted(out.items()))
@@ -198,7 +198,9 @@ def _measured(entry: dict | None) -> bool:
     return bool(entry) and "failed" not in (entry or {})
 
 
-def render(tiers: dict[int, dict], facts: dict[str, str], command: str) -> str:
+def render(
+    tiers: dict[int, dict], facts: dict[str, str], command: str, results_dir: Path = RESULTS_DIR
+) -> str:
     timeouts = sorted({t["db_read_timeout_s"] for t in tiers.values() if "db_read_timeout_s" in t})
     lines = [
         "# Training at scale (issue 20)",
@@ -297,7 +299,33 @@ def render(tiers: dict[int, dict], facts: dict[str, str], command: str) -> str:
                 f"{f['baseline_macro_f1']:.4f} | {_s(f['fit_and_predict_s'])} |"
             )
         lines.append(f"\nPeak RSS of the accuracy step: {_mib(acc['peak_rss_mib'])}.")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *_features_section(results_dir / "scale-features.json")]) + "\n"
+
+
+def _features_section(path: Path) -> list[str]:
+    """``--features``: what the feature frame costs per customer, blocks vs one block."""
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text())
+    lines = [
+        "",
+        "## Feature building's memory",
+        "",
+        f"`python -m benchmarks.scale --features ...` ({data['measured']}): `build_dataset` "
+        "over seeded summary rows streamed one at a time (each string a fresh object, as the "
+        "driver returns it), no database; each in a fresh process.",
+        "",
+        "| customers | rows per block | peak RSS | seconds |",
+        "|---|---|---|---|",
+    ]
+    for run in data["runs"]:
+        block = run["block_rows"]
+        shown = f"{block:,}" if isinstance(block, int) else block
+        lines.append(
+            f"| {run['customers']:,} | {shown} | {_mib(run['peak_rss_mib'])} | "
+            f"{_s(run['seconds'])} |"
+        )
+    return [*lines, *([f"\n{data['note']}"] if data.get("note") else [])]
 
 
 def summary_block(tiers: dict[int, dict]) -> str:
@@ -318,7 +346,7 @@ def summary_block(tiers: dict[int, dict]) -> str:
 
 
 def write_results(tiers: dict[int, dict], command: str, results_dir: Path = RESULTS_DIR) -> None:
-    (results_dir / "scale.md").write_text(render(tiers, machine_facts(), command))
+    (results_dir / "scale.md").write_text(render(tiers, machine_facts(), command, results_dir))
     results_md = results_dir.parent / "RESULTS.md"
     text = results_md.read_text() if results_md.exists() else ""
     block = summary_block(tiers)
@@ -337,7 +365,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
     parser.add_argument("--assemble", metavar="DATABASE", help="render a cut-short run's steps")
     parser.add_argument("--note", default="", help="with --assemble: what cut the run short")
+    parser.add_argument(
+        "--features", metavar="CUSTOMERS", help="only build_dataset's memory, blocks vs one block"
+    )
     args = parser.parse_args(argv)
+    if args.features:
+        measure_features([int(n) for n in args.features.split(",")], args.command, args.results)
+        return 0
     if args.assemble:
         assemble(args.assemble, int(args.tiers), args.command, args.note, args.results)
         return 0
@@ -363,6 +397,24 @@ def main(argv: list[str] | None = None) -> int:
             samples = args.samples if customers == args.accuracy_tier else None
             run_tier(customers, endpoint, samples, args.block, save=save)
     return 0
+
+
+def measure_features(sizes: list[int], command: str, results_dir: Path = RESULTS_DIR) -> dict:
+    """Peak RSS of ``build_dataset`` over streamed rows: in ``BLOCK_ROWS`` blocks, and in one
+    block (every row's tuple at once, as before the blocks), each in a fresh process."""
+    from genre_model.train.features import BLOCK_ROWS
+
+    path = results_dir / "scale-features.json"
+    kept = json.loads(path.read_text()) if path.is_file() else {}
+    runs = []
+    for n in sizes:
+        for block in (BLOCK_ROWS, n):
+            log = STEPS_DIR / f"features-{n}-{block}.log"
+            runs.append(step([CHILD, "features", str(n), str(block)], child_env(), log))
+    result = {**kept, "measured": time.strftime("%Y-%m-%d %H:%M UTC"), "runs": runs}
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(stored(results_dir), command, results_dir)
+    return result
 
 
 def assemble(

@@ -4,6 +4,7 @@
     python benchmarks/scale_child.py rebuild <database>               aggregates rebuild
     python benchmarks/scale_child.py append <share> <database>        a day's new lines
     python benchmarks/scale_child.py accuracy <database> <rows,...>   full vs sampled fits
+    python benchmarks/scale_child.py features <customers> <block>     build_dataset's memory
 
 Prints one JSON line (the last line of stdout); progress bars go to stderr.
 """
@@ -14,11 +15,13 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from benchmarks.common import keep_step, peak_rss_mib
 from genre_model.config import ForestSettings, load_settings
 from genre_model.train import aggregates
+from genre_model.train.sources import CustomerRow
 
 
 def _connect() -> Any:
@@ -59,7 +62,9 @@ def load(customers: int, database: str) -> dict:
 def _source(database: str) -> Any:
     from genre_model.train.sources import open_source
 
-    return open_source(load_settings({"DB_NAME": database}).database)
+    # the bench's DB_READ_TIMEOUT: a rebuild of a million customers' lines is one long statement
+    env = {"DB_NAME": database, "DB_READ_TIMEOUT": os.environ.get("DB_READ_TIMEOUT", "600")}
+    return open_source(load_settings(env).database)
 
 
 def rebuild(database: str) -> dict:
@@ -110,7 +115,8 @@ def accuracy(database: str, rows: list[int]) -> dict:
     from genre_model.train import fit
     from genre_model.train.features import build_dataset
 
-    dataset = build_dataset(aggregates.summaries(_source(database), "incremental"))
+    with _source(database).session() as session:  # the tables as they stand: no fold
+        dataset = build_dataset(aggregates.read_summaries(session))
     X, y = dataset.X, dataset.y
     _, n_test = fit.check_trainable(dataset)
     encoder = LabelEncoder().fit(y)
@@ -149,6 +155,45 @@ def accuracy(database: str, rows: list[int]) -> dict:
     }
 
 
+def _streamed_rows(customers: int) -> Iterator[CustomerRow]:
+    """Seeded summary rows, one at a time, each string a fresh object as a driver returns it."""
+    import numpy as np
+
+    genres = [f"Genre {i}" for i in range(20)]
+    countries = [f"Country {i}" for i in range(24)]
+    rng = np.random.default_rng(42)
+    for start in range(0, customers, 100_000):
+        n = min(100_000, customers - start)
+        tracks = rng.integers(1, 60, n)
+        cents = tracks * 99
+        share = rng.integers(1, 100, n)
+        genre, country = rng.integers(0, 20, n), rng.integers(0, 24, n)
+        for i in range(n):
+            yield CustomerRow(
+                start + i + 1,
+                "".join(countries[country[i]]),  # a new str, not the list's
+                "".join(genres[genre[i]]),
+                int(cents[i]),
+                int(tracks[i]),
+                int(cents[i] * share[i] // 100),
+            )
+
+
+def features(customers: int, block: int) -> dict:
+    """``build_dataset`` over streamed rows in blocks of ``block`` (the store's size: one block,
+    as before issue 20's streaming); no database, so its memory is the features' alone."""
+    from genre_model.train.features import build_dataset
+
+    started = time.perf_counter()
+    dataset = build_dataset(_streamed_rows(customers), block_rows=block)
+    return {
+        "customers": len(dataset.summaries),
+        "block_rows": block,
+        "seconds": time.perf_counter() - started,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
 if __name__ == "__main__":
     step, *args = sys.argv[1:]
     if step == "load":
@@ -157,6 +202,8 @@ if __name__ == "__main__":
         out, database = rebuild(args[0]), args[0]
     elif step == "append":
         out, database = append(float(args[0]), args[1]), args[1]
+    elif step == "features":
+        out, database = features(int(args[0]), int(args[1])), f"features-{args[0]}-{args[1]}"
     else:
         out, database = accuracy(args[0], [int(r) for r in args[1].split(",") if r]), args[0]
     keep_step(database, step, out)

@@ -482,6 +482,18 @@ def test_task_has_the_train_functions_settings(engine) -> None:
     assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": "TrainTaskLogGroup"}
 
 
+def test_deployed_training_folds_incrementally_by_default(engine) -> None:
+    """A deployed store grows: the function and the task both get TrainAggregates, whose default
+    is incremental (the code falls back to the full query where the tables cannot be written)."""
+    parameter = engine["Parameters"]["TrainAggregates"]
+    assert parameter["Default"] == "incremental"
+    assert set(parameter["AllowedValues"]) == {"full", "incremental"}
+    function_env = engine["Resources"]["TrainFunction"]["Properties"]["Environment"]["Variables"]
+    task_env = {e["Name"]: e["Value"] for e in _container(engine)["Environment"]}
+    wired = {"Ref": "TrainAggregates"}
+    assert function_env["TRAIN_AGGREGATES"] == task_env["TRAIN_AGGREGATES"] == wired
+
+
 def test_task_runs_the_images_command(engine) -> None:
     from tests.integration.test_container_entry import image_command
 

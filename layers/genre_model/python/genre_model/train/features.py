@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,7 @@ from genre_model.train.sources import CustomerRow, DataSourceError
 
 MIN_CUSTOMERS_PER_GENRE = 2
 MAX_FEATURE = MAX_FEATURE_VALUE  # scikit-learn's trees compare in float32; the API's limit
+BLOCK_ROWS = 65_536  # summary rows read into one frame at a time (a few MiB of tuples)
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +66,14 @@ class Dataset:
         return labels
 
 
-def summaries_frame(rows: Iterable[CustomerRow]) -> pd.DataFrame:
-    """The summaries as a frame with the spec's three features computed."""
-    frame = pd.DataFrame.from_records(list(rows), columns=list(CustomerRow._fields))
+def summaries_frame(rows: Iterable[CustomerRow], block_rows: int = BLOCK_ROWS) -> pd.DataFrame:
+    """The summaries as a frame with the spec's three features computed.
+
+    Read ``block_rows`` rows at a time (``_read_blocks``): the store's rows are never all held as
+    Python tuples, only their columns (numpy arrays, one string object per distinct country or
+    genre). The frame equals the one built from all rows at once, dtypes included.
+    """
+    frame = _read_blocks(rows, block_rows)
     _refuse_duplicate_ids(frame["customer_id"])
     frame = frame.set_index("customer_id")
     total = frame["total_cents"].astype(np.float64)
@@ -82,6 +89,42 @@ def summaries_frame(rows: Iterable[CustomerRow]) -> pd.DataFrame:
     frame["country"] = country.mask(too_long).fillna(UNKNOWN_COUNTRY)
     _refuse_out_of_range(frame)
     return frame
+
+
+def _read_blocks(rows: Iterable[CustomerRow], block_rows: int) -> pd.DataFrame:
+    """``DataFrame.from_records(list(rows))``, one block of rows at a time.
+
+    Each block becomes a small frame; repeated countries and genres share one string object.
+    Where the blocks' dtypes of a column disagree (a block without any country, ids that are
+    numbers in one block and text in another), that column is inferred again over all its
+    values, as the one-frame read would infer it.
+    """
+    columns = list(CustomerRow._fields)
+    shared: dict[object, object] = {}
+    keep = shared.setdefault
+    iterator = iter(rows)
+    blocks = []
+    while block := [
+        (r[0], keep(r[1], r[1]), keep(r[2], r[2]), *r[3:]) for r in islice(iterator, block_rows)
+    ]:
+        blocks.append(pd.DataFrame.from_records(block, columns=columns))
+    if len(blocks) < 2:
+        return blocks[0] if blocks else pd.DataFrame.from_records([], columns=columns)
+    frame = pd.concat(blocks, ignore_index=True)
+    for name in columns:
+        if len({str(b[name].dtype) for b in blocks}) > 1:
+            values = np.concatenate([_objects(b[name]) for b in blocks])
+            frame[name] = pd.DataFrame.from_records(zip(values), columns=[name])[name]
+    return frame
+
+
+def _objects(column: pd.Series) -> np.ndarray:
+    """A block's column as the Python objects it was read from (``None`` for a missing string,
+    which a ``str`` column holds as NaN)."""
+    values: np.ndarray = column.to_numpy(dtype=object)
+    if isinstance(column.dtype, pd.StringDtype):
+        values[column.isna().to_numpy()] = None
+    return values
 
 
 def _refuse_duplicate_ids(ids: pd.Series) -> None:
@@ -114,9 +157,11 @@ def describe_skipped(skipped: dict[str, int]) -> str:
     return ", ".join(f"{n} {rule.replace('_', ' ')}" for rule, n in skipped.items() if n)
 
 
-def build_dataset(rows: Iterable[CustomerRow], feature_set: str = "spec") -> Dataset:
+def build_dataset(
+    rows: Iterable[CustomerRow], feature_set: str = "spec", block_rows: int = BLOCK_ROWS
+) -> Dataset:
     """Apply the data rules, label customers, drop genres too rare to split, encode features."""
-    everyone = summaries_frame(rows)
+    everyone = summaries_frame(rows, block_rows)
     no_lines = everyone["total_tracks"] <= 0
     summaries = everyone[~no_lines]
     unnamed = summaries["genre"].isna()
