@@ -5,8 +5,9 @@ Why a staging tree: mutmut names a mutant after its file's path from the working
 tests import `genre_model.contract`, so mutmut would find no test for any mutant. Each module runs
 in `var/mutation/<module>/`, where `genre_model` is a link to the layer's package; mutmut copies it
 into that folder's `mutants/` (git-ignored), puts it first on `sys.path`, and runs the repository's
-own tests (absolute paths, so `tests/helpers.ROOT` is still the checkout). The shared settings are
-`[tool.mutmut]` of pyproject.toml; this script adds the module and its test selection.
+own tests there through the `mutants/tests` link (so `tests/helpers.ROOT` is still the checkout).
+The shared settings are `[tool.mutmut]` of pyproject.toml; this script adds the module, its test
+selection and the pytest settings.
 
 `python -m benchmarks.mutation run [MODULE ...]` runs and records the modules (all when none is
 named); `report` rewrites benchmarks/results/mutation.md from the recorded runs.
@@ -71,9 +72,10 @@ TESTS: dict[str, list[str]] = {
         f"{INTEGRATION}/test_model_cache_refresh.py",
     ],
     "serve/batch.py": [
-        f"{UNIT}/test_serve_boundaries.py",
+        f"{UNIT}/test_serve_batch_limits.py",
         f"{UNIT}/test_serve_batch_items.py",
-        f"{INTEGRATION}/test_predict_batch.py",
+        f"{UNIT}/test_serve_boundaries.py",
+        f"{UNIT}/test_serve_http.py",
     ],
     "serve/guard.py": [f"{UNIT}/test_api_guard.py", f"{UNIT}/test_serve_boundaries.py"],
     "serve/request.py": [
@@ -83,10 +85,10 @@ TESTS: dict[str, list[str]] = {
     ],
     "serve/errors.py": [f"{UNIT}/test_api_guard.py", f"{UNIT}/test_serve_boundaries.py"],
     "serve/http.py": [
+        f"{UNIT}/test_serve_http.py",
+        f"{UNIT}/test_serve_routes.py",
         f"{UNIT}/test_api_guard.py",
         f"{UNIT}/test_serve_boundaries.py",
-        f"{INTEGRATION}/test_predict_handler.py",
-        f"{INTEGRATION}/test_predict_event_formats.py",
     ],
     "serve/predictor.py": [f"{UNIT}/test_contract.py", f"{INTEGRATION}/test_inference_exact.py"],
     "serve/schemas.py": [f"{UNIT}/test_schemas_predict.py", f"{UNIT}/test_serve_boundaries.py"],
@@ -131,17 +133,29 @@ def stage(module: str) -> Path:
     tests = [path for path in TESTS[module] if (ROOT / path).exists()]
     if not tests:
         raise SystemExit(f"mutation: no test files for {module} (see TESTS in {__file__})")
-    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
     settings = {
-        **settings,
+        **tool["mutmut"],
         "only_mutate": [f"genre_model/{module}"],
-        "pytest_add_cli_args_test_selection": [str(ROOT / path) for path in tests],
+        "pytest_add_cli_args_test_selection": tests,
     }
     where = staged(module)
     shutil.rmtree(where, ignore_errors=True)
     where.mkdir(parents=True)
     (where / "genre_model").symlink_to(PACKAGE, target_is_directory=True)
-    lines = ["[tool.mutmut]", *(f"{key} = {toml_value(value)}" for key, value in settings.items())]
+    # mutmut runs pytest in mutants/ (--rootdir=.) and reruns each mutant's tests by node id:
+    # a test file outside that folder has an id without its path ("::test_x"), which pytest
+    # refuses (exit 4) and mutmut then counts as a kill. Linked there (mutmut copies `tests/`
+    # only from the staging folder, which has none), the ids are "tests/unit/...::test_x"
+    # and `tests.helpers.ROOT`, resolved through the link, is still the checkout.
+    (where / "mutants").mkdir()
+    (where / "mutants" / "tests").symlink_to(ROOT / "tests", target_is_directory=True)
+    sections = {"tool.mutmut": settings, "tool.pytest.ini_options": tool["pytest"]["ini_options"]}
+    lines = [
+        line
+        for name, values in sections.items()
+        for line in (f"[{name}]", *(f"{key} = {toml_value(v)}" for key, v in values.items()))
+    ]
     (where / "pyproject.toml").write_text("\n".join(lines) + "\n")
     return where
 
