@@ -5,8 +5,8 @@ Why a staging tree: mutmut names a mutant after its file's path from the working
 tests import `genre_model.contract`, so mutmut would find no test for any mutant. Each module runs
 in `var/mutation/<module>/`, where `genre_model` is a link to the layer's package; mutmut copies it
 into that folder's `mutants/` (git-ignored), puts it first on `sys.path`, and runs the repository's
-own tests (absolute paths, so `tests/helpers.ROOT` is still the checkout). The shared settings are
-`[tool.mutmut]` of pyproject.toml; this script adds the module and its test selection.
+own tests through the link `mutants/tests` (see `stage`). The shared settings are `[tool.mutmut]`
+of pyproject.toml; this script adds the module and its test selection.
 
 `python -m benchmarks.mutation run [MODULE ...]` runs and records the modules (all when none is
 named); `report` rewrites benchmarks/results/mutation.md from the recorded runs.
@@ -127,23 +127,52 @@ def toml_value(value: object) -> str:
 
 
 def stage(module: str) -> Path:
-    """A fresh staging tree for one module: the package link and a pyproject with its selection."""
+    """A fresh staging tree for one module: the package link, the tests link inside mutmut's
+    `mutants/`, and a pyproject with the module's selection and the repository's pytest settings.
+
+    mutmut runs pytest in `mutants/` with `--rootdir=.`: a test file outside that folder gets
+    the node id `::test_x`, which pytest then refuses as an argument, a usage error mutmut
+    counts as a kill (every mutant "killed", none tested). Inside it, through the link, node
+    ids are `tests/unit/test_x.py::test_x`, and `tests/helpers.ROOT` resolves to the checkout."""
     tests = [path for path in TESTS[module] if (ROOT / path).exists()]
     if not tests:
         raise SystemExit(f"mutation: no test files for {module} (see TESTS in {__file__})")
-    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
     settings = {
-        **settings,
+        **pyproject["mutmut"],
         "only_mutate": [f"genre_model/{module}"],
-        "pytest_add_cli_args_test_selection": [str(ROOT / path) for path in tests],
+        "pytest_add_cli_args_test_selection": tests,
     }
     where = staged(module)
     shutil.rmtree(where, ignore_errors=True)
-    where.mkdir(parents=True)
+    (where / "mutants").mkdir(parents=True)
     (where / "genre_model").symlink_to(PACKAGE, target_is_directory=True)
+    (where / "mutants" / "tests").symlink_to(ROOT / "tests", target_is_directory=True)
     lines = ["[tool.mutmut]", *(f"{key} = {toml_value(value)}" for key, value in settings.items())]
+    lines += ["", "[tool.pytest.ini_options]"]
+    lines += [
+        f"{key} = {toml_value(value)}" for key, value in pyproject["pytest"]["ini_options"].items()
+    ]
     (where / "pyproject.toml").write_text("\n".join(lines) + "\n")
+    check_node_ids(where, tests)
     return where
+
+
+def check_node_ids(where: Path, tests: list[str]) -> None:
+    """Refuse to start (hours) unless pytest, run as mutmut runs it, names each test by its file."""
+    (where / "mutants" / "pyproject.toml").write_text((where / "pyproject.toml").read_text())
+    pytest = [str(MUTMUT.with_name("python")), "-m", "pytest", "--rootdir=.", "--collect-only"]
+    done = subprocess.run(
+        ["nice", "-n", "10", *pytest, "-q", "-p", "no:cacheprovider", *tests],
+        cwd=where / "mutants",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    ids = [line for line in done.stdout.splitlines() if "::" in line]
+    if done.returncode != 0 or not ids or not all(i.startswith("tests/") for i in ids):
+        sys.stderr.write(done.stdout[-2000:] + done.stderr[-2000:])
+        raise SystemExit(f"mutation: pytest in {where / 'mutants'} does not name tests by file")
 
 
 def mutmut(where: Path, *args: str) -> str:
