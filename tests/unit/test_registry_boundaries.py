@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from genre_model.contract import InvalidVersion, Manifest
+from genre_model.contract import VERSION_EXAMPLE, InvalidVersion, Manifest
 from genre_model.store.local import DirStore
 from genre_model.store.protocol import IntegrityError, PointerConflict, PromotionRefused
-from genre_model.store.registry import Registry
+from genre_model.store.registry import Registry, new_version
 
 FILES = {"predictor.joblib": b"predictor", "customers.joblib": b"customers"}
 V1, V2, V3 = "20260101T000001Z-000001", "20260101T000002Z-000002", "20260101T000003Z-000003"
@@ -264,3 +265,23 @@ def test_a_damaged_manifest_is_listed_with_nothing_but_its_name(tmp_path: Path) 
     assert damaged.created == "(damaged manifest)"
     assert (damaged.accuracy, damaged.baseline_accuracy, damaged.labelled) == (None, None, None)
     assert (damaged.latest, damaged.reported) == (False, False)
+
+
+def test_a_new_version_is_named_by_utc_time_whatever_the_machine_s_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Runs on machines in different zones must sort by when they ran: the name is UTC time and
+    six hex digits, the form of the documented example (the form every release has written)."""
+    monkeypatch.setenv("TZ", "KIT-14")  # POSIX for UTC+14: the local clock is 14 h ahead
+    time.tzset()
+    try:
+        before = datetime.now(UTC).replace(microsecond=0)
+        name = new_version()
+        after = datetime.now(UTC)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert re.fullmatch(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}", name), name
+    assert len(name) == len(VERSION_EXAMPLE)
+    named = datetime.strptime(name[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    assert before <= named <= after
