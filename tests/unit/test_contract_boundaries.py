@@ -382,3 +382,38 @@ def test_packed_arrays_unpack_to_the_same_values_shapes_and_types() -> None:
 def test_country_codes_start_after_the_unknown_bucket() -> None:
     assert contract.country_codes(["Brazil"]) == {"Brazil": 1}
     assert contract.country_code({"Brazil": 1}, "Brazil") == 1
+
+
+@pytest.mark.parametrize("name", ["classes", "feature_columns", "countries"])
+def test_a_predictor_list_that_is_not_strings_is_a_predictor_error(name: str) -> None:
+    for bad in (None, "Jazz", [1], {"Jazz": 1}):
+        with pytest.raises(PredictorError, match=rf"^{name} must be a list of strings$"):
+            validate_forest({**forest_payload(), name: bad})
+
+
+@pytest.mark.parametrize("name", ["feature_columns", "countries"])
+def test_a_snapshot_list_that_is_not_strings_is_a_snapshot_error(name: str) -> None:
+    for bad in (None, "USA", [None]):
+        with pytest.raises(SnapshotError, match=rf"^{name} must be a list of strings$"):
+            validate_snapshot({**snapshot([1], [ROW], ["USA"]), name: bad}, SPEC)
+
+
+def test_snapshot_rows_that_do_not_line_up_are_refused_by_name() -> None:
+    reason = r"^snapshot ids, feature rows and countries do not line up$"
+    for ids, rows, countries in (
+        ([1, 2], [ROW], ["USA", "USA"]),  # a row short
+        ([1], [ROW], ["USA", "Brazil"]),  # a country too many
+        ([1], [ROW[:2]], ["USA"]),  # a column short
+    ):
+        with pytest.raises(SnapshotError, match=reason):
+            validate_snapshot(snapshot(ids, rows, countries), SPEC)
+
+
+def test_a_request_without_a_country_is_the_unknown_bucket_even_if_a_forest_lists_a_blank() -> None:
+    """A hostile or broken predictor may list "" among its countries (distinct strings pass):
+    a request with no country still gets code 0, never that entry's code."""
+    codes = contract.country_codes(["", "Brazil"])
+    assert contract.country_code(codes, None) == 0
+    assert contract.country_code(codes, "") == 0
+    assert contract.country_code(codes, "Brazil") == 2
+    assert contract.country_code(codes, "Peru") == 0

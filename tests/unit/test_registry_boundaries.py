@@ -253,6 +253,10 @@ def test_versions_show_every_headline_figure_and_whether_the_report_is_there(
     assert (second.macro_f1, second.baseline_macro_f1) == (0.4, 0.1)
     assert (second.cv_accuracy, second.cv_baseline_accuracy) == (0.45, 0.2)
     assert (first.reported, second.reported, third.reported) == (False, True, False)
+    # the two report files and nothing else (a run whose model files were cleaned away)
+    only = {"report.json": b"{}", "report.png": b"png"}
+    registry.write_version(Manifest("20260101T000004Z-000004"), only)
+    assert registry.versions()[-1].reported is True
     assert (first.macro_f1, first.cv_accuracy, first.cv_baseline_accuracy) == (None, None, None)
 
 
