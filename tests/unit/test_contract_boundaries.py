@@ -417,3 +417,16 @@ def test_a_request_without_a_country_is_the_unknown_bucket_even_if_a_forest_list
     assert contract.country_code(codes, "") == 0
     assert contract.country_code(codes, "Brazil") == 2
     assert contract.country_code(codes, "Peru") == 0
+
+
+def test_consecutive_customer_ids_are_increasing_and_a_repeat_or_a_step_back_is_not() -> None:
+    assert validate_snapshot(snapshot([1, 2, 3], [ROW] * 3, ["USA"] * 3), SPEC).ids.tolist() == [
+        1,
+        2,
+        3,
+    ]
+    for ids in ([1, 2, 2], [2, 1], [1, 3, 2]):
+        with pytest.raises(
+            SnapshotError, match=r"^snapshot customer ids must be strictly increasing$"
+        ):
+            validate_snapshot(snapshot(ids, [ROW] * len(ids), ["USA"] * len(ids)), SPEC)

@@ -289,3 +289,44 @@ def test_a_new_version_is_named_by_utc_time_whatever_the_machine_s_zone(
     assert len(name) == len(VERSION_EXAMPLE)
     named = datetime.strptime(name[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
     assert before <= named <= after
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (b"not json", "not valid JSON: {url}"),
+        (b"[1]", "not a JSON object: {url}"),
+        (b'{"version": "../x"}', "{url} names '../x' is not a version name"),
+        (b"{}", "{url} names None is not a version name"),
+    ],
+)
+def test_a_broken_pointer_is_refused_naming_where_it_lives(
+    tmp_path: Path, data: bytes, said: str
+) -> None:
+    """What an operator reads from `rollback` or `promote` on a damaged store: which file."""
+    registry = registry_with(tmp_path)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/latest.json").write_bytes(data)
+    with pytest.raises((IntegrityError, InvalidVersion)) as refused:
+        registry.pointer()
+    url = str(tmp_path / "models/latest.json")
+    assert str(refused.value).startswith(said.format(url=url))
+
+
+def test_the_version_check_reads_the_candidate_through_the_registry_s_store(
+    tmp_path: Path,
+) -> None:
+    """The check predict's loader runs on the store it will load from: the bytes it reads by
+    the keys it is given are the candidate's own."""
+    registry = registry_with(tmp_path, current_labelled=10)
+    registry.write_version(manifest(V2, 10), FILES)
+    read: dict[str, bytes] = {}
+
+    def load(store: DirStore, keys: dict[str, str], candidate: Manifest) -> None:
+        read["predictor"] = store.get(keys["predictor.joblib"])
+        read["manifest"] = store.get(keys["manifest.json"])
+        assert candidate.version == V2
+
+    registry.promote(V2, validate=load)
+    assert read["predictor"] == FILES["predictor.joblib"]
+    assert json.loads(read["manifest"])["version"] == V2
