@@ -9,7 +9,8 @@ own tests through the link `mutants/tests` (see `stage`). The shared settings ar
 of pyproject.toml; this script adds the module and its test selection.
 
 `python -m benchmarks.mutation run [MODULE ...]` runs and records the modules (all when none is
-named); `report` rewrites benchmarks/results/mutation.md from the recorded runs.
+named); `rerun MODULE` runs a module's recorded survivors again by name (after adding tests);
+`report` rewrites benchmarks/results/mutation.md from the recorded runs.
 """
 
 from __future__ import annotations
@@ -204,6 +205,24 @@ def run_module(module: str, max_children: int) -> dict[str, object]:
     return collect(module, where, round(time.monotonic() - started))
 
 
+def rerun_survivors(module: str, max_children: int) -> dict[str, object]:
+    """Run the recorded survivors of ``module`` again, by name, in its staging tree (after
+    tests were added: mutmut finds the new tests and re-runs only these mutants), and return
+    the updated record; the full run's duration stays and the re-run is noted beside it."""
+    before = load_runs()[module]
+    killed = ("killed", "timeout", "segfault", "not checked")
+    alive = [m.name for m in as_mutants(before) if m.status not in killed]
+    where = staged(module)
+    started = time.monotonic()
+    if alive:
+        mutmut(where, "run", "--max-children", str(max_children), *alive)
+    record = collect(module, where, before["seconds"])  # type: ignore[arg-type]
+    took = round(time.monotonic() - started)
+    record["rerun"] = f"its {len(alive)} survivors re-run by name {record['when']} ({took} s)"
+    record["when"] = before["when"]
+    return record
+
+
 def collect(module: str, where: Path, seconds: int | None) -> dict[str, object]:
     """The record of a run in ``where``: every mutant's status, the diff of each not killed.
     An interrupted run's unchecked mutants are "not checked" (left out of the score)."""
@@ -279,7 +298,8 @@ def render(runs: dict[str, dict[str, object]], equivalent: dict[str, str]) -> st
         )
     for module in sorted(runs):
         after = runs[module]
-        out += ["", f"## {module}", "", f"Command: `{after['command']}` ({after['when']})."]
+        rerun = f"; then {after['rerun']}" if after.get("rerun") else ""  # type: ignore[attr-defined]
+        out += ["", f"## {module}", "", f"Command: `{after['command']}` ({after['when']}{rerun})."]
         now = {m.name: m for m in as_mutants(after)}
         eq_here = [m for m in now.values() if m.name in equivalent]
         if eq_here:
@@ -301,18 +321,20 @@ def render(runs: dict[str, dict[str, object]], equivalent: dict[str, str]) -> st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["run", "record", "report"])
+    parser.add_argument("action", choices=["run", "rerun", "record", "report"])
     parser.add_argument("modules", nargs="*", help="e.g. serve/batch.py; none: every module")
     parser.add_argument("--max-children", type=int, default=2)
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in TESTS]
     if unknown:
         raise SystemExit(f"mutation: unknown module {unknown}; known: {', '.join(TESTS)}")
-    if args.action in ("run", "record"):
+    if args.action in ("run", "rerun", "record"):
         for module in args.modules or list(TESTS):
             print(f"mutation: {module} ...", flush=True)
             if args.action == "run":
                 record = run_module(module, args.max_children)
+            elif args.action == "rerun":
+                record = rerun_survivors(module, args.max_children)
             else:  # what an interrupted (or still running) run has checked so far
                 record = collect(module, staged(module), None)
             # read again after the run (an hour or more): another module's run, started

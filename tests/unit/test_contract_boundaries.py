@@ -430,3 +430,35 @@ def test_consecutive_customer_ids_are_increasing_and_a_repeat_or_a_step_back_is_
             SnapshotError, match=r"^snapshot customer ids must be strictly increasing$"
         ):
             validate_snapshot(snapshot(ids, [ROW] * len(ids), ["USA"] * len(ids)), SPEC)
+
+
+def without(key: str) -> dict:
+    return {k: v for k, v in forest_payload().items() if k != key}
+
+
+@pytest.mark.parametrize(
+    ("payload", "said"),
+    [
+        (["format", FORMAT], "predictor payload is not a dict"),
+        (
+            {**forest_payload(), "format": "genre-model-forest/2"},
+            "unsupported predictor format 'genre-model-forest/2'",
+        ),
+        (without("format"), "unsupported predictor format None"),
+        ({**forest_payload(), "classes": []}, "classes must be distinct and at least one"),
+        (
+            {**forest_payload(), "classes": ["Rock", "Rock"]},
+            "classes must be distinct and at least one",
+        ),
+        (
+            {**forest_payload(), "countries": ["Peru", "Peru"]},
+            "countries must be distinct (each is one code)",
+        ),
+    ],
+)
+def test_a_refused_predictor_says_which_rule_it_broke(payload: object, said: str) -> None:
+    """The words an operator reads when a version is refused: each names the rule, and the
+    value where there is one."""
+    with pytest.raises(PredictorError) as refused:
+        validate_forest(payload)  # type: ignore[arg-type]
+    assert str(refused.value) == said
