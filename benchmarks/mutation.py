@@ -5,12 +5,12 @@ Why a staging tree: mutmut names a mutant after its file's path from the working
 tests import `genre_model.contract`, so mutmut would find no test for any mutant. Each module runs
 in `var/mutation/<module>/`, where `genre_model` is a link to the layer's package; mutmut copies it
 into that folder's `mutants/` (git-ignored), puts it first on `sys.path`, and runs the repository's
-own tests there through the `mutants/tests` link (so `tests/helpers.ROOT` is still the checkout).
-The shared settings are `[tool.mutmut]` of pyproject.toml; this script adds the module, its test
-selection and the pytest settings.
+own tests through the link `mutants/tests` (see `stage`). The shared settings are `[tool.mutmut]`
+of pyproject.toml; this script adds the module and its test selection.
 
 `python -m benchmarks.mutation run [MODULE ...]` runs and records the modules (all when none is
-named); `report` rewrites benchmarks/results/mutation.md from the recorded runs.
+named); `rerun MODULE` runs a module's recorded survivors again by name (after adding tests);
+`report` rewrites benchmarks/results/mutation.md from the recorded runs.
 """
 
 from __future__ import annotations
@@ -129,35 +129,52 @@ def toml_value(value: object) -> str:
 
 
 def stage(module: str) -> Path:
-    """A fresh staging tree for one module: the package link and a pyproject with its selection."""
+    """A fresh staging tree for one module: the package link, the tests link inside mutmut's
+    `mutants/`, and a pyproject with the module's selection and the repository's pytest settings.
+
+    mutmut runs pytest in `mutants/` with `--rootdir=.`: a test file outside that folder gets
+    the node id `::test_x`, which pytest then refuses as an argument, a usage error mutmut
+    counts as a kill (every mutant "killed", none tested). Inside it, through the link, node
+    ids are `tests/unit/test_x.py::test_x`, and `tests/helpers.ROOT` resolves to the checkout."""
     tests = [path for path in TESTS[module] if (ROOT / path).exists()]
     if not tests:
         raise SystemExit(f"mutation: no test files for {module} (see TESTS in {__file__})")
-    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
     settings = {
-        **tool["mutmut"],
+        **pyproject["mutmut"],
         "only_mutate": [f"genre_model/{module}"],
         "pytest_add_cli_args_test_selection": tests,
     }
     where = staged(module)
     shutil.rmtree(where, ignore_errors=True)
-    where.mkdir(parents=True)
+    (where / "mutants").mkdir(parents=True)
     (where / "genre_model").symlink_to(PACKAGE, target_is_directory=True)
-    # mutmut runs pytest in mutants/ (--rootdir=.) and reruns each mutant's tests by node id:
-    # a test file outside that folder has an id without its path ("::test_x"), which pytest
-    # refuses (exit 4) and mutmut then counts as a kill. Linked there (mutmut copies `tests/`
-    # only from the staging folder, which has none), the ids are "tests/unit/...::test_x"
-    # and `tests.helpers.ROOT`, resolved through the link, is still the checkout.
-    (where / "mutants").mkdir()
     (where / "mutants" / "tests").symlink_to(ROOT / "tests", target_is_directory=True)
-    sections = {"tool.mutmut": settings, "tool.pytest.ini_options": tool["pytest"]["ini_options"]}
-    lines = [
-        line
-        for name, values in sections.items()
-        for line in (f"[{name}]", *(f"{key} = {toml_value(v)}" for key, v in values.items()))
+    lines = ["[tool.mutmut]", *(f"{key} = {toml_value(value)}" for key, value in settings.items())]
+    lines += ["", "[tool.pytest.ini_options]"]
+    lines += [
+        f"{key} = {toml_value(value)}" for key, value in pyproject["pytest"]["ini_options"].items()
     ]
     (where / "pyproject.toml").write_text("\n".join(lines) + "\n")
+    check_node_ids(where, tests)
     return where
+
+
+def check_node_ids(where: Path, tests: list[str]) -> None:
+    """Refuse to start (hours) unless pytest, run as mutmut runs it, names each test by its file."""
+    (where / "mutants" / "pyproject.toml").write_text((where / "pyproject.toml").read_text())
+    pytest = [str(MUTMUT.with_name("python")), "-m", "pytest", "--rootdir=.", "--collect-only"]
+    done = subprocess.run(
+        ["nice", "-n", "10", *pytest, "-q", "-p", "no:cacheprovider", *tests],
+        cwd=where / "mutants",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    ids = [line for line in done.stdout.splitlines() if "::" in line]
+    if done.returncode != 0 or not ids or not all(i.startswith("tests/") for i in ids):
+        sys.stderr.write(done.stdout[-2000:] + done.stderr[-2000:])
+        raise SystemExit(f"mutation: pytest in {where / 'mutants'} does not name tests by file")
 
 
 def mutmut(where: Path, *args: str) -> str:
@@ -187,6 +204,24 @@ def run_module(module: str, max_children: int) -> dict[str, object]:
     started = time.monotonic()
     mutmut(where, "run", "--max-children", str(max_children))
     return collect(module, where, round(time.monotonic() - started))
+
+
+def rerun_survivors(module: str, max_children: int) -> dict[str, object]:
+    """Run the recorded survivors of ``module`` again, by name, in its staging tree (after
+    tests were added: mutmut finds the new tests and re-runs only these mutants), and return
+    the updated record; the full run's duration stays and the re-run is noted beside it."""
+    before = load_runs()[module]
+    killed = ("killed", "timeout", "segfault", "not checked")
+    alive = [m.name for m in as_mutants(before) if m.status not in killed]
+    where = staged(module)
+    started = time.monotonic()
+    if alive:
+        mutmut(where, "run", "--max-children", str(max_children), *alive)
+    record = collect(module, where, before["seconds"])  # type: ignore[arg-type]
+    took = round(time.monotonic() - started)
+    record["rerun"] = f"its {len(alive)} survivors re-run by name {record['when']} ({took} s)"
+    record["when"] = before["when"]
+    return record
 
 
 def collect(module: str, where: Path, seconds: int | None) -> dict[str, object]:
@@ -264,7 +299,8 @@ def render(runs: dict[str, dict[str, object]], equivalent: dict[str, str]) -> st
         )
     for module in sorted(runs):
         after = runs[module]
-        out += ["", f"## {module}", "", f"Command: `{after['command']}` ({after['when']})."]
+        rerun = f"; then {after['rerun']}" if after.get("rerun") else ""  # type: ignore[attr-defined]
+        out += ["", f"## {module}", "", f"Command: `{after['command']}` ({after['when']}{rerun})."]
         now = {m.name: m for m in as_mutants(after)}
         eq_here = [m for m in now.values() if m.name in equivalent]
         if eq_here:
@@ -286,18 +322,20 @@ def render(runs: dict[str, dict[str, object]], equivalent: dict[str, str]) -> st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["run", "record", "report"])
+    parser.add_argument("action", choices=["run", "rerun", "record", "report"])
     parser.add_argument("modules", nargs="*", help="e.g. serve/batch.py; none: every module")
     parser.add_argument("--max-children", type=int, default=2)
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in TESTS]
     if unknown:
         raise SystemExit(f"mutation: unknown module {unknown}; known: {', '.join(TESTS)}")
-    if args.action in ("run", "record"):
+    if args.action in ("run", "rerun", "record"):
         for module in args.modules or list(TESTS):
             print(f"mutation: {module} ...", flush=True)
             if args.action == "run":
                 record = run_module(module, args.max_children)
+            elif args.action == "rerun":
+                record = rerun_survivors(module, args.max_children)
             else:  # what an interrupted (or still running) run has checked so far
                 record = collect(module, staged(module), None)
             # read again after the run (an hour or more): another module's run, started

@@ -382,3 +382,83 @@ def test_packed_arrays_unpack_to_the_same_values_shapes_and_types() -> None:
 def test_country_codes_start_after_the_unknown_bucket() -> None:
     assert contract.country_codes(["Brazil"]) == {"Brazil": 1}
     assert contract.country_code({"Brazil": 1}, "Brazil") == 1
+
+
+@pytest.mark.parametrize("name", ["classes", "feature_columns", "countries"])
+def test_a_predictor_list_that_is_not_strings_is_a_predictor_error(name: str) -> None:
+    for bad in (None, "Jazz", [1], {"Jazz": 1}):
+        with pytest.raises(PredictorError, match=rf"^{name} must be a list of strings$"):
+            validate_forest({**forest_payload(), name: bad})
+
+
+@pytest.mark.parametrize("name", ["feature_columns", "countries"])
+def test_a_snapshot_list_that_is_not_strings_is_a_snapshot_error(name: str) -> None:
+    for bad in (None, "USA", [None]):
+        with pytest.raises(SnapshotError, match=rf"^{name} must be a list of strings$"):
+            validate_snapshot({**snapshot([1], [ROW], ["USA"]), name: bad}, SPEC)
+
+
+def test_snapshot_rows_that_do_not_line_up_are_refused_by_name() -> None:
+    reason = r"^snapshot ids, feature rows and countries do not line up$"
+    for ids, rows, countries in (
+        ([1, 2], [ROW], ["USA", "USA"]),  # a row short
+        ([1], [ROW], ["USA", "Brazil"]),  # a country too many
+        ([1], [ROW[:2]], ["USA"]),  # a column short
+    ):
+        with pytest.raises(SnapshotError, match=reason):
+            validate_snapshot(snapshot(ids, rows, countries), SPEC)
+
+
+def test_a_request_without_a_country_is_the_unknown_bucket_even_if_a_forest_lists_a_blank() -> None:
+    """A hostile or broken predictor may list "" among its countries (distinct strings pass):
+    a request with no country still gets code 0, never that entry's code."""
+    codes = contract.country_codes(["", "Brazil"])
+    assert contract.country_code(codes, None) == 0
+    assert contract.country_code(codes, "") == 0
+    assert contract.country_code(codes, "Brazil") == 2
+    assert contract.country_code(codes, "Peru") == 0
+
+
+def test_consecutive_customer_ids_are_increasing_and_a_repeat_or_a_step_back_is_not() -> None:
+    assert validate_snapshot(snapshot([1, 2, 3], [ROW] * 3, ["USA"] * 3), SPEC).ids.tolist() == [
+        1,
+        2,
+        3,
+    ]
+    for ids in ([1, 2, 2], [2, 1], [1, 3, 2]):
+        with pytest.raises(
+            SnapshotError, match=r"^snapshot customer ids must be strictly increasing$"
+        ):
+            validate_snapshot(snapshot(ids, [ROW] * len(ids), ["USA"] * len(ids)), SPEC)
+
+
+def without(key: str) -> dict:
+    return {k: v for k, v in forest_payload().items() if k != key}
+
+
+@pytest.mark.parametrize(
+    ("payload", "said"),
+    [
+        (["format", FORMAT], "predictor payload is not a dict"),
+        (
+            {**forest_payload(), "format": "genre-model-forest/2"},
+            "unsupported predictor format 'genre-model-forest/2'",
+        ),
+        (without("format"), "unsupported predictor format None"),
+        ({**forest_payload(), "classes": []}, "classes must be distinct and at least one"),
+        (
+            {**forest_payload(), "classes": ["Rock", "Rock"]},
+            "classes must be distinct and at least one",
+        ),
+        (
+            {**forest_payload(), "countries": ["Peru", "Peru"]},
+            "countries must be distinct (each is one code)",
+        ),
+    ],
+)
+def test_a_refused_predictor_says_which_rule_it_broke(payload: object, said: str) -> None:
+    """The words an operator reads when a version is refused: each names the rule, and the
+    value where there is one."""
+    with pytest.raises(PredictorError) as refused:
+        validate_forest(payload)  # type: ignore[arg-type]
+    assert str(refused.value) == said

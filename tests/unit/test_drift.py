@@ -218,3 +218,29 @@ def test_a_model_without_bins_is_served_and_not_measured(
         clock[0] += drift.INTERVAL_SECONDS
         drift.observe(model, row)
     assert emitted(capsys) == []
+
+
+def test_bins_of_a_single_precision_matrix_are_computed_in_double() -> None:
+    """Requests are binned as float64: edges from a float32 copy of the rows would sit a
+    rounding away from the training values and move rows across bins."""
+    rows = training_rows()
+    narrow = unpack_arrays(drift_bins(rows.astype(np.float32)))
+    wide = unpack_arrays(drift_bins(rows.astype(np.float32).astype(np.float64)))
+    for name in ("drift_edges", "drift_expected"):
+        assert narrow[name].dtype == np.float64
+        assert np.array_equal(narrow[name], wide[name])
+
+
+@pytest.mark.parametrize(
+    ("packed", "message"),
+    [
+        ({"drift_expected": None}, "^array 'drift_expected' unusable"),
+        ({"drift_edges": ("<i8", (3, 9), bytes(8 * 27))}, "^array 'drift_edges' has dtype int64"),
+    ],
+)
+def test_half_or_integer_bins_are_a_predictor_error(packed: dict, message: str) -> None:
+    payload = forest()
+    bins = {**drift_bins(training_rows()), **packed}
+    payload["arrays"] = {**payload["arrays"], **{k: v for k, v in bins.items() if v is not None}}
+    with pytest.raises(PredictorError, match=message):
+        Predictor(payload)

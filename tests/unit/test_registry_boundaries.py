@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from genre_model.contract import InvalidVersion, Manifest
+from genre_model.contract import VERSION_EXAMPLE, InvalidVersion, Manifest
 from genre_model.store.local import DirStore
 from genre_model.store.protocol import IntegrityError, PointerConflict, PromotionRefused
-from genre_model.store.registry import Registry
+from genre_model.store.registry import Registry, new_version
 
 FILES = {"predictor.joblib": b"predictor", "customers.joblib": b"customers"}
 V1, V2, V3 = "20260101T000001Z-000001", "20260101T000002Z-000002", "20260101T000003Z-000003"
@@ -252,6 +253,10 @@ def test_versions_show_every_headline_figure_and_whether_the_report_is_there(
     assert (second.macro_f1, second.baseline_macro_f1) == (0.4, 0.1)
     assert (second.cv_accuracy, second.cv_baseline_accuracy) == (0.45, 0.2)
     assert (first.reported, second.reported, third.reported) == (False, True, False)
+    # the two report files and nothing else (a run whose model files were cleaned away)
+    only = {"report.json": b"{}", "report.png": b"png"}
+    registry.write_version(Manifest("20260101T000004Z-000004"), only)
+    assert registry.versions()[-1].reported is True
     assert (first.macro_f1, first.cv_accuracy, first.cv_baseline_accuracy) == (None, None, None)
 
 
@@ -264,3 +269,64 @@ def test_a_damaged_manifest_is_listed_with_nothing_but_its_name(tmp_path: Path) 
     assert damaged.created == "(damaged manifest)"
     assert (damaged.accuracy, damaged.baseline_accuracy, damaged.labelled) == (None, None, None)
     assert (damaged.latest, damaged.reported) == (False, False)
+
+
+def test_a_new_version_is_named_by_utc_time_whatever_the_machine_s_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Runs on machines in different zones must sort by when they ran: the name is UTC time and
+    six hex digits, the form of the documented example (the form every release has written)."""
+    monkeypatch.setenv("TZ", "KIT-14")  # POSIX for UTC+14: the local clock is 14 h ahead
+    time.tzset()
+    try:
+        before = datetime.now(UTC).replace(microsecond=0)
+        name = new_version()
+        after = datetime.now(UTC)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert re.fullmatch(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}", name), name
+    assert len(name) == len(VERSION_EXAMPLE)
+    named = datetime.strptime(name[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    assert before <= named <= after
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (b"not json", "not valid JSON: {url}"),
+        (b"[1]", "not a JSON object: {url}"),
+        (b'{"version": "../x"}', "{url} names '../x' is not a version name"),
+        (b"{}", "{url} names None is not a version name"),
+    ],
+)
+def test_a_broken_pointer_is_refused_naming_where_it_lives(
+    tmp_path: Path, data: bytes, said: str
+) -> None:
+    """What an operator reads from `rollback` or `promote` on a damaged store: which file."""
+    registry = registry_with(tmp_path)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/latest.json").write_bytes(data)
+    with pytest.raises((IntegrityError, InvalidVersion)) as refused:
+        registry.pointer()
+    url = str(tmp_path / "models/latest.json")
+    assert str(refused.value).startswith(said.format(url=url))
+
+
+def test_the_version_check_reads_the_candidate_through_the_registry_s_store(
+    tmp_path: Path,
+) -> None:
+    """The check predict's loader runs on the store it will load from: the bytes it reads by
+    the keys it is given are the candidate's own."""
+    registry = registry_with(tmp_path, current_labelled=10)
+    registry.write_version(manifest(V2, 10), FILES)
+    read: dict[str, bytes] = {}
+
+    def load(store: DirStore, keys: dict[str, str], candidate: Manifest) -> None:
+        read["predictor"] = store.get(keys["predictor.joblib"])
+        read["manifest"] = store.get(keys["manifest.json"])
+        assert candidate.version == V2
+
+    registry.promote(V2, validate=load)
+    assert read["predictor"] == FILES["predictor.joblib"]
+    assert json.loads(read["manifest"])["version"] == V2
