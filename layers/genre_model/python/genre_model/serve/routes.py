@@ -36,11 +36,13 @@ class Route:
 
 
 def _predict(text: str, settings: Settings) -> Reply:
-    return api.predict_genre(checked_body(text))
+    body = checked_body(text)
+    return api.predict_genre(body)
 
 
 def _batch(text: str, settings: Settings) -> Reply:
-    return api.predict_genre_batch(batch.parse(text, settings.max_batch_items))
+    items = batch.parse(text, settings.max_batch_items)
+    return api.predict_genre_batch(items)
 
 
 def _health(text: str, settings: Settings) -> Reply:
