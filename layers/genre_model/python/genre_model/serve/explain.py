@@ -89,17 +89,15 @@ class ForestExplainer:
 
     def explain(self, features: list[float], genre: str) -> Explanation:
         """SHAP values of ``genre``'s probability for one row (columns in model order)."""
-        x = np.asarray([features], dtype=np.float32).astype(np.float64)  # as the forest compares
+        x = np.asarray(features, dtype=np.float32).astype(np.float64)  # as the forest compares
         c = self.classes.index(genre)
-        v = np.empty((1, 1 << len(self.feature_columns)))
-        v[0, 0] = self._base[c]
-        v[:, 1:] = self._known_values(x, c, *self._work(1))
+        v = np.empty(1 << len(self.feature_columns))
+        v[0] = self._base[c]
+        v[1:] = self._known_values(x, c, *self._work(()))
         return Explanation(
             genre=genre,
-            base_value=float(v[0, 0]),
-            contributions=dict(
-                zip(self.feature_columns, self._shapley(v)[0].tolist(), strict=True)
-            ),
+            base_value=float(v[0]),
+            contributions=dict(zip(self.feature_columns, self._shapley(v).tolist(), strict=True)),
         )
 
     def explain_rows(self, rows: np.ndarray, genres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,44 +108,48 @@ class ForestExplainer:
         x = np.asarray(rows, dtype=np.float32).astype(np.float64)
         v = np.empty((len(x), 1 << len(self.feature_columns)))
         v[:, 0] = self._base[genres]
-        known, shares = self._work(min(self._block, len(x)))
+        known, shares = self._work((min(self._block, len(x)),))
         for genre in np.unique(genres).tolist():
             chosen = np.flatnonzero(genres == genre)
             for start in range(0, len(chosen), self._block):
                 block = chosen[start : start + self._block]
-                v[block, 1:] = self._known_values(x[block], genre, known, shares)
+                v[block, 1:] = self._known_values(
+                    x[block], genre, known[: len(block)], shares[: len(block)]
+                )
         return v[:, 0], self._shapley(v)
 
-    def _work(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """Work arrays for ``rows`` rows at a time, made once per call (a fresh pair per block of
-        rows costs more than the block's arithmetic)."""
+    def _work(self, rows: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Work arrays for one row (``()``) or a block of rows at a time, made once per call (a
+        fresh pair per block costs more than the block's arithmetic)."""
         subsets, leaves = self._terms.shape[1:]
-        return np.ones((rows, subsets, leaves), dtype=bool), np.empty((rows, subsets - 1, leaves))
+        known = np.empty((*rows, subsets, leaves), dtype=bool)
+        known[..., 0, :] = True  # subset 0, no feature: every leaf; the others are written anew
+        return known, np.empty((*rows, subsets - 1, leaves))
 
     def _known_values(
         self, x: np.ndarray, genre: int, known: np.ndarray, shares: np.ndarray
     ) -> np.ndarray:
-        """v(s) of class ``genre`` for every subset s but the empty one, for each row of ``x``."""
-        known, shares = known[: len(x)], shares[: len(x)]
-        # known[r, s, leaf]: row r lies in the leaf's box on every feature of subset s; built by
-        # doubling, one feature at a time (subset 0, no feature, stays all True).
-        for j in range(x.shape[1]):
-            k = 1 << j
-            inside = (x[:, j, None] > self._lo[j]) & (x[:, j, None] <= self._hi[j])
-            np.logical_and(known[:, :k], inside[:, None], out=known[:, k : 2 * k])
+        """v(s) of class ``genre`` for every subset s but the empty one: x (..., features) one
+        row or a block of rows, the work arrays shaped to match."""
+        # known[..., s, leaf]: the row lies in the leaf's box on every feature of subset s;
+        # built by doubling, one feature at a time, from subset 0 (all True).
+        for j, (lo, hi) in enumerate(zip(self._lo, self._hi, strict=True)):
+            xj, k = x[..., j, None], 1 << j
+            inside = ((xj > lo) & (xj <= hi))[..., None, :]
+            np.logical_and(known[..., :k, :], inside, out=known[..., k : 2 * k, :])
         # A leaf's share of v(s): its term where the row is inside, else 0 (exactly what
         # multiplying by 0/1 one feature at a time gives). numpy's pairwise sum over the leaves:
         # one fixed order on every CPU.
-        np.multiply(self._terms[genre, 1:], known[:, 1:], out=shares)
-        v: np.ndarray = shares.sum(axis=2)
+        np.multiply(self._terms[genre, 1:], known[..., 1:, :], out=shares)
+        v: np.ndarray = shares.sum(axis=-1)
         return v
 
     def _shapley(self, v: np.ndarray) -> np.ndarray:
-        """SHAP values (rows, features) from v (rows, subsets). Not ``v @ weights``: BLAS picks
+        """SHAP values (..., features) from v (..., subsets). Not ``v @ weights``: BLAS picks
         its kernel by CPU (FMA, unrolling), so the same model and row would explain differently
         in the last bit from one machine to the next. A product and a sum over the subsets, in
         subset order, round the same everywhere."""
-        phi: np.ndarray = (v[:, :, None] * self._weights).sum(axis=1)
+        phi: np.ndarray = (v[..., :, None] * self._weights).sum(axis=-2)
         return phi
 
 
