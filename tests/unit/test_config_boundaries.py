@@ -117,6 +117,8 @@ def test_text_settings_are_stripped_and_blank_is_the_default() -> None:
     assert s.database.name == "chinook"
     assert load_settings({}).model_prefix == "models/genre/"
     assert load_settings({"MODEL_PREFIX": " a/b "}).model_prefix == "a/b/"
+    # only spaces and slashes are trimmed: a prefix's own first and last letters stay
+    assert load_settings({"MODEL_PREFIX": "/XGB/runX/"}).model_prefix == "XGB/runX/"
     assert refusal({"MODEL_PREFIX": "a/../b"}) == (
         "MODEL_PREFIX must not contain '.', '..' or empty segments, got 'a/../b'"
     )
