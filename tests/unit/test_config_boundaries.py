@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from genre_model.config import ConfigError, load_settings, snap_start_init
+from genre_model.config import ConfigError, Telemetry, load_settings, snap_start_init, telemetry
 
 
 def refusal(env: dict[str, str]) -> str:
@@ -117,6 +117,8 @@ def test_text_settings_are_stripped_and_blank_is_the_default() -> None:
     assert s.database.name == "chinook"
     assert load_settings({}).model_prefix == "models/genre/"
     assert load_settings({"MODEL_PREFIX": " a/b "}).model_prefix == "a/b/"
+    # only spaces and slashes are trimmed: a prefix's own first and last letters stay
+    assert load_settings({"MODEL_PREFIX": "/XGB/runX/"}).model_prefix == "XGB/runX/"
     assert refusal({"MODEL_PREFIX": "a/../b"}) == (
         "MODEL_PREFIX must not contain '.', '..' or empty segments, got 'a/../b'"
     )
@@ -167,3 +169,41 @@ def test_snap_start_init_is_only_the_snapshotting_init(monkeypatch: pytest.Monke
     assert snap_start_init() is True
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
     assert snap_start_init() is False
+
+
+def test_telemetry_names_default_to_powertools_own_and_blank_is_unset() -> None:
+    assert telemetry({}) == Telemetry("service_undefined", None, "INFO")
+    blank = {"POWERTOOLS_SERVICE_NAME": "", "POWERTOOLS_METRICS_NAMESPACE": ""}
+    assert telemetry(blank) == Telemetry("service_undefined", None, "INFO")
+    named = {"POWERTOOLS_SERVICE_NAME": "genre-predict", "POWERTOOLS_METRICS_NAMESPACE": "Genre"}
+    assert telemetry(named) == Telemetry("genre-predict", "Genre", "INFO")
+
+
+@pytest.mark.parametrize(
+    ("lambda_level", "powertools_level", "level"),
+    [
+        *((name, "", name) for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+        ("warn", "", "WARNING"),
+        ("Fatal", "", "CRITICAL"),
+        ("TRACE", "", "DEBUG"),
+        ("", "trace", "DEBUG"),  # Lambda's names from either variable
+        ("", "error", "ERROR"),  # an empty Lambda level is unset: Powertools' is read
+        ("ERROR", "DEBUG", "ERROR"),  # Lambda's logging configuration first
+        ("NOTSET", "", "INFO"),  # a Python level outside the five is unknown too
+        ("verbose", "DEBUG", "INFO"),
+    ],
+)
+def test_the_log_level_lambda_s_names_then_powertools_unknown_is_info(
+    lambda_level: str, powertools_level: str, level: str
+) -> None:
+    env = {"AWS_LAMBDA_LOG_LEVEL": lambda_level, "POWERTOOLS_LOG_LEVEL": powertools_level}
+    assert telemetry(env).log_level == level
+
+
+def test_telemetry_reads_the_process_environment_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "from-env")
+    monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", "WARN")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Ns")
+    assert telemetry() == Telemetry("from-env", "Ns", "WARNING")

@@ -445,6 +445,21 @@ def without(key: str) -> dict:
             "unsupported predictor format 'genre-model-forest/2'",
         ),
         (without("format"), "unsupported predictor format None"),
+        (without("arrays"), "payload has no arrays"),
+        (forest_payload(roots=np.zeros(0, dtype=I64)), "the forest has no tree (no roots)"),
+        (
+            forest_payload(right=np.array([2, 2, 2, 3], dtype=I64)),
+            "a node loops on one side only (a leaf must loop on both)",
+        ),
+        (forest_payload(threshold=np.array([np.inf, 0, 0, 0])), "thresholds must be finite"),
+        (
+            forest_payload(value=np.array([[0.5, 0.5], [1.0, 0.0], [np.nan, 1.0], [0.5, 0.5]])),
+            "leaf probabilities must be finite and non-negative",
+        ),
+        (
+            forest_payload(value=np.array([[0.5, 0.5], [1.0, 0.0], [0.5, 0.4], [0.5, 0.5]])),
+            "leaf probabilities must sum to 1",
+        ),
         ({**forest_payload(), "classes": []}, "classes must be distinct and at least one"),
         (
             {**forest_payload(), "classes": ["Rock", "Rock"]},
