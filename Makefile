@@ -61,12 +61,15 @@ PYTEST = $(PY) -m pytest -p no:cacheprovider $(if $(filter 0,$(TEST_WORKERS)),,-
 # STAGES_APPEND=1 (.ci/run): the stages join the caller's table, which prints the summary.
 # TEST_STAGES: a subset of the stages, e.g. `make test TEST_STAGES="lint unit"`.
 TEST_STAGES ?= lint unit integration sam
+# INTEGRATION_SELECT: pytest's selection for the integration stage. .ci/run, whose reliability
+# stage runs the sized checks (marked `reliability`) at full size, leaves their small run out.
+INTEGRATION_SELECT ?=
 stage_if = $(if $(filter $(1),$(TEST_STAGES)),$(STAGE) $(1) -- $(2) || status=1;)
 test: install ## Lint, then every test suite, stage by stage (the command CI runs)
 	@$(if $(STAGES_APPEND),,python3 infra/scripts/stages.py reset;) status=0; \
 	$(call stage_if,lint,$(MAKE) --no-print-directory lint) \
 	$(call stage_if,unit,$(PYTEST) tests/unit) \
-	$(call stage_if,integration,$(PYTEST) tests/integration tests/reliability) \
+	$(call stage_if,integration,$(PYTEST) $(INTEGRATION_SELECT) tests/integration tests/reliability) \
 	$(call stage_if,sam,$(PY) -m pytest -p no:cacheprovider tests/sam) \
 	$(if $(STAGES_APPEND),,python3 infra/scripts/stages.py summary;) exit $$status
 

@@ -197,9 +197,13 @@ def train_model(directory: Path, customers: int = 3000) -> Path:
 
 
 def publish_to_s3(model_dir: Path, endpoint: str, bucket: str = "bench-models") -> None:
-    """Train again into the moto bucket (same data, seed and forest): a promoted S3 version."""
+    """``train_model``'s promoted version, copied into the moto bucket (every file byte for
+    byte, then the pointer after predict's own load check, as training publishes): a promoted
+    S3 version of the same model, without training it again."""
     from genre_model.config import load_settings
-    from genre_model.train.pipeline import run_training
+    from genre_model.serve.model_cache import load_version
+    from genre_model.store.local import LocalModelPath
+    from genre_model.store.target import target_registry
 
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     for key, value in HANDLER_ENV.items():
@@ -207,10 +211,13 @@ def publish_to_s3(model_dir: Path, endpoint: str, bucket: str = "bench-models") 
     import boto3
 
     boto3.client("s3").create_bucket(Bucket=bucket)
-    settings = load_settings(
-        {"CHINOOK_SQLITE_PATH": str(model_dir / "store.sqlite"), "MODEL_BUCKET": bucket}
-    )
-    run_training(settings, progress=lambda _msg: None)
+    local = LocalModelPath(str(model_dir / "model" / "modelo_genero_entrenado.pkl")).registry
+    manifest = local.latest_manifest()
+    assert manifest is not None, f"no promoted version under {model_dir}"
+    files = {name: local.store.get(local.key(manifest.version, name)) for name in manifest.files}
+    s3, _ = target_registry(load_settings({"MODEL_BUCKET": bucket}))
+    s3.write_version(manifest, files)
+    s3.promote(manifest.version, validate=load_version)
 
 
 STEPS_DIR = ROOT / "var" / "scale-steps"
