@@ -208,11 +208,13 @@ def run_module(module: str, max_children: int) -> dict[str, object]:
 
 def rerun_survivors(module: str, max_children: int) -> dict[str, object]:
     """Run the recorded survivors of ``module`` again, by name, in its staging tree (after
-    tests were added: mutmut finds the new tests and re-runs only these mutants), and return
-    the updated record; the full run's duration stays and the re-run is noted beside it."""
+    tests were added: mutmut finds the new tests and re-runs only these, not the equivalent
+    ones), and return the updated record; the full run's duration stays, the re-run noted."""
     before = load_runs()[module]
     killed = ("killed", "timeout", "segfault", "not checked")
+    equivalent = tomllib.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
     alive = [m.name for m in as_mutants(before) if m.status not in killed]
+    alive = [name for name in alive if name not in equivalent]
     where = staged(module)
     started = time.monotonic()
     if alive:

@@ -207,3 +207,33 @@ def test_telemetry_reads_the_process_environment_by_default(
     monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", "WARN")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Ns")
     assert telemetry() == Telemetry("from-env", "Ns", "WARNING")
+
+
+def test_training_reads_the_store_fully_unless_told_incremental() -> None:
+    assert load_settings({}).aggregates == "full"
+    assert load_settings({"TRAIN_AGGREGATES": "  "}).aggregates == "full"
+    assert load_settings({"TRAIN_AGGREGATES": " Incremental "}).aggregates == "incremental"
+    assert refusal({"TRAIN_AGGREGATES": "weekly"}) == (
+        "TRAIN_AGGREGATES must be one of full, incremental, got 'weekly'"
+    )
+
+
+def test_the_training_sample_from_two_customers_or_none_default_a_million() -> None:
+    assert load_settings({}).sample_rows == 1_000_000
+    assert load_settings({"TRAIN_SAMPLE_ROWS": "2"}).sample_rows == 2
+    assert load_settings({"TRAIN_SAMPLE_ROWS": "None"}).sample_rows is None  # never sample
+    assert refusal({"TRAIN_SAMPLE_ROWS": "1"}) == (
+        "TRAIN_SAMPLE_ROWS must be between 2 and 2147483647, got '1'"
+    )
+
+
+def test_the_database_secret_and_ca_bundle_are_read_stripped_and_blank_is_unset() -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chinook"
+    read = load_settings({"DB_SECRET_ARN": f" {arn} ", "DB_TLS_CA": " /etc/ca.pem "}).database
+    assert (read.secret_arn, read.tls_ca) == (arn, "/etc/ca.pem")
+    blank = load_settings({"DB_SECRET_ARN": " ", "DB_TLS_CA": ""}).database
+    assert (blank.secret_arn, blank.tls_ca) == (None, None)
+
+
+def test_parallel_jobs_that_are_not_a_number_are_named() -> None:
+    assert refusal({"RF_N_JOBS": "all"}) == "RF_N_JOBS must be an integer, got 'all'"
