@@ -29,10 +29,10 @@ def main(database: str, bucket: str) -> dict:
             "MODEL_BUCKET": bucket,
             "RF_N_JOBS": os.environ.get("RF_N_JOBS", "-1"),
             "MIN_CUSTOMERS": "1",
-            # the scale bench's modes; unset: the defaults the train Lambda runs with
+            # the scale bench's modes and read timeout; unset: the train Lambda's defaults
             **{
                 k: os.environ[k]
-                for k in ("TRAIN_AGGREGATES", "TRAIN_SAMPLE_ROWS")
+                for k in ("TRAIN_AGGREGATES", "TRAIN_SAMPLE_ROWS", "DB_READ_TIMEOUT")
                 if k in os.environ
             },
         }
