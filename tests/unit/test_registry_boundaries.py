@@ -283,7 +283,7 @@ def test_a_new_version_is_named_by_utc_time_whatever_the_machine_s_zone(
         name = new_version()
         after = datetime.now(UTC)
     finally:
-        monkeypatch.delenv("TZ")
+        monkeypatch.undo()  # the zone the process had, read again
         time.tzset()
     assert re.fullmatch(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}", name), name
     assert len(name) == len(VERSION_EXAMPLE)

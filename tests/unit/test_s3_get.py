@@ -4,6 +4,7 @@ and it reads, revalidates and misses objects on a real (moto) HTTP endpoint."""
 from __future__ import annotations
 
 import datetime
+from types import SimpleNamespace
 from urllib.parse import quote
 
 import boto3
@@ -13,6 +14,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from genre_model.config import S3Limits, SignedGet, load_settings
+from genre_model.store import s3_get
 from genre_model.store.protocol import ArtifactNotFound
 from genre_model.store.s3 import S3Store
 from genre_model.store.s3_get import S3GetError, S3Getter
@@ -140,3 +142,33 @@ def test_getter_retries_slowdown_then_reports_it():
     assert raised.value.code == "SlowDown"
     assert raised.value.status == 503
     assert seen == ["/models/m/latest.json"] * 3
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (S3GetError(500, "InternalError", ""), True),
+        (S3GetError(503, "ServiceUnavailable", ""), True),  # a 5xx whatever its code
+        (S3GetError(400, "RequestTimeout", ""), True),  # a throttling code whatever its status
+        (S3GetError(403, "AccessDenied", ""), False),
+        (S3GetError(404, "NoSuchKey", ""), False),
+        (S3GetError(0, "ConnectionError", "reset"), True),  # no answer at all: the network
+        (S3GetError(0, "Deadline", "deadline passed"), False),  # our own deadline: never again
+        (ValueError("not an S3 answer"), False),
+    ],
+)
+def test_what_is_retried_is_what_botocore_standard_mode_retries(
+    error: Exception, retried: bool
+) -> None:
+    assert s3_get.transient(error) is retried
+
+
+def test_the_time_left_runs_out_at_the_deadline_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(s3_get, "time", SimpleNamespace(monotonic=lambda: 100.0))
+    assert s3_get.time_left(None) == float("inf")
+    assert s3_get.time_left(101.5) == 1.5
+    for deadline in (100.0, 99.0):
+        with pytest.raises(S3GetError) as late:
+            s3_get.time_left(deadline)
+        assert (late.value.status, late.value.code) == (0, "Deadline")
+        assert str(late.value) == "S3 GET failed: HTTP 0 Deadline deadline passed"
