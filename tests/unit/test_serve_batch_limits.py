@@ -264,3 +264,26 @@ def test_each_item_counts_toward_drift_the_row_it_would_count_sent_alone() -> No
     alone = counted(lambda: [post(PREDICT_PATH, item) for item in items])
     assert len(alone) == 5
     assert counted(lambda: post(BATCH_PATH, batch_text(items))) == alone
+
+
+def test_tied_genres_of_a_many_genre_model_rank_as_the_single_answer(
+    model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ties are ranked in class order (docs/api.md), also past 16 genres, where numpy's default
+    sort is no longer stable: 21 genres, twenty of them tied."""
+    classes = tuple(f"Genre{i:02d}" for i in range(21))
+    tied = np.array([0.04] * 20 + [0.2])
+
+    def proba(rows: Any) -> np.ndarray:
+        return np.tile(tied, (len(rows), 1))
+
+    monkeypatch.setattr(model.predictor, "classes", classes)
+    monkeypatch.setattr(model.predictor, "predict_one", lambda row: tied.copy())
+    monkeypatch.setattr(model.predictor, "predict_proba", proba)
+    item = '{"total_spent":12.5,"total_tracks_bought":3,"genre_spending_ratio":0.25}'
+    single = post(PREDICT_PATH, item)[1]
+    assert list(json.loads(single)["prediction"]["all_probabilities"]) == [
+        classes[20],
+        *classes[:20],
+    ]
+    assert results([item, item]) == [single, single]
