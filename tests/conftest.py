@@ -3,8 +3,10 @@ trained models (built once per session). Importable helpers are in tests/helpers
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -43,6 +45,60 @@ LONGEST_FIRST = (
     "test_bench_scale_smoke.py",  # 69 s
     "test_version_integrity.py",  # 60 s
 )
+
+
+SHARED_BEFORE = pytest.StashKey[dict[str, str]]()
+
+
+def _shared_chinook() -> dict[str, str]:
+    """What tests read and never write: SHA-256 of every file in the shared Chinook folder, and
+    the tables of both Chinook databases on the local MariaDB (when it answers)."""
+    shared = {}
+    if CHINOOK.is_dir():
+        shared = {
+            path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(CHINOOK.iterdir())
+            if path.is_file()
+        }
+    try:
+        import pymysql
+
+        with (
+            pymysql.connect(
+                host="127.0.0.1", user="root", password="", connect_timeout=3, read_timeout=10
+            ) as conn,
+            conn.cursor() as cursor,
+        ):
+            cursor.execute(
+                "SELECT table_schema, GROUP_CONCAT(table_name ORDER BY table_name)"
+                " FROM information_schema.tables"
+                " WHERE BINARY table_schema IN ('Chinook', 'chinook') GROUP BY BINARY table_schema"
+            )
+            shared |= {f"database {schema}": tables for schema, tables in cursor.fetchall()}
+    except Exception:  # noqa: S110 - no MariaDB: its tests say so themselves
+        pass
+    return shared
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[SHARED_BEFORE] = _shared_chinook()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that changed ../shared/chinook fails, naming the files: every later test and run
+    (the 3.13 stage, the next CI) would read the changed copy as Chinook."""
+    if hasattr(session.config, "workerinput"):  # xdist: the controller checks once
+        return
+    before, after = session.config.stash.get(SHARED_BEFORE, {}), _shared_chinook()
+    changed = sorted(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
+    if changed:
+        session.config.get_terminal_writer().line(
+            f"ERROR: the tests changed the shared Chinook files: {', '.join(changed)} ({CHINOOK})",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -84,11 +140,16 @@ def reset_api() -> Iterator[None]:
     api.reset()
 
 
-@pytest.fixture(scope="session")
-def chinook_sqlite() -> Path:
+@pytest.fixture
+def chinook_sqlite(tmp_path: Path) -> Path:
+    """This test's own copy of the Chinook SQLite file: a run with incremental aggregates (the
+    deployed default) writes its tables into the database it reads, and ../shared must stay as
+    it was for every later test and run."""
     path = CHINOOK / "Chinook_Sqlite.sqlite"
     require(path.is_file(), f"{path} not found")
-    return path
+    copy = tmp_path / "Chinook_Sqlite.sqlite"
+    shutil.copyfile(path, copy)
+    return copy
 
 
 @pytest.fixture
