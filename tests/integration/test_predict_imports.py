@@ -9,6 +9,8 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 from tests.helpers import EVENTS, LAYER, ROOT
 
@@ -36,6 +38,21 @@ print("RESULT " + json.dumps({{
 """
 
 
+def fresh_result(script: str, cwd: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``script`` in a fresh interpreter and read the JSON of its ``RESULT`` line."""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=cwd,
+    )
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
+
+
 def test_predict_serves_without_sklearn_pandas_or_scipy(local_model, tmp_path):
     script = SCRIPT.format(
         layer=str(LAYER),
@@ -51,17 +68,7 @@ def test_predict_serves_without_sklearn_pandas_or_scipy(local_model, tmp_path):
         POWERTOOLS_METRICS_NAMESPACE="GenreModelTests",
         AWS_DEFAULT_REGION="us-east-1",
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-    result = json.loads(line.removeprefix("RESULT "))
+    result = fresh_result(script, tmp_path, env)
     assert result["status"] == 200, result
     assert result["body"]["status"] == "OK"
     assert result["body"]["prediction"]["genre"] in local_model.classes
@@ -92,15 +99,6 @@ def test_cli_commands_that_do_not_train_load_no_training_library(
         ["aggregates", "status", "--db", str(predict_sqlite)],
     ]
     script = CLI_SCRIPT.format(commands=commands, heavy=(*HEAVY, "matplotlib"))
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-    result = json.loads(line.removeprefix("RESULT "))
-    assert result["codes"] == [0, 0, 0, 0], done.stdout + done.stderr
+    result = fresh_result(script, tmp_path)
+    assert result["codes"] == [0, 0, 0, 0], result
     assert result["heavy"] == [], f"the commands imported {result['heavy']}"
